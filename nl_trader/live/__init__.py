@@ -1,0 +1,1 @@
+"""The live route: terminal port, MetaTrader5 adapter, fake terminal and the MT5 executor."""

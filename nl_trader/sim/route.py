@@ -1,0 +1,130 @@
+"""The simulated route of ``send_order`` (``backtest_toggle=True``): never touches MetaTrader5.
+
+Orders go straight to the simulated broker; its events (placed, filled, expired, ...) become the
+client's callbacks with the same payloads the MT5 route produces. Time passes with ``advance``,
+which replays more bars (by default the bundled sample: every default symbol, M5).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nl_trader import mt5
+from nl_trader.errors import NlTraderError
+from nl_trader.events import SUCCESS_RETCODES, epoch_to_utc, order_event, retcode_meaning
+from nl_trader.orders import OrderParams, prepare_request
+from nl_trader.routing import Notify, failure_message, modified, rejected
+from nl_trader.sim.broker import BrokerEvent, SimBroker
+from nl_trader.sim.feed import BarReplay
+
+
+class SimulatedRoute:
+    """A simulated broker plus the bars that move its market."""
+
+    def __init__(
+        self,
+        broker: SimBroker | None = None,
+        replay: BarReplay | None = None,
+        *,
+        warmup_bars: int = 600,
+    ) -> None:
+        if broker is None:
+            broker = SimBroker()
+            if replay is None:
+                replay = BarReplay.sample()
+        self.broker = broker
+        self.replay = replay
+        if replay is not None and replay.cursor == 0 and warmup_bars:
+            replay.step(broker, warmup_bars)
+        self._notify: Notify | None = None
+        self._warnings: tuple[str, ...] = ()
+        broker.subscribe(self._on_event)
+
+    def advance(self, bars: int = 1) -> int:
+        """Replay ``bars`` more bars: pending orders, stops and expiries react to them."""
+        return self.replay.step(self.broker, bars) if self.replay is not None else 0
+
+    def attach(self, notify: Notify) -> None:
+        """Send this route's events to ``notify`` (the client's callbacks)."""
+        self._notify = notify
+
+    def submit(self, params: OrderParams) -> str:
+        """Send validated params; return the order id, or the reason it was refused."""
+        broker = self.broker
+        spec = broker.symbols.get(params.symbol)
+        if spec is None:
+            return (
+                f"symbol: {params.symbol!r} is not available in the simulator "
+                f"(it has {', '.join(sorted(broker.symbols))})"
+            )
+        quote = broker.quote(params.symbol)
+        if quote is None:
+            return f"symbol: the simulator has no prices for {params.symbol} yet"
+        position = broker.positions.get(params.position or 0)
+        order = broker.orders.get(params.order or 0)
+        try:
+            request, warnings = prepare_request(
+                params,
+                spec.as_symbol_info(bid=quote.bid, ask=quote.ask),
+                bid=quote.bid,
+                ask=quote.ask,
+                position=position.as_dict() if position else None,
+                order=order.as_dict() if order else None,
+            )
+        except NlTraderError as error:
+            return str(error)
+        self._warnings = warnings
+        try:
+            result = broker.send(request)
+        except NlTraderError as error:
+            return str(error)
+        finally:
+            leftover, self._warnings = self._warnings, ()
+        now = epoch_to_utc(broker.time_s)
+        if result.retcode not in SUCCESS_RETCODES:
+            self._emit(
+                "status",
+                rejected(
+                    params, request, result.retcode, result.comment, time=now, warnings=leftover
+                ),
+            )
+            return failure_message(result.retcode, retcode_meaning(result.retcode), result.comment)
+        action = request["action"]
+        if action in (mt5.TRADE_ACTION_SLTP, mt5.TRADE_ACTION_MODIFY):
+            target: Any = broker.positions.get(params.position or 0) or broker.orders.get(
+                params.order or 0
+            )
+            self._emit(
+                "status",
+                modified(
+                    params,
+                    request,
+                    target.as_dict() if target else None,
+                    result.retcode,
+                    result.comment,
+                    time=now,
+                    warnings=leftover,
+                ),
+            )
+            return str(request.get("position") or request.get("order"))
+        return str(result.order)
+
+    def _on_event(self, event: BrokerEvent) -> None:
+        warnings, self._warnings = self._warnings, ()  # notes belong to the request's first event
+        payload = order_event(
+            event.order,
+            event.state,
+            retcode=event.retcode,
+            comment=event.comment,
+            time_s=event.time_s,
+            deal=event.deal,
+            warnings=warnings,
+            reason=event.reason,
+        )
+        self._emit("status", payload)
+        if event.deal is not None:
+            self._emit("execution", payload)
+
+    def _emit(self, kind: Any, payload: Any) -> None:
+        if self._notify is not None:
+            self._notify(kind, payload)
