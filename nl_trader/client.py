@@ -115,9 +115,12 @@ class MAS:
             self._simulator.advance(bars)
         if self._executor is not None:
             replay = getattr(self._executor.terminal, "advance", None)
-            if callable(replay):
-                replay(bars)
-            self._executor.poll()
+            if not callable(replay):
+                self._executor.poll()
+                return
+            for _ in range(bars):  # a live session polls on every new bar
+                replay(1)
+                self._executor.poll()
 
     def poll(self) -> None:
         """Ask the MT5 terminal what happened to open orders and positions (fills, SL/TP, expiry)."""

@@ -55,7 +55,7 @@ class OrderState(StrEnum):
 
 
 RETCODE_MEANINGS: dict[int, str] = {
-    0: "No trade request: the event was raised by the trade server",
+    0: "No request: raised by the trade server",
     mt5.TRADE_RETCODE_REQUOTE: "Requote",
     mt5.TRADE_RETCODE_REJECT: "Request rejected",
     mt5.TRADE_RETCODE_CANCEL: "Request canceled by trader",

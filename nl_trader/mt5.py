@@ -1,9 +1,11 @@
 """MetaTrader5 constants with their real values, on any OS.
 
-`from nl_trader import mt5` lets an MT5 user's code (`mt5.ORDER_TIME_GTC`) run unchanged. The values are
-those of the official `MetaTrader5` package 5.0.6231 (all 223 names its `__init__.py` defines, in its
-order). Where the real package is installed (Windows), its own values are taken instead, so the two
-can never disagree. Only constants live here: the functions are the terminal port's job.
+`from nl_trader import mt5` lets an MT5 user's code (`mt5.ORDER_TIME_GTC`) run unchanged. The values
+are those of the official `MetaTrader5` package 5.0.6231: all 223 names its `__init__.py` defines, in
+its order. This module never imports the real package (the simulated route must not touch it); when
+the MT5 adapter loads the real package it checks every value against this list and refuses to trade
+if one differs, so the two cannot silently disagree. Only constants live here: the functions are the
+terminal port's job.
 """
 
 from __future__ import annotations
@@ -461,18 +463,3 @@ CONSTANT_NAMES: tuple[str, ...] = (
     "RES_E_INTERNAL_FAIL_TIMEOUT",
 )
 
-
-def _overlay_real_package() -> None:
-    """Take the values from the real MetaTrader5 package when it is installed."""
-    from nl_trader.live.mt5_adapter import find_metatrader5
-
-    real = find_metatrader5()
-    if real is None:
-        return
-    namespace = globals()
-    for name in CONSTANT_NAMES:
-        if hasattr(real, name):
-            namespace[name] = getattr(real, name)
-
-
-_overlay_real_package()

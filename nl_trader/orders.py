@@ -99,6 +99,7 @@ TYPE_FILLING_NAMES = {
 # UTF-16 code units (mt5_api.md 1.3); longer values make order_send return None.
 MT5_TEXT_LIMIT = 29
 _UINT64_MAX = 2**64 - 1
+_INT64_MAX = 2**63 - 1
 
 
 def utf16_length(text: str) -> int:
@@ -120,7 +121,12 @@ def _to_float(value: object, field: str) -> float:
         except ValueError:
             raise ValueError(f"expected a number, got the text {value!r}") from None
     elif isinstance(value, numbers.Real):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range (10**400)
+            raise ValueError(
+                "must be a finite number, got an integer too large for a float"
+            ) from None
     else:
         raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(number):
@@ -285,19 +291,23 @@ class OrderParams(BaseModel):
             return None
         offset = int((info.context or {}).get("server_utc_offset_s", 0))
         if isinstance(value, datetime):
-            return datetime_to_server_epoch(value, offset)
-        if isinstance(value, date):
+            seconds = datetime_to_server_epoch(value, offset)
+        elif isinstance(value, date):
             raise ValueError(f"expected a datetime with a time of day, got the date {value!r}")
-        if isinstance(value, str):
+        elif isinstance(value, str):
             try:
-                return datetime_to_server_epoch(datetime.fromisoformat(value.strip()), offset)
+                seconds = datetime_to_server_epoch(datetime.fromisoformat(value.strip()), offset)
             except ValueError:
                 raise ValueError(
                     f"expected a datetime or epoch seconds, got the text {value!r}"
                 ) from None
-        seconds = _to_int(value, "expiration")
+        else:
+            seconds = _to_int(value, "expiration")
+        # MT5 keeps expiration as signed 64-bit server seconds (mt5_api.md 3.6, TradeRequest).
         if seconds <= 0:
             raise ValueError(f"must be a time after 1970, got {seconds}")
+        if seconds > _INT64_MAX:
+            raise ValueError("must be a time MT5 can hold (seconds below 2**63)")
         return seconds
 
     # ---- rules across fields -------------------------------------------------------------
@@ -330,6 +340,9 @@ class OrderParams(BaseModel):
             problems.append("position_by: needs position, the ticket of the position to close")
         if kind == "close_by" and (self.position is None or self.position_by is None):
             problems.append("position_by: close_by needs both position and position_by tickets")
+        if kind in ("modify", "cancel") and self.position_by is not None:
+            # position_by makes the request a CLOSE_BY; a modify/cancel must never close positions.
+            problems.append(f"position_by: a {kind} takes no position_by (close_by closes by one)")
         if kind == "modify" and (self.position is None) == (self.order is None):
             problems.append(
                 "position: modify needs exactly one of position (to move SL/TP) or order "

@@ -67,7 +67,7 @@ _MINUTES_PER_YEAR = 260 * 1440
 def _is_open(minutes_utc: np.ndarray, start: datetime) -> np.ndarray:
     """Forex is open from Sunday 22:00 to Friday 22:00 UTC."""
     moments = pd.DatetimeIndex(start + pd.to_timedelta(minutes_utc, unit="m"))
-    weekday = moments.weekday.to_numpy()
+    weekday = moments.day_of_week.to_numpy()
     hour = moments.hour.to_numpy()
     closed = (weekday == 5) | ((weekday == 4) & (hour >= 22)) | ((weekday == 6) & (hour < 22))
     return np.asarray(~closed)
@@ -85,7 +85,12 @@ def _session_factor(hours: np.ndarray) -> np.ndarray:
 def _generate(symbol: str, timeframe: str, start: datetime, bars: int) -> pd.DataFrame:
     spec = symbol_spec(symbol)
     core = next((name for name in _START_PRICE if symbol.startswith(name)), "EURUSD")
-    rng = np.random.default_rng(zlib.crc32(f"{symbol}|{timeframe}|{start.isoformat()}".encode()))
+    # One stream per component, each drawn in time order: the first N bars are the same whatever
+    # `bars` is, so a short and a long replay of the sample show the same market.
+    seed = zlib.crc32(f"{symbol}|{timeframe}|{start.isoformat()}".encode())
+    rng_regime, rng_noise, rng_spread, rng_volume = (
+        np.random.default_rng([seed, part]) for part in range(4)
+    )
     step = TIMEFRAME_MINUTES[timeframe]
     # Enough calendar minutes for `bars` open bars: open time is 120/168 of the week.
     calendar_minutes = int(bars * step * 168 / 118) + 3 * 1440
@@ -94,11 +99,11 @@ def _generate(symbol: str, timeframe: str, start: datetime, bars: int) -> pd.Dat
     hours = ((minutes // 60) + start.hour) % 24
     sigma = _ANNUAL_VOLATILITY.get(core, 0.07) / np.sqrt(_MINUTES_PER_YEAR)
     # Volatility clustering: a slow log-normal regime around 1.
-    regime = np.exp(np.cumsum(rng.normal(0.0, 0.004, minutes.size)) * 0.5)
+    regime = np.exp(np.cumsum(rng_regime.normal(0.0, 0.004, minutes.size)) * 0.5)
     regime = regime / np.exp(
         pd.Series(np.log(regime)).rolling(5000, min_periods=1).mean().to_numpy()
     )
-    noise = rng.standard_t(df=4, size=minutes.size) / np.sqrt(2.0)
+    noise = rng_noise.standard_t(df=4, size=minutes.size) / np.sqrt(2.0)
     returns = sigma * _session_factor(hours) * np.clip(regime, 0.4, 2.5) * noise
     mid = _START_PRICE[core] * np.exp(np.cumsum(returns))
     bucket = minutes // step
@@ -112,7 +117,7 @@ def _generate(symbol: str, timeframe: str, start: datetime, bars: int) -> pd.Dat
     times = pd.DatetimeIndex(start + pd.to_timedelta(ohlc.index.to_numpy() * step, unit="m"))
     bar_hours = times.hour.to_numpy()
     widen = np.where((bar_hours >= 21) & (bar_hours < 23), 3.0, np.where(bar_hours < 7, 1.4, 1.0))
-    spread = np.round(spec.spread_points * widen * rng.uniform(0.85, 1.25, len(ohlc))).astype(
+    spread = np.round(spec.spread_points * widen * rng_spread.uniform(0.85, 1.25, len(ohlc))).astype(
         "int32"
     )
     digits = spec.digits
@@ -120,7 +125,7 @@ def _generate(symbol: str, timeframe: str, start: datetime, bars: int) -> pd.Dat
     close = np.round(ohlc["last"].to_numpy(), digits)
     high = np.maximum(np.round(ohlc["max"].to_numpy(), digits), np.maximum(open_, close))
     low = np.minimum(np.round(ohlc["min"].to_numpy(), digits), np.minimum(open_, close))
-    volume = (ohlc["size"].to_numpy() * rng.integers(8, 40, len(ohlc))).astype("int64")
+    volume = (ohlc["size"].to_numpy() * rng_volume.integers(8, 40, len(ohlc))).astype("int64")
     result = pd.DataFrame(
         {
             "open": open_,

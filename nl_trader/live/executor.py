@@ -50,6 +50,9 @@ NOT_SENT_CODES = frozenset(
         mt5.RES_E_INTERNAL_FAIL_INIT,
     }
 )
+_CHANGE_ACTIONS = frozenset(
+    {mt5.TRADE_ACTION_SLTP, mt5.TRADE_ACTION_MODIFY, mt5.TRADE_ACTION_REMOVE}
+)
 RETRY_RETCODES = frozenset(
     {mt5.TRADE_RETCODE_REQUOTE, mt5.TRADE_RETCODE_PRICE_CHANGED, mt5.TRADE_RETCODE_PRICE_OFF}
 )
@@ -124,6 +127,7 @@ class MT5Executor:
         self.account: dict[str, Any] = {}
         self._notify: Notify | None = None
         self._tracked = _Tracked()
+        self._buffer: list[tuple[Any, Any]] | None = None
 
     def attach(self, notify: Notify) -> None:
         self._notify = notify
@@ -273,6 +277,8 @@ class MT5Executor:
 
     def _find_unacknowledged(self, request: Mapping[str, Any], *, since_s: int) -> Any:
         """Find an order matching ``request`` placed since ``since_s`` that we do not know yet."""
+        if request["action"] in _CHANGE_ACTIONS:
+            return self._find_applied(request)
         known = self._tracked.known_orders
         candidates = list(self.terminal.orders_get(symbol=request["symbol"]) or ())
         history = self.terminal.history_orders_get(since_s - 60, since_s + 7 * 86_400)
@@ -284,7 +290,12 @@ class MT5Executor:
             same = (
                 order["magic"] == request.get("magic", 0)
                 and order["type"] == request.get("type", 0)
-                and abs(order["volume_initial"] - request.get("volume", 0.0)) < 1e-9
+                and (
+                    # A close-by request carries no volume: the server takes the smaller position's.
+                    order["position_by_id"] == request.get("position_by", 0)
+                    if request["action"] == mt5.TRADE_ACTION_CLOSE_BY
+                    else abs(order["volume_initial"] - request.get("volume", 0.0)) < 1e-9
+                )
                 and order["comment"] == request.get("comment", "")
             )
             if same:
@@ -302,6 +313,43 @@ class MT5Executor:
                     else "Order placed (reply lost, found in the terminal)",
                 )
         return None
+
+    def _find_applied(self, request: Mapping[str, Any]) -> Any:
+        """SLTP, MODIFY and REMOVE create no order: see whether the terminal shows the change made.
+
+        Re-sending a change that was applied gets 10025 (no changes) or 10013 (order gone), which
+        would report as refused a change that the trade server made.
+        """
+        action = request["action"]
+        ticket = int(request.get("position" if action == mt5.TRADE_ACTION_SLTP else "order", 0))
+        if action == mt5.TRADE_ACTION_REMOVE:
+            history = list(self.terminal.history_orders_get(ticket=ticket) or ())
+            applied = bool(history) and history[0].state == mt5.ORDER_STATE_CANCELED
+        else:
+            sltp = action == mt5.TRADE_ACTION_SLTP
+            found = (self.terminal.positions_get if sltp else self.terminal.orders_get)(
+                ticket=ticket
+            )
+            record = found[0]._asdict() if found else None
+            fields = {"sl": "sl", "tp": "tp"}
+            if not sltp:
+                fields.update(price="price_open", stoplimit="price_stoplimit")
+            applied = record is not None and all(
+                abs(float(record[field]) - float(request.get(key, 0.0))) < 1e-9
+                for key, field in fields.items()
+            )
+            if applied and not sltp and record is not None:
+                applied = record["type_time"] == request.get("type_time", 0)
+        if not applied:
+            return None
+        return _Reply(
+            retcode=mt5.TRADE_RETCODE_DONE,
+            order=ticket,
+            deal=0,
+            volume=0.0,
+            price=0.0,
+            comment="Request executed (reply lost, change found in the terminal)",
+        )
 
     def _refused(
         self,
@@ -368,10 +416,12 @@ class MT5Executor:
         order = history[0]._asdict() if history else None
         if order is None:
             raise TerminalError("history_orders_get", -4, f"order {ticket} not found in history")
+        # At placement the order has touched no position yet, except the one it targets.
+        placed = {**order, "position_id": request.get("position", 0)}
         self._emit(
             "status",
             self._event(
-                order,
+                placed,
                 OrderState.PLACED,
                 mt5.TRADE_RETCODE_PLACED,
                 "Order placed",
@@ -430,7 +480,19 @@ class MT5Executor:
 
     # ---- polling -----------------------------------------------------------------------------
     def poll(self) -> None:
-        """Report what happened since the last look: fills, expiries, SL/TP and stop-out closes."""
+        """Report what happened since the last look: fills, expiries, SL/TP and stop-out closes.
+
+        Events found in one look are reported in the order they happened on the server.
+        """
+        self._buffer = []
+        try:
+            self._poll()
+        finally:
+            found, self._buffer = self._buffer, None
+            for kind, payload in sorted(found, key=lambda item: item[1].time):
+                self._emit(kind, payload)
+
+    def _poll(self) -> None:
         tracked = self._tracked
         for ticket, seen in list(tracked.pending.items()):
             active = self.terminal.orders_get(ticket=ticket) or ()
@@ -445,7 +507,7 @@ class MT5Executor:
                             OrderState.PLACED,
                             mt5.TRADE_RETCODE_PLACED,
                             f"Stop triggered: limit order placed at {order['price_open']}",
-                            order["time_setup"],
+                            self._server_time(order["symbol"], order["time_setup"]),
                         ),
                     )
                 continue
@@ -497,8 +559,15 @@ class MT5Executor:
         )
 
     def _emit(self, kind: Any, payload: Any) -> None:
-        if self._notify is not None:
+        if self._buffer is not None:
+            self._buffer.append((kind, payload))
+        elif self._notify is not None:
             self._notify(kind, payload)
+
+    def _server_time(self, symbol: str, fallback: int) -> int:
+        """The server's clock (last tick time): MT5 does not record when a stop-limit triggered."""
+        tick = self.terminal.symbol_info_tick(symbol)
+        return int(tick.time) if tick is not None else fallback
 
 
 @dataclass

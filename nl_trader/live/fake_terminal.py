@@ -157,7 +157,8 @@ class FakeTerminal:
     def inject_fault(self, kind: str, times: int = 1) -> None:
         """Make the next ``times`` ``order_send`` calls fail as a real connection can.
 
-        ``no_connection``: the request never leaves (None, -10004). ``timeout_after_send``: the
+        ``no_connection``: the request never leaves and the connection is lost (None, -10004;
+        every call fails so until ``initialize()``). ``timeout_after_send``: the
         server executes it but the reply is lost (None, -10005). ``autotrading_api_disabled``:
         (None, -8). ``requote``: an OrderSendResult with 10004 and the current prices.
         """
@@ -667,6 +668,8 @@ class FakeTerminal:
             )
             return None
         if fault == "no_connection":
+            # The pipe is gone: like the package, every call fails with -10004 until initialize().
+            self._connected = False
             self._fail(mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
             return None
         if not self.trade_allowed:

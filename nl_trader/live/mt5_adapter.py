@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any, cast
 from urllib.parse import urlparse
 
+from nl_trader import mt5
 from nl_trader.errors import InvalidInputError, TerminalUnavailableError
 from nl_trader.live.terminal import TerminalPort
 
@@ -35,11 +36,32 @@ def find_metatrader5() -> ModuleType | None:
         return None
 
 
+def constant_mismatches(module: object) -> list[str]:
+    """Names whose value in ``module`` differs from nl_trader's mirror (missing names count)."""
+    problems = []
+    for name in mt5.CONSTANT_NAMES:
+        expected = getattr(mt5, name)
+        actual = getattr(module, name, None)
+        if actual != expected:
+            problems.append(f"{name}: package has {actual!r}, nl_trader expects {expected!r}")
+    return problems
+
+
 def load_metatrader5() -> TerminalPort:
-    """Return the real MetaTrader5 module as a terminal, or explain how to get one."""
+    """Return the real MetaTrader5 module as a terminal, or explain how to get one.
+
+    The package's constants are checked against ``nl_trader.mt5`` first: a package whose values
+    differ would make every request mean something else, so it is refused.
+    """
     module = find_metatrader5()
     if module is None:
         raise TerminalUnavailableError(INSTALL_HINT)
+    mismatches = constant_mismatches(module)
+    if mismatches:
+        raise TerminalUnavailableError(
+            "the installed MetaTrader5 package disagrees with nl_trader's constants: "
+            + "; ".join(mismatches[:5])
+        )
     return cast(TerminalPort, module)
 
 

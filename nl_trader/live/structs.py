@@ -22,6 +22,7 @@ class StructSequence(tuple):  # type: ignore[type-arg]
     __slots__ = ()
     _field_names: ClassVar[tuple[str, ...]] = ()
     _defaults: ClassVar[tuple[Any, ...]] = ()
+    _converters: ClassVar[tuple[Any, ...]] = ()
     n_fields: ClassVar[int] = 0
     n_sequence_fields: ClassVar[int] = 0
     n_unnamed_fields: ClassVar[int] = 0
@@ -33,16 +34,25 @@ class StructSequence(tuple):  # type: ignore[type-arg]
                 raise TypeError(
                     f"{cls.__name__}() takes a {cls.n_fields}-sequence ({len(items)}-sequence given)"
                 )
-            return super().__new__(cls, items)
+            return super().__new__(cls, cls._convert(items))
         unknown = set(fields) - set(cls._field_names)
         if unknown:
             raise TypeError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
         return super().__new__(
             cls,
-            tuple(
+            cls._convert(
                 fields.get(name, default)
                 for name, default in zip(cls._field_names, cls._defaults, strict=True)
             ),
+        )
+
+    @classmethod
+    def _convert(cls, values: Any) -> tuple[Any, ...]:
+        # The C layer builds plain int/float/str/bool objects (PyLong_From*, PyFloat_FromDouble),
+        # never numpy scalars, whatever the fake's broker computed with.
+        return tuple(
+            value if convert is None else convert(value)
+            for convert, value in zip(cls._converters, values, strict=True)
         )
 
     @classmethod
@@ -66,6 +76,15 @@ class StructSequence(tuple):  # type: ignore[type-arg]
 
 
 _ZERO = {"u32": 0, "i32": 0, "u64": 0, "i64": 0, "f64": 0.0, "str": "", "bool": False, "req": None}
+_CONVERTERS = {
+    "u32": int,
+    "i32": int,
+    "u64": int,
+    "i64": int,
+    "f64": float,
+    "str": str,
+    "bool": bool,
+}
 
 
 def _struct(name: str, spec: str) -> type[StructSequence]:
@@ -76,6 +95,7 @@ def _struct(name: str, spec: str) -> type[StructSequence]:
         "__slots__": (),
         "_field_names": names,
         "_defaults": defaults,
+        "_converters": tuple(_CONVERTERS.get(kind) for _, kind in fields),
         "n_fields": len(names),
         "n_sequence_fields": len(names),
         "__match_args__": names,

@@ -986,6 +986,7 @@ class SimBroker:
             state=mt5.ORDER_STATE_STARTED,
         )
         order.position_id, order.position_by_id = position.identifier, opposite.identifier
+        self._emit(OrderState.PLACED, order, mt5.TRADE_RETCODE_PLACED, "Order placed")
         deal_a = self._close_volume(
             order,
             position,

@@ -1,0 +1,40 @@
+"""Shared fixtures: the seed's client doubles and the path of the shared reference material."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nl_trader.client import MAS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+class RecordingClient(MAS):
+    """A seed-style client that records every callback as (kind, order_id, payload)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    def receive_order_status(self, order_id: str, status_data: dict[str, Any]) -> None:
+        self.events.append(("status", order_id, status_data))
+
+    def receive_order_execution(self, order_id: str, execution_data: dict[str, Any]) -> None:
+        self.events.append(("execution", order_id, execution_data))
+
+    def states(self, order_id: str | None = None) -> list[tuple[str, str]]:
+        """(callback kind, state) in arrival order, for one order or all."""
+        return [
+            (kind, payload["state"])
+            for kind, oid, payload in self.events
+            if order_id is None or oid == order_id
+        ]
+
+
+@pytest.fixture(autouse=True)
+def _no_terminal_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests choose their terminal explicitly; a developer's NL_TRADER_TERMINAL must not leak in.
+    monkeypatch.delenv("NL_TRADER_TERMINAL", raising=False)
