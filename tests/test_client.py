@@ -37,7 +37,7 @@ def _run_example(name: str, env_extra: dict[str, str], tmp_path: Path) -> str:
 
 
 def test_import_mas_gives_a_class_the_seed_can_subclass() -> None:
-    class MAS_Client(mas):  # noqa: N801 - the seed's own name
+    class MAS_Client(mas):
         pass
 
     assert mas is MAS
@@ -90,11 +90,12 @@ def test_seed_live_example_rests_its_buy_limit_on_the_fake_terminal(
     monkeypatch.setattr(FakeTerminal, "with_sample", classmethod(recording_with_sample))
     monkeypatch.setenv("NL_TRADER_TERMINAL", "fake")
     source = (EXAMPLES / "live_example.py").read_text()
-    exec(compile(source, "live_example.py", "exec"), {"__name__": "seed_live"})  # noqa: S102
+    exec(compile(source, "live_example.py", "exec"), {"__name__": "seed_live"})
 
     out = capsys.readouterr().out
     assert "login failed" not in out
-    assert "receive_order_status" in out and "'state': 'placed'" in out
+    assert "receive_order_status" in out
+    assert "'state': 'placed'" in out
     (terminal,) = made
     (order,) = terminal.orders_get()
     assert order.type == mt5.ORDER_TYPE_BUY_LIMIT

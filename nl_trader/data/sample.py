@@ -117,9 +117,9 @@ def _generate(symbol: str, timeframe: str, start: datetime, bars: int) -> pd.Dat
     times = pd.DatetimeIndex(start + pd.to_timedelta(ohlc.index.to_numpy() * step, unit="m"))
     bar_hours = times.hour.to_numpy()
     widen = np.where((bar_hours >= 21) & (bar_hours < 23), 3.0, np.where(bar_hours < 7, 1.4, 1.0))
-    spread = np.round(spec.spread_points * widen * rng_spread.uniform(0.85, 1.25, len(ohlc))).astype(
-        "int32"
-    )
+    spread = np.round(
+        spec.spread_points * widen * rng_spread.uniform(0.85, 1.25, len(ohlc))
+    ).astype("int32")
     digits = spec.digits
     open_ = np.round(ohlc["first"].to_numpy(), digits)
     close = np.round(ohlc["last"].to_numpy(), digits)

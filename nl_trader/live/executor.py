@@ -406,7 +406,7 @@ class MT5Executor:
                     OrderState.PLACED,
                     retcode,
                     str(result.comment),
-                    order["time_setup"],
+                    order["time_setup_msc"] / 1000,
                     warnings=notes,
                 ),
             )
@@ -425,7 +425,7 @@ class MT5Executor:
                 OrderState.PLACED,
                 mt5.TRADE_RETCODE_PLACED,
                 "Order placed",
-                order["time_setup"],
+                order["time_setup_msc"] / 1000,
                 warnings=notes,
             ),
         )
@@ -459,7 +459,13 @@ class MT5Executor:
         self._emit(
             "status",
             self._event(
-                order, state, retcode, comment, order["time_done"], warnings=notes, reason=reason
+                order,
+                state,
+                retcode,
+                comment,
+                order["time_done_msc"] / 1000,
+                warnings=notes,
+                reason=reason,
             ),
         )
 
@@ -474,7 +480,9 @@ class MT5Executor:
             self._tracked.reported_deals.add(deal["ticket"])
             if deal["entry"] in (mt5.DEAL_ENTRY_IN, mt5.DEAL_ENTRY_INOUT):
                 self._tracked.positions.add(deal["position_id"])
-            payload = self._event(order, state, retcode, comment, deal["time"], deal=deal)
+            payload = self._event(
+                order, state, retcode, comment, deal["time_msc"] / 1000, deal=deal
+            )
             self._emit("status", payload)
             self._emit("execution", payload)
 

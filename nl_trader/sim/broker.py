@@ -466,31 +466,46 @@ class SimBroker:
         bid = round(open_, digits)
         self._move(spec, times[0], bid, round(bid + spread, digits))
         for index in (1, 2, 3):
-            self._sweep(spec, path[index - 1], path[index], times[index], spread)
+            self._sweep(spec, path[index - 1], path[index], times[index - 1], times[index], spread)
 
     def _quiet(self) -> bool:
         """True when nothing can react to prices: no positions and no pending orders."""
         return not self.positions and not self.orders
 
     def _sweep(
-        self, spec: SymbolSpec, start: float, end: float, time_s: float, spread: float
+        self,
+        spec: SymbolSpec,
+        start: float,
+        end: float,
+        start_s: float,
+        end_s: float,
+        spread: float,
     ) -> None:
-        """Move from ``start`` to ``end`` bid, stopping at every trigger level crossed on the way."""
+        """Move the bid from ``start`` to ``end``, stopping at every trigger level on the way.
+
+        Levels are looked up again after each stop: a fill can create new ones (the SL/TP of the
+        position it opened, the limit of a triggered stop-limit). The time of each stop is
+        interpolated along the segment, to the millisecond.
+        """
+        digits = spec.digits
         if end != start:
             rising = end > start
-            levels = sorted(
-                {
+            current = start
+            while True:
+                ahead = [
                     level
                     for level in self._trigger_levels(spec.name, spread)
-                    if (start < level < end if rising else end < level < start)
-                },
-                reverse=not rising,
-            )
-            for level in levels:
-                bid = round(level, spec.digits)
-                self._move(spec, time_s, bid, round(bid + spread, spec.digits))
-        bid = round(end, spec.digits)
-        self._move(spec, time_s, bid, round(bid + spread, spec.digits))
+                    if (current < level < end if rising else end < level < current)
+                ]
+                if not ahead:
+                    break
+                level = min(ahead) if rising else max(ahead)
+                moment = round(start_s + (end_s - start_s) * (level - start) / (end - start), 3)
+                bid = round(level, digits)
+                self._move(spec, moment, bid, round(bid + spread, digits))
+                current = level
+        bid = round(end, digits)
+        self._move(spec, end_s, bid, round(bid + spread, digits))
 
     def _trigger_levels(self, symbol: str, spread: float) -> list[float]:
         """Bid prices at which some order or stop on ``symbol`` would trigger."""
@@ -895,7 +910,7 @@ class SimBroker:
             return _Fill(spec, position.type, position.volume, position.price_open, position)
         position.sl, position.tp = sl, tp
         position.time_update = int(self.time_s)
-        position.time_update_msc = int(self.time_s * 1000)
+        position.time_update_msc = round(self.time_s * 1000)
         return TradeResult(
             retcode=mt5.TRADE_RETCODE_DONE, bid=quote.bid, ask=quote.ask, comment="Request executed"
         )
@@ -1034,7 +1049,7 @@ class SimBroker:
         return OrderRecord(
             ticket=next(self._order_tickets),
             time_setup=now,
-            time_setup_msc=int(self.time_s * 1000),
+            time_setup_msc=round(self.time_s * 1000),
             time_done=0,
             time_done_msc=0,
             time_expiration=0,
@@ -1060,7 +1075,7 @@ class SimBroker:
     def _finish_order(self, order: OrderRecord, state: int) -> None:
         order.state = state
         order.time_done = int(self.time_s)
-        order.time_done_msc = int(self.time_s * 1000)
+        order.time_done_msc = round(self.time_s * 1000)
         self.history_orders[order.ticket] = order
 
     def _close_order(self, order: OrderRecord, state: int) -> None:
@@ -1089,7 +1104,7 @@ class SimBroker:
             ticket=next(self._deal_tickets),
             order=order.ticket,
             time=int(self.time_s),
-            time_msc=int(self.time_s * 1000),
+            time_msc=round(self.time_s * 1000),
             type=deal_type,
             entry=entry,
             magic=order.magic,
@@ -1152,9 +1167,9 @@ class SimBroker:
         position = PositionRecord(
             ticket=order.ticket,
             time=now,
-            time_msc=int(self.time_s * 1000),
+            time_msc=round(self.time_s * 1000),
             time_update=now,
-            time_update_msc=int(self.time_s * 1000),
+            time_update_msc=round(self.time_s * 1000),
             type=mt5.POSITION_TYPE_BUY if is_buy else mt5.POSITION_TYPE_SELL,
             magic=order.magic,
             identifier=identifier,
