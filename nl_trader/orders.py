@@ -294,6 +294,8 @@ class OrderParams(BaseModel):
             seconds = datetime_to_server_epoch(value, offset)
         elif isinstance(value, date):
             raise ValueError(f"expected a datetime with a time of day, got the date {value!r}")
+        elif isinstance(value, str) and value.strip().isdigit():
+            seconds = int(value.strip())
         elif isinstance(value, str):
             try:
                 seconds = datetime_to_server_epoch(datetime.fromisoformat(value.strip()), offset)
@@ -407,7 +409,9 @@ class OrderParams(BaseModel):
         if specified and self.expiration is None:
             name = "ORDER_TIME_SPECIFIED" if self.type_time == 2 else "ORDER_TIME_SPECIFIED_DAY"
             problems.append(f"expiration: required when type_time is {name}")
-        if not specified and self.expiration is not None:
+        # A modify that gives only a new expiration keeps the order's own type_time.
+        keeps_type_time = kind == "modify" and "type_time" not in self.model_fields_set
+        if not specified and self.expiration is not None and not keeps_type_time:
             name = "ORDER_TIME_GTC" if self.type_time == mt5.ORDER_TIME_GTC else "ORDER_TIME_DAY"
             message = (
                 f"expiration: given with type_time {name}, which does not expire at a set time "
@@ -674,5 +678,13 @@ def prepare_request(
             request["expiration"] = int(order["time_expiration"])
     for field in ("price", "stoplimit", "sl", "tp"):
         if field in request:
-            request[field] = round(float(request[field]), digits)
+            rounded = round(float(request[field]), digits)
+            if request[field] and not rounded:
+                raise OrderParamsError(
+                    [
+                        f"{field}: {request[field]} is 0 at the symbol's {digits} digits; "
+                        "give a real price, or 0 for none"
+                    ]
+                )
+            request[field] = rounded
     return request, tuple(notes)

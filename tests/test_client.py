@@ -232,3 +232,31 @@ def test_closing_by_position_ticket_realises_profit_in_the_execution() -> None:
         (deal["fill_price"] - client.events[2][2]["fill_price"]) * 0.5 * 100_000, abs=0.01
     )
     assert client.simulator.broker.positions == {}
+
+
+def test_simulated_route_can_be_driven_by_quotes_a_buy_stop_fills_at_the_ask_that_crossed_it() -> (
+    None
+):
+    from datetime import UTC, datetime
+
+    from nl_trader.sim.broker import SimBroker
+    from nl_trader.sim.route import SimulatedRoute
+
+    route = SimulatedRoute(SimBroker(), replay=None)
+    client = RecordingClient(simulator=route)
+    start = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    route.push_quote("EURUSD", start, 1.08000, 1.08010)
+    order_id = client.send_order(
+        {
+            "symbol": "EURUSD",
+            "order_type": "buy_stop",
+            "volume": 0.1,
+            "price": 1.08050,
+            "backtest_toggle": True,
+        }
+    )
+    route.push_quote("EURUSD", start.replace(second=5), 1.08030, 1.08040)  # not yet
+    assert client.states(order_id) == [("status", "placed")]
+    route.push_quote("EURUSD", start.replace(second=9), 1.08060, 1.08070)  # jumps over the stop
+    assert client.states(order_id)[-1] == ("execution", "filled")
+    assert client.events[-1][2]["fill_price"] == 1.08070  # the ask that crossed it, not 1.08050

@@ -212,7 +212,7 @@ def test_volume_of_zero_or_less_is_refused_naming_volume(volume: object) -> None
         ([0.1], "expected a number, got list"),
         ({"lots": 0.1}, "expected a number, got dict"),
         (b"0.1", "expected a number, got bytes"),
-        (10**400, "finite"),
+        pytest.param(10**400, "finite", id="beyond-float-range"),
     ],
 )
 def test_volume_that_is_not_a_number_is_refused_naming_volume(
@@ -1154,3 +1154,59 @@ def test_a_params_warning_comes_back_in_the_notes() -> None:
     raw = order(order_type="buy_limit", price=1.09, expiration=1_900_000_000)
     _, notes = prepared(raw)
     assert any(note.startswith("expiration: given with type_time ORDER_TIME_GTC") for note in notes)
+
+
+def test_expiration_given_as_epoch_digits_in_text_is_read_as_seconds() -> None:
+    params = parse_order_params(
+        {
+            "backtest_toggle": True,
+            "symbol": "EURUSD",
+            "order_type": "buy_limit",
+            "volume": 0.1,
+            "price": 1.1,
+            "type_time": "SPECIFIED",
+            "expiration": "1900000000",
+        }
+    )
+    assert params.expiration == 1_900_000_000
+
+
+def test_modify_with_only_a_new_expiration_keeps_the_orders_time_in_force_without_warning() -> None:
+    params = parse_order_params(
+        {
+            "backtest_toggle": True,
+            "symbol": "EURUSD",
+            "order_type": "modify",
+            "order": 7,
+            "expiration": 1_900_000_000,
+        },
+        strict=True,
+    )
+    assert params.warnings == ()
+    info = {"name": "EURUSD", "digits": 5, "volume_step": 0.01, "volume_min": 0.01}
+    order = {
+        "price_open": 1.1,
+        "price_stoplimit": 0.0,
+        "sl": 0.0,
+        "tp": 0.0,
+        "type_time": mt5.ORDER_TIME_SPECIFIED,
+        "time_expiration": 1_800_000_000,
+    }
+    request, _ = prepare_request(params, info, bid=1.2, ask=1.2001, order=order)
+    assert request["type_time"] == mt5.ORDER_TIME_SPECIFIED
+    assert request["expiration"] == 1_900_000_000
+
+
+def test_a_stop_loss_that_rounds_to_zero_is_refused_not_silently_dropped() -> None:
+    params = parse_order_params(
+        {
+            "backtest_toggle": True,
+            "symbol": "EURUSD",
+            "order_type": "sell",
+            "volume": 0.1,
+            "sl": 1e-300,
+        }
+    )
+    info = {"name": "EURUSD", "digits": 5, "volume_step": 0.01, "volume_min": 0.01}
+    with pytest.raises(OrderParamsError, match=r"^invalid order params: sl: 1e-300 is 0 at"):
+        prepare_request(params, info, bid=1.1, ask=1.1001)

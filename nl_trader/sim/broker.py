@@ -738,7 +738,14 @@ class SimBroker:
             raise _Rejected(mt5.TRADE_RETCODE_INVALID, "Invalid request")
         is_buy = req.type == mt5.ORDER_TYPE_BUY
         position = self._target_position(req, spec)
-        self._check_trade_mode(spec, req.type, opening=position is None)
+        # On netting a deal against the symbol's position reduces or closes it (no ticket needed).
+        netted = None if self.account.hedging else self._netting_position(spec.name)
+        reduces = (
+            netted is not None
+            and (netted.type == mt5.POSITION_TYPE_BUY) != is_buy
+            and req.volume <= netted.volume + 1e-9
+        )
+        self._check_trade_mode(spec, req.type, opening=position is None and not reduces)
         self._check_order_mode(spec, req.type)
         volume = self._check_volume(spec, req.volume)
         self._check_filling(spec, req.type_filling, pending=False)
@@ -767,7 +774,7 @@ class SimBroker:
             if req.type_filling == mt5.ORDER_FILLING_FOK:
                 raise _Rejected(mt5.TRADE_RETCODE_REJECT, "Request rejected: not enough liquidity")
             fill.volume = self._check_volume(
-                spec, math.floor(liquidity / spec.volume_step) * spec.volume_step
+                spec, math.floor(liquidity / spec.volume_step + 1e-9) * spec.volume_step
             )
             fill.retcode = mt5.TRADE_RETCODE_DONE_PARTIAL
         if self._opens_exposure(fill):
@@ -822,7 +829,7 @@ class SimBroker:
         existing = self._netting_position(fill.spec.name)
         if existing is None:
             return True
-        same_side = (existing.type == mt5.POSITION_TYPE_BUY) == (fill.type == mt5.ORDER_TYPE_BUY)
+        same_side = (existing.type == mt5.POSITION_TYPE_BUY) == (fill.type in BUY_TYPES)
         return same_side or fill.volume > existing.volume + 1e-9
 
     # ---- PENDING --------------------------------------------------------------------------
@@ -1020,6 +1027,8 @@ class SimBroker:
             mt5.DEAL_REASON_CLIENT,
             commission=False,
         )
+        # _close_volume points the order at each closed position in turn; it belongs to `position`.
+        order.position_id = position.identifier
         self._finish_order(order, mt5.ORDER_STATE_FILLED)
         self._emit(OrderState.FILLED, order, mt5.TRADE_RETCODE_DONE, "Request executed", deal_a)
         self._emit(OrderState.FILLED, order, mt5.TRADE_RETCODE_DONE, "Request executed", deal_b)

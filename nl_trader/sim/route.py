@@ -7,10 +7,12 @@ which replays more bars (by default the bundled sample: every default symbol, M5
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from nl_trader import mt5
-from nl_trader.errors import NlTraderError
+from nl_trader.data.sample import timeframe_delta
+from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.events import SUCCESS_RETCODES, epoch_to_utc, order_event, retcode_meaning
 from nl_trader.orders import OrderParams, prepare_request
 from nl_trader.routing import Notify, failure_message, modified, rejected
@@ -43,6 +45,31 @@ class SimulatedRoute:
     def advance(self, bars: int = 1) -> int:
         """Replay ``bars`` more bars: pending orders, stops and expiries react to them."""
         return self.replay.step(self.broker, bars) if self.replay is not None else 0
+
+    def push_quote(self, symbol: str, time: datetime, bid: float, ask: float) -> None:
+        """Move the market with one quote (a tick): orders, stops and expiries react to it."""
+        if time.tzinfo is None:
+            raise InvalidInputError(["time: must be timezone-aware (UTC)"], what="quote")
+        self.broker.set_quote(symbol, time.timestamp(), bid, ask)
+
+    def push_bar(
+        self,
+        symbol: str,
+        time: datetime,
+        timeframe: str,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        spread_points: float = 0.0,
+    ) -> None:
+        """Move the market with one bid bar of ``timeframe`` opening at ``time`` (UTC)."""
+        if time.tzinfo is None:
+            raise InvalidInputError(["time: must be timezone-aware (UTC)"], what="bar")
+        duration_s = timeframe_delta(timeframe).total_seconds()
+        self.broker.on_bar(
+            symbol, time.timestamp(), duration_s, open_, high, low, close, spread_points
+        )
 
     def attach(self, notify: Notify) -> None:
         """Send this route's events to ``notify`` (the client's callbacks)."""

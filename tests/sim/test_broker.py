@@ -507,15 +507,21 @@ def test_specified_day_order_lasts_until_235959_of_its_expiration_day(hedging: S
     assert hedging.history_orders[ticket].state == mt5.ORDER_STATE_EXPIRED
 
 
-def test_specified_expiration_in_the_past_is_refused_with_10022(hedging: SimBroker) -> None:
+@pytest.mark.parametrize(
+    ("type_time", "expiration"),
+    [
+        (mt5.ORDER_TIME_SPECIFIED, MONDAY_10H - HOUR),
+        (mt5.ORDER_TIME_SPECIFIED, MONDAY_10H),
+        (mt5.ORDER_TIME_SPECIFIED, 0),
+        (mt5.ORDER_TIME_SPECIFIED_DAY, MONDAY_10H - DAY),
+    ],
+    ids=["an-hour-ago", "now", "zero", "yesterday"],
+)
+def test_specified_expiration_in_the_past_is_refused_with_10022(
+    hedging: SimBroker, type_time: int, expiration: int
+) -> None:
     result = hedging.send(
-        pending(
-            mt5.ORDER_TYPE_BUY_LIMIT,
-            0.1,
-            1.09000,
-            type_time=mt5.ORDER_TIME_SPECIFIED,
-            expiration=MONDAY_10H - HOUR,
-        )
+        pending(mt5.ORDER_TYPE_BUY_LIMIT, 0.1, 1.09000, type_time=type_time, expiration=expiration)
     )
 
     assert result.retcode == mt5.TRADE_RETCODE_INVALID_EXPIRATION
@@ -1056,7 +1062,9 @@ def test_hedging_close_with_the_same_type_as_the_position_is_refused(hedging: Si
 
 
 def test_hedging_close_of_an_unknown_position_is_refused(hedging: SimBroker) -> None:
-    assert hedging.send(market(SELL, 0.1, position=999)).retcode == mt5.TRADE_RETCODE_POSITION_CLOSED
+    assert (
+        hedging.send(market(SELL, 0.1, position=999)).retcode == mt5.TRADE_RETCODE_POSITION_CLOSED
+    )
 
 
 def test_hedging_close_larger_than_the_position_is_refused_with_10038(hedging: SimBroker) -> None:
