@@ -66,6 +66,16 @@ BUY_TYPES = frozenset(
     }
 )
 PENDING_TYPES = frozenset(range(mt5.ORDER_TYPE_BUY_LIMIT, mt5.ORDER_TYPE_SELL_STOP_LIMIT + 1))
+_TRADE_ACTIONS = frozenset(
+    {
+        mt5.TRADE_ACTION_DEAL,
+        mt5.TRADE_ACTION_PENDING,
+        mt5.TRADE_ACTION_SLTP,
+        mt5.TRADE_ACTION_MODIFY,
+        mt5.TRADE_ACTION_REMOVE,
+        mt5.TRADE_ACTION_CLOSE_BY,
+    }
+)
 _EXPIRATION_FLAG = {
     mt5.ORDER_TIME_GTC: SYMBOL_EXPIRATION_GTC,
     mt5.ORDER_TIME_DAY: SYMBOL_EXPIRATION_DAY,
@@ -527,9 +537,13 @@ class SimBroker:
     def _move(self, spec: SymbolSpec, time_s: float, bid: float, ask: float) -> None:
         self._advance_clock(time_s)
         self.quotes[spec.name] = Quote(time_s, bid, ask)
+        if self.positions:
+            # Positions whose profit converts through this quote (EURJPY via USDJPY) move too.
+            self._revalue_converted(spec.name)
         if not self._active_symbols.get(spec.name):
             return
         self._expire_orders(spec.name)
+        self._revalue(spec.name)  # margin checks of triggered orders need today's equity
         self._trigger_orders(spec)
         self._trigger_stops(spec)
         self._revalue(spec.name)
@@ -603,6 +617,8 @@ class SimBroker:
 
     def _dispatch(self, req: _Request, *, execute: bool) -> TradeResult | _Fill:
         action = req.action
+        if not self.account.trade_expert and action in _TRADE_ACTIONS:
+            raise _Rejected(mt5.TRADE_RETCODE_SERVER_DISABLES_AT, "Autotrading disabled by server")
         if action == mt5.TRADE_ACTION_DEAL:
             return self._deal(req, execute)
         if action == mt5.TRADE_ACTION_PENDING:
@@ -647,6 +663,22 @@ class SimBroker:
         if snapped is None:
             raise _Rejected(mt5.TRADE_RETCODE_INVALID_VOLUME, "Invalid volume")
         return snapped
+
+    def _check_volume_limit(self, spec: SymbolSpec, is_buy: bool, volume: float) -> None:
+        """``volume_limit``: open plus pending volume of one direction on the symbol (10034)."""
+        if not spec.volume_limit:
+            return
+        side = mt5.POSITION_TYPE_BUY if is_buy else mt5.POSITION_TYPE_SELL
+        held = sum(
+            p.volume for p in self.positions.values() if p.symbol == spec.name and p.type == side
+        )
+        waiting = sum(
+            o.volume_current
+            for o in self.orders.values()
+            if o.symbol == spec.name and (o.type in BUY_TYPES) == is_buy
+        )
+        if held + waiting + volume > spec.volume_limit + 1e-9:
+            raise _Rejected(mt5.TRADE_RETCODE_LIMIT_VOLUME, "Volume limit reached")
 
     def _check_order_mode(self, spec: SymbolSpec, order_type: int) -> None:
         if not spec.order_mode & _ORDER_MODE_FLAG.get(order_type, 0):
@@ -778,6 +810,7 @@ class SimBroker:
             )
             fill.retcode = mt5.TRADE_RETCODE_DONE_PARTIAL
         if self._opens_exposure(fill):
+            self._check_volume_limit(spec, is_buy, fill.volume)
             self._check_margin(fill)
         if not execute:
             return fill
@@ -846,6 +879,7 @@ class SimBroker:
         limit = self.account.limit_orders
         if limit and len(self.orders) >= limit:
             raise _Rejected(mt5.TRADE_RETCODE_LIMIT_ORDERS, "Pending orders limit reached")
+        self._check_volume_limit(spec, req.type in BUY_TYPES, volume)
         fill = _Fill(spec, req.type, volume, req.price)
         if not execute:
             return fill
@@ -1454,6 +1488,12 @@ class SimBroker:
                 position.profit = round(
                     self._position_profit(position, position.price_current, position.volume), 2
                 )
+
+    def _revalue_converted(self, moved: str) -> None:
+        account = self.account.currency
+        for symbol in {p.symbol for p in self.positions.values()} - {moved}:
+            if self.symbols[symbol].currency_profit != account:
+                self._revalue(symbol)
 
     def _rollover(self, midnight_s: int) -> None:
         """Charge one night's swap (three on the symbol's triple day) at a server midnight."""

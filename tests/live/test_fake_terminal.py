@@ -735,7 +735,8 @@ def test_missing_request_keys_default_to_zero_buy_fok_gtc(fake: FakeTerminal) ->
 
 
 def test_a_request_without_action_is_an_invalid_request_result(fake: FakeTerminal) -> None:
-    """ref §4.2: action=0 (a missing key) is no action: the server answers with a result, not None."""
+    """ref §4.2/§7.1: action=0 (a missing key) is no action: the server answers with a result, not
+    None; 10013 INVALID is the reference's best guess ([U] exact code)."""
     result = fake.order_send({"symbol": "EURUSD", "volume": 0.1})
     assert result.retcode == mt5.TRADE_RETCODE_INVALID
     assert result.request.action == 0

@@ -1391,3 +1391,34 @@ def test_cancelled_pending_order_emits_placed_then_cancelled(hedging: SimBroker)
     hedging.send({"action": mt5.TRADE_ACTION_REMOVE, "order": ticket})
 
     assert [e.state for e in events] == [OrderState.PLACED, OrderState.CANCELLED]
+
+
+# ---- server permissions, volume limit, cross-currency valuation ------------------------------
+
+
+def test_server_that_forbids_expert_trading_answers_10026() -> None:
+    broker = broker_with(account=AccountConfig(trade_expert=False))
+    result = broker.send(market(mt5.ORDER_TYPE_BUY, 0.1))
+    assert result.retcode == mt5.TRADE_RETCODE_SERVER_DISABLES_AT
+    assert nothing_traded(broker)
+
+
+def test_volume_limit_counts_open_and_pending_volume_of_one_direction() -> None:
+    broker = broker_with({"volume_limit": 1.0})
+    assert broker.send(market(mt5.ORDER_TYPE_BUY, 0.6)).retcode == mt5.TRADE_RETCODE_DONE
+    waiting = pending(mt5.ORDER_TYPE_BUY_LIMIT, 0.3, 1.09000)
+    assert broker.send(waiting).retcode == mt5.TRADE_RETCODE_DONE
+    refused = broker.send(market(mt5.ORDER_TYPE_BUY, 0.2))  # 0.6 + 0.3 + 0.2 > 1.0
+    assert refused.retcode == mt5.TRADE_RETCODE_LIMIT_VOLUME
+    assert broker.send(market(mt5.ORDER_TYPE_SELL, 0.9)).retcode == mt5.TRADE_RETCODE_DONE
+
+
+def test_eurjpy_position_is_revalued_in_usd_when_only_usdjpy_moves() -> None:
+    broker = SimBroker([symbol_spec("EURJPY"), symbol_spec("USDJPY")])
+    broker.set_quote("USDJPY", MONDAY_10H, 150.000, 150.000)
+    broker.set_quote("EURJPY", MONDAY_10H, 160.000, 160.000)
+    broker.send(market(mt5.ORDER_TYPE_BUY, 1.0, "EURJPY"))
+    broker.set_quote("EURJPY", MONDAY_10H + 1, 160.150, 160.150)  # +15 pips = 15,000 JPY
+    assert only_position(broker).profit == pytest.approx(100.00)  # at 150 JPY per USD
+    broker.set_quote("USDJPY", MONDAY_10H + 2, 125.000, 125.000)
+    assert only_position(broker).profit == pytest.approx(120.00)  # now 125 JPY per USD
