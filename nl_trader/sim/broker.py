@@ -1616,9 +1616,9 @@ class SimBroker:
         direct = self._pair_rate(source, target)
         if direct is not None:
             return direct
-        for via in ("USD", "EUR"):
-            if via in (source, target):
-                continue
+        quoted = [spec for name, spec in self.symbols.items() if name in self.quotes]
+        currencies = {c for spec in quoted for c in (spec.currency_base, spec.currency_profit)}
+        for via in sorted(currencies - {source, target}, key=lambda c: (c != "USD", c)):
             first, second = self._pair_rate(source, via), self._pair_rate(via, target)
             if first is not None and second is not None:
                 return first * second
