@@ -270,7 +270,9 @@ class MT5Executor:
             adopted = self._find_unacknowledged(request, since_s=since_s)
             if adopted is not None:
                 log.warning(
-                    "order %s was placed although its reply was lost; not re-sending", adopted.order
+                    "the request's reply was lost but the terminal shows it done (order %s); "
+                    "not re-sending",
+                    adopted.order,
                 )
                 return adopted
         return None
@@ -339,7 +341,9 @@ class MT5Executor:
                 for key, field in fields.items()
             )
             if applied and not sltp and record is not None:
-                applied = record["type_time"] == request.get("type_time", 0)
+                applied = record["type_time"] == request.get("type_time", 0) and _expiry_matches(
+                    record, request
+                )
         if not applied:
             return None
         return _Reply(
@@ -576,6 +580,16 @@ class MT5Executor:
         """The server's clock (last tick time): MT5 does not record when a stop-limit triggered."""
         tick = self.terminal.symbol_info_tick(symbol)
         return int(tick.time) if tick is not None else fallback
+
+
+def _expiry_matches(order: Mapping[str, Any], request: Mapping[str, Any]) -> bool:
+    """Whether a pending order shows the expiry a MODIFY asked for (MT5's day-end rule included)."""
+    asked = int(request.get("expiration", 0))
+    if request.get("type_time") == mt5.ORDER_TIME_SPECIFIED:
+        return bool(order["time_expiration"] == asked)
+    if request.get("type_time") == mt5.ORDER_TIME_SPECIFIED_DAY:
+        return bool(order["time_expiration"] == (asked // 86_400 + 1) * 86_400 - 1)
+    return True
 
 
 @dataclass

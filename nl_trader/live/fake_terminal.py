@@ -362,12 +362,16 @@ class FakeTerminal:
         return True
 
     def market_book_add(self, symbol: str, /) -> bool | None:
-        if not self._begin():
+        # Terminal or IPC failures give False without setting last_error (mt5_api.md 2.3).
+        self._error = _SUCCESS
+        if not self._connected:
             return False
         return symbol in self.broker.symbols
 
     def market_book_release(self, symbol: str, /) -> bool | None:
-        if not self._begin():
+        # Terminal or IPC failures give False without setting last_error (mt5_api.md 2.3).
+        self._error = _SUCCESS
+        if not self._connected:
             return False
         return symbol in self.broker.symbols
 

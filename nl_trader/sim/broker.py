@@ -819,7 +819,7 @@ class SimBroker:
         )
         order.price_open = price
         self._emit(OrderState.PLACED, order, mt5.TRADE_RETCODE_PLACED, "Order placed")
-        deal = self._execute(order, fill, reason=mt5.DEAL_REASON_CLIENT)
+        deal = self._execute(order, fill, reason=mt5.DEAL_REASON_EXPERT)  # API orders are EA's
         partial = fill.retcode == mt5.TRADE_RETCODE_DONE_PARTIAL
         self._finish_order(
             order, mt5.ORDER_STATE_FILLED if not partial else mt5.ORDER_STATE_CANCELED

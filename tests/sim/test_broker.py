@@ -865,8 +865,9 @@ def test_market_order_ticket_is_the_new_position_ticket_and_identifier(hedging: 
     assert (deal.type, deal.entry, deal.reason) == (
         mt5.DEAL_TYPE_BUY,
         mt5.DEAL_ENTRY_IN,
-        mt5.DEAL_REASON_CLIENT,
+        mt5.DEAL_REASON_EXPERT,  # orders sent through the API are the expert's, as their orders
     )
+    assert hedging.history_orders[result.order].reason == mt5.ORDER_REASON_EXPERT
 
 
 def test_order_and_deal_tickets_are_separate_increasing_sequences(hedging: SimBroker) -> None:
