@@ -237,7 +237,8 @@ class MT5Executor:
                     params,
                     request,
                     mt5.TRADE_RETCODE_CONNECTION,
-                    "the order could not be sent and was not placed",
+                    "no reply from the terminal and no matching order found in it; "
+                    "check the terminal before sending again",
                     notes,
                 )
             retcode = int(result.retcode)
