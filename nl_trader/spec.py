@@ -1,0 +1,766 @@
+"""StrategySpec: the validated, declarative strategy object. Data, never code.
+
+The LLM writes one, the backtester runs it, the live executor trades it, and a person approves it by
+its hash. Every part is a frozen pydantic model with extra keys forbidden; ``parse_spec`` adds the
+semantic checks (references resolve, rules do not contradict, a stop loss exists unless waived,
+sizing is possible) and reports each problem as ``path: problem`` so that a person, or the LLM in
+its ask-again loop, can act on it.
+
+Units are in the names: ``offset_pips``, ``risk_pct``, ``lots``, ``max_spread_pips``. A pip is the
+symbol's pip (0.0001 on EURUSD, 0.01 on USDJPY, 0.1 on XAUUSD).
+
+Series are named by text: a price field (``close``, ``open``, ``high``, ``low``, ``typical``,
+``median``), an indicator id (``fast``), or an indicator output (``macd.signal``, ``bb.lower``).
+An operand is a number, such a name, or a ``Ref`` with ``bars_ago`` and a pips or ATR offset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from nl_trader.errors import InvalidInputError
+from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY
+
+SCHEMA_VERSION = 1
+TIMEFRAMES = (
+    "M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
+    "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1",
+)  # fmt: skip
+Timeframe = Literal[
+    "M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
+    "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1",
+]  # fmt: skip
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+MAX_LOTS = 100.0
+MAX_RISK_PCT = 10.0
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class SpecError(InvalidInputError):
+    """A strategy spec that cannot be used; ``problems`` lists ``path: problem`` lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems, what="strategy spec")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---- operands ------------------------------------------------------------------------------------
+class Ref(_Model):
+    """A series value: ``series`` at ``bars_ago`` bars back, shifted by pips or by ATR multiples.
+
+    ``{"series": "close", "offset_pips": 10}`` is the close plus 10 pips;
+    ``{"series": "bb.lower", "offset_atr": -0.5, "atr": "atr14"}`` is the lower band minus half an
+    ATR (``atr`` names an ATR indicator of the spec).
+    """
+
+    series: str
+    bars_ago: int = Field(default=0, ge=0, le=1000)
+    offset_pips: float = 0.0
+    offset_atr: float = 0.0
+    atr: str | None = None
+
+    @field_validator("series")
+    @classmethod
+    def _series(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            raise ValueError("must name a price field or an indicator")
+        return text
+
+
+def _operand(value: object) -> object:
+    if isinstance(value, str):
+        return Ref(series=value)
+    if isinstance(value, bool):
+        raise ValueError("expected a number or a series name, got a bool")
+    return value
+
+
+Operand = Annotated[float | Ref, BeforeValidator(_operand)]
+SeriesRef = Annotated[Ref, BeforeValidator(_operand)]
+
+
+# ---- conditions ----------------------------------------------------------------------------------
+class CrossesAbove(_Model):
+    """``left`` closes above ``right`` on this bar after being at or below it on the previous one."""
+
+    op: Literal["crosses_above"]
+    left: Operand
+    right: Operand
+
+
+class CrossesBelow(_Model):
+    """``left`` closes below ``right`` on this bar after being at or above it on the previous one."""
+
+    op: Literal["crosses_below"]
+    left: Operand
+    right: Operand
+
+
+class Greater(_Model):
+    op: Literal["gt"]
+    left: Operand
+    right: Operand
+
+
+class Less(_Model):
+    op: Literal["lt"]
+    left: Operand
+    right: Operand
+
+
+class Between(_Model):
+    """``low <= value <= high``."""
+
+    op: Literal["between"]
+    value: Operand
+    low: Operand
+    high: Operand
+
+
+class Rising(_Model):
+    """``series`` rose on each of the last ``bars`` bars."""
+
+    op: Literal["rising"]
+    series: SeriesRef
+    bars: int = Field(default=1, ge=1, le=100)
+
+
+class Falling(_Model):
+    """``series`` fell on each of the last ``bars`` bars."""
+
+    op: Literal["falling"]
+    series: SeriesRef
+    bars: int = Field(default=1, ge=1, le=100)
+
+
+class AllOf(_Model):
+    op: Literal["all"]
+    conditions: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(_Model):
+    op: Literal["any"]
+    conditions: list[Condition] = Field(min_length=1)
+
+
+class Not(_Model):
+    op: Literal["not"]
+    condition: Condition
+
+
+Condition = Annotated[
+    CrossesAbove | CrossesBelow | Greater | Less | Between | Rising | Falling | AllOf | AnyOf | Not,
+    Field(discriminator="op"),
+]
+for _model in (AllOf, AnyOf, Not):
+    _model.model_rebuild()
+
+
+# ---- parts ---------------------------------------------------------------------------------------
+class Indicator(_Model):
+    """One indicator of the registry under an id: ``{"id": "fast", "kind": "sma",
+    "params": {"period": 20}}``. Unspecified parameters take the registry's defaults."""
+
+    id: str
+    kind: str
+    params: dict[str, int | float | str] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError(
+                f"{value!r} is not an id: use lower-case letters, digits and _ (e.g. 'fast_ma')"
+            )
+        if value in PRICE_FIELDS:
+            raise ValueError(f"{value!r} is a price field; choose another id")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        kind = value.strip().lower()
+        if kind not in REGISTRY:
+            raise ValueError(
+                f"unknown indicator {value!r}; available: {', '.join(sorted(REGISTRY))}"
+            )
+        return kind
+
+    @model_validator(mode="after")
+    def _params(self) -> Indicator:
+        definition = REGISTRY[self.kind]
+        problems = []
+        normalised: dict[str, int | float | str] = {}
+        for key, value in self.params.items():
+            spec = definition.params.get(key)
+            if spec is None:
+                allowed = ", ".join(definition.params)
+                problems.append(f"params.{key}: unknown parameter of {self.kind} (takes {allowed})")
+                continue
+            if spec.kind is str:
+                if not isinstance(value, str) or value not in spec.choices:
+                    problems.append(
+                        f"params.{key}: {value!r} is not one of {', '.join(spec.choices)}"
+                    )
+                    continue
+                normalised[key] = value
+                continue
+            if isinstance(value, str | bool) or (spec.kind is int and float(value) % 1):
+                problems.append(f"params.{key}: expected {spec.kind.__name__}, got {value!r}")
+                continue
+            number = spec.kind(value)
+            if (spec.minimum is not None and number < spec.minimum) or (
+                spec.maximum is not None and number > spec.maximum
+            ):
+                problems.append(
+                    f"params.{key}: {number} is out of range {spec.minimum}..{spec.maximum}"
+                )
+                continue
+            normalised[key] = number
+        if self.kind == "macd":
+            fast = normalised.get("fast", definition.params["fast"].default)
+            slow = normalised.get("slow", definition.params["slow"].default)
+            if fast >= slow:
+                problems.append(f"params.fast: the fast period {fast} must be below slow {slow}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        object.__setattr__(self, "params", normalised)
+        return self
+
+    def resolved_params(self) -> dict[str, Any]:
+        """Every parameter, defaults filled in."""
+        definition = REGISTRY[self.kind]
+        return {key: self.params.get(key, spec.default) for key, spec in definition.params.items()}
+
+
+class StopLoss(_Model):
+    """Distance of the stop from the entry: pips, percent of price, or ATR multiples."""
+
+    kind: Literal["pips", "percent", "atr"]
+    value: float = Field(gt=0)
+    atr: str | None = None
+
+
+class TakeProfit(_Model):
+    """Distance of the target: pips, percent, ATR multiples, or a risk:reward ratio of the stop."""
+
+    kind: Literal["pips", "percent", "atr", "risk_reward"]
+    value: float = Field(gt=0)
+    atr: str | None = None
+
+
+class TrailingStop(_Model):
+    """Trail the stop ``distance`` behind the best close, once the trade is ``activate_after_pips``
+    in profit."""
+
+    kind: Literal["pips", "atr"] = "pips"
+    distance: float = Field(gt=0)
+    atr: str | None = None
+    activate_after_pips: float = Field(default=0.0, ge=0)
+
+
+class BreakEven(_Model):
+    """Move the stop to entry plus ``lock_pips`` once the trade is ``trigger_pips`` in profit."""
+
+    trigger_pips: float = Field(gt=0)
+    lock_pips: float = Field(default=0.0, ge=0)
+
+
+class Exits(_Model):
+    stop_loss: StopLoss | None = None
+    take_profit: TakeProfit | None = None
+    trailing_stop: TrailingStop | None = None
+    break_even: BreakEven | None = None
+    on_opposite_signal: bool = True
+    long_exit: Condition | None = None
+    short_exit: Condition | None = None
+    max_bars: int | None = Field(default=None, ge=1, le=100_000)
+    close_at: str | None = None
+    close_before_weekend: str | None = None
+    timezone: str = "UTC"
+    no_stop_loss: bool = False
+
+    @field_validator("close_at", "close_before_weekend")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        return _check_hhmm(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+
+class Entry(_Model):
+    """How an entry is placed. ``anchor`` is the price the offset applies to (default: the close).
+
+    market: at once. limit: ``offset_pips`` better than the anchor (below it for a long).
+    stop: ``offset_pips`` beyond the anchor (above it for a long). stop_limit: a stop like
+    ``stop``, whose limit is placed ``limit_offset_pips`` back from the stop (below it for a long).
+    Pending entries expire after ``expiry_bars`` bars or at ``expiry_time`` (HH:MM, in the exits'
+    time zone), whichever is given.
+    """
+
+    order: Literal["market", "limit", "stop", "stop_limit"] = "market"
+    anchor: SeriesRef | None = None
+    offset_pips: float = Field(default=0.0, ge=0)
+    limit_offset_pips: float = Field(default=0.0, ge=0)
+    expiry_bars: int | None = Field(default=None, ge=1, le=10_000)
+    expiry_time: str | None = None
+
+    @field_validator("expiry_time")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        return _check_hhmm(value)
+
+
+class Sizing(_Model):
+    """fixed_lots: ``lots`` per trade. risk_percent: lose ``risk_pct`` % of equity at the stop.
+    risk_money: lose ``risk_money`` (account currency) at the stop. Volumes are kept within
+    ``min_lots``..``max_lots`` and on the symbol's volume step."""
+
+    method: Literal["fixed_lots", "risk_percent", "risk_money"] = "fixed_lots"
+    lots: float | None = Field(default=0.1, gt=0, le=MAX_LOTS)
+    risk_pct: float | None = Field(default=None, gt=0, le=MAX_RISK_PCT)
+    risk_money: float | None = Field(default=None, gt=0)
+    min_lots: float = Field(default=0.01, gt=0, le=MAX_LOTS)
+    max_lots: float = Field(default=10.0, gt=0, le=MAX_LOTS)
+
+
+class Session(_Model):
+    """Trade only between ``start`` and ``end`` (HH:MM) in ``timezone``; may wrap past midnight."""
+
+    start: str
+    end: str
+    timezone: str = "UTC"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError(f"{value!r} is not a time of day as HH:MM (e.g. '08:00')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+
+class Filters(_Model):
+    sessions: list[Session] = Field(default_factory=list)
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS))
+    max_spread_pips: float | None = Field(default=None, gt=0)
+
+
+class StrategySpec(_Model):
+    """A complete, validated strategy. See the module docstring for units and series names."""
+
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=80)
+    description: str = Field(default="", max_length=2000)
+    symbols: list[str] = Field(min_length=1, max_length=20)
+    timeframe: Timeframe
+    indicators: list[Indicator] = Field(default_factory=list)
+    long_entry: Condition | None = None
+    short_entry: Condition | None = None
+    entry: Entry = Field(default_factory=Entry)
+    exits: Exits = Field(default_factory=Exits)
+    sizing: Sizing = Field(default_factory=Sizing)
+    max_open_positions: int = Field(default=1, ge=1, le=100)
+    pyramiding: int = Field(default=1, ge=1, le=100)
+    filters: Filters = Field(default_factory=Filters)
+    magic: int = Field(default=123456, ge=0, le=2**63 - 1)
+    comment: str = Field(default="nl_trader", max_length=29)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.match(r"^[A-Za-z0-9._#+-]{1,29}$", value):
+                raise ValueError(f"{value!r} is not a symbol name (e.g. 'EURUSD')")
+        if len(set(values)) != len(values):
+            raise ValueError("a symbol is listed twice")
+        return values
+
+    @model_validator(mode="after")
+    def _semantics(self) -> StrategySpec:
+        problems = list(_semantic_problems(self))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def indicator(self, ident: str) -> Indicator | None:
+        return next((item for item in self.indicators if item.id == ident), None)
+
+
+def _check_hhmm(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not _HHMM.match(value):
+        raise ValueError(f"{value!r} is not a time of day as HH:MM (e.g. '16:30')")
+    return value
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone name (e.g. 'Europe/London', 'America/New_York', 'UTC')"
+        ) from None
+    return value
+
+
+# ---- semantic checks -----------------------------------------------------------------------------
+def _walk(condition: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Yield (path, node) for every condition node under ``condition``."""
+    yield path, condition
+    if isinstance(condition, AllOf | AnyOf):
+        for index, child in enumerate(condition.conditions):
+            yield from _walk(child, f"{path}.conditions[{index}]")
+    elif isinstance(condition, Not):
+        yield from _walk(condition.condition, f"{path}.condition")
+
+
+def _operands(node: Any) -> Iterator[tuple[str, Any]]:
+    for name in ("left", "right", "value", "low", "high", "series"):
+        if hasattr(node, name):
+            yield name, getattr(node, name)
+
+
+def _check_series(spec: StrategySpec, path: str, name: str) -> str | None:
+    if name in PRICE_FIELDS:
+        return None
+    ident, _, output = name.partition(".")
+    indicator = spec.indicator(ident)
+    if indicator is None:
+        known = [item.id for item in spec.indicators]
+        hint = f" (indicators: {', '.join(known)})" if known else " (no indicators are defined)"
+        return f"{path}: {name!r} is neither a price field ({', '.join(PRICE_FIELDS)}) nor an indicator id{hint}"
+    outputs = REGISTRY[indicator.kind].outputs
+    if output and output not in outputs:
+        return f"{path}: {indicator.kind} {ident!r} has no output {output!r} (outputs: {', '.join(outputs)})"
+    if not output and len(outputs) > 1:
+        choices = ", ".join(f"{ident}.{item}" for item in outputs)
+        return f"{path}: {indicator.kind} {ident!r} has several outputs; name one: {choices}"
+    return None
+
+
+def _check_atr(spec: StrategySpec, path: str, atr: str | None) -> str | None:
+    if atr is None:
+        return f"{path}: ATR-based values need 'atr', the id of an atr indicator of the spec"
+    indicator = spec.indicator(atr)
+    if indicator is None or indicator.kind != "atr":
+        return f"{path}: {atr!r} is not an atr indicator of the spec"
+    return None
+
+
+def _check_ref(spec: StrategySpec, path: str, ref: Ref) -> Iterator[str]:
+    problem = _check_series(spec, f"{path}.series", ref.series)
+    if problem:
+        yield problem
+    if ref.offset_atr:
+        problem = _check_atr(spec, f"{path}.atr", ref.atr)
+        if problem:
+            yield problem
+    if ref.offset_pips and ref.offset_atr:
+        yield f"{path}: give offset_pips or offset_atr, not both"
+
+
+def _semantic_problems(spec: StrategySpec) -> Iterator[str]:
+    ids = [item.id for item in spec.indicators]
+    for ident in sorted({i for i in ids if ids.count(i) > 1}):
+        yield f"indicators: the id {ident!r} is used twice"
+    if spec.long_entry is None and spec.short_entry is None:
+        yield "long_entry: the strategy has no entry rule (give long_entry, short_entry or both)"
+    if spec.long_entry is not None and spec.long_entry == spec.short_entry:
+        yield "short_entry: the same rule as long_entry would open both ways at once"
+    exits = spec.exits
+    for rule, exit_rule in (("long", exits.long_exit), ("short", exits.short_exit)):
+        entry_rule = spec.long_entry if rule == "long" else spec.short_entry
+        if exit_rule is not None and exit_rule == entry_rule:
+            yield f"exits.{rule}_exit: the same rule as {rule}_entry would close every trade at once"
+    for name in ("long_entry", "short_entry"):
+        condition = getattr(spec, name)
+        if condition is not None:
+            yield from _condition_problems(spec, name, condition)
+    for name in ("long_exit", "short_exit"):
+        condition = getattr(exits, name)
+        if condition is not None:
+            yield from _condition_problems(spec, f"exits.{name}", condition)
+    yield from _exit_problems(spec)
+    yield from _entry_problems(spec)
+    yield from _sizing_problems(spec)
+    if spec.pyramiding > spec.max_open_positions:
+        yield (
+            f"pyramiding: {spec.pyramiding} entries in one direction cannot fit in "
+            f"max_open_positions {spec.max_open_positions}"
+        )
+    for index, session in enumerate(spec.filters.sessions):
+        if session.start == session.end:
+            yield f"filters.sessions[{index}]: start and end are both {session.start}: an empty session"
+    if not spec.filters.weekdays:
+        yield "filters.weekdays: no weekday left to trade on"
+
+
+def _condition_problems(spec: StrategySpec, root: str, condition: Any) -> Iterator[str]:
+    for path, node in _walk(condition, root):
+        for name, operand in _operands(node):
+            if isinstance(operand, Ref):
+                yield from _check_ref(spec, f"{path}.{name}", operand)
+        if isinstance(node, CrossesAbove | CrossesBelow | Greater | Less):
+            if node.left == node.right:
+                yield f"{path}: compares {_describe(node.left)} with itself: never true"
+            elif not isinstance(node.left, Ref) and not isinstance(node.right, Ref):
+                yield f"{path}: compares two numbers: always or never true"
+        if isinstance(node, Between):
+            low, high = node.low, node.high
+            if not isinstance(low, Ref) and not isinstance(high, Ref) and low > high:
+                yield f"{path}: low {low} is above high {high}: never true"
+
+
+def _describe(operand: Any) -> str:
+    return repr(operand.series) if isinstance(operand, Ref) else repr(operand)
+
+
+def _exit_problems(spec: StrategySpec) -> Iterator[str]:
+    exits = spec.exits
+    if exits.stop_loss is None and not exits.no_stop_loss:
+        yield (
+            "exits.stop_loss: a stop loss is required (pips, percent or ATR); to trade without "
+            "one, set exits.no_stop_loss to true explicitly"
+        )
+    if exits.stop_loss is not None and exits.no_stop_loss:
+        yield "exits.no_stop_loss: true, yet a stop loss is given; keep one of the two"
+    if exits.stop_loss is not None and exits.stop_loss.kind == "atr":
+        problem = _check_atr(spec, "exits.stop_loss.atr", exits.stop_loss.atr)
+        if problem:
+            yield problem
+    if (
+        exits.stop_loss is not None
+        and exits.stop_loss.kind == "percent"
+        and exits.stop_loss.value >= 50
+    ):
+        yield f"exits.stop_loss.value: a stop {exits.stop_loss.value}% away is not a stop"
+    take_profit = exits.take_profit
+    if take_profit is not None:
+        if take_profit.kind == "atr":
+            problem = _check_atr(spec, "exits.take_profit.atr", take_profit.atr)
+            if problem:
+                yield problem
+        if take_profit.kind == "risk_reward" and exits.stop_loss is None:
+            yield "exits.take_profit: a risk:reward target needs a stop loss to measure the risk"
+    trailing = exits.trailing_stop
+    if trailing is not None and trailing.kind == "atr":
+        problem = _check_atr(spec, "exits.trailing_stop.atr", trailing.atr)
+        if problem:
+            yield problem
+    break_even = exits.break_even
+    if break_even is not None and break_even.lock_pips >= break_even.trigger_pips:
+        yield (
+            f"exits.break_even.lock_pips: locking {break_even.lock_pips} pips needs a trigger "
+            f"above it (trigger_pips is {break_even.trigger_pips})"
+        )
+
+
+def _entry_problems(spec: StrategySpec) -> Iterator[str]:
+    entry = spec.entry
+    if entry.anchor is not None:
+        yield from _check_ref(spec, "entry.anchor", entry.anchor)
+    if entry.order == "market":
+        for name in ("offset_pips", "limit_offset_pips", "expiry_bars", "expiry_time"):
+            value = getattr(entry, name)
+            if value:
+                yield f"entry.{name}: a market entry has no {name.replace('_', ' ')}"
+        return
+    if entry.order == "limit" and not entry.offset_pips and entry.anchor is None:
+        yield "entry.offset_pips: a limit at the current price is a market order; give an offset above 0"
+    if entry.order != "stop_limit" and entry.limit_offset_pips:
+        yield "entry.limit_offset_pips: only a stop_limit entry has a limit offset"
+    if entry.expiry_bars is not None and entry.expiry_time is not None:
+        yield "entry.expiry_time: give expiry_bars or expiry_time, not both"
+
+
+def _sizing_problems(spec: StrategySpec) -> Iterator[str]:
+    sizing = spec.sizing
+    if sizing.min_lots > sizing.max_lots:
+        yield f"sizing.min_lots: {sizing.min_lots} is above max_lots {sizing.max_lots}"
+    if sizing.method == "fixed_lots":
+        if sizing.lots is None:
+            yield "sizing.lots: fixed_lots sizing needs lots"
+        elif sizing.lots > sizing.max_lots:
+            yield f"sizing.lots: {sizing.lots} lots is above max_lots {sizing.max_lots}"
+        elif sizing.lots < sizing.min_lots:
+            yield f"sizing.lots: {sizing.lots} lots is below min_lots {sizing.min_lots}"
+    else:
+        needed = "risk_pct" if sizing.method == "risk_percent" else "risk_money"
+        if getattr(sizing, needed) is None:
+            yield f"sizing.{needed}: {sizing.method} sizing needs {needed}"
+        if spec.exits.stop_loss is None:
+            yield (
+                f"sizing.method: {sizing.method} sizes a trade from its stop distance, and the "
+                "strategy has no stop loss"
+            )
+
+
+# ---- parsing, identity, schema -------------------------------------------------------------------
+def _format(error: dict[str, Any]) -> list[str]:
+    location = ".".join(str(part) for part in error.get("loc", ()))
+    kind = error.get("type", "")
+    if kind == "missing":
+        return [f"{location}: required field is missing"]
+    if kind == "extra_forbidden":
+        return [f"{location}: unknown field"]
+    if kind == "union_tag_invalid":
+        ops = "crosses_above, crosses_below, gt, lt, between, rising, falling, all, any, not"
+        return [
+            f"{location}: unknown condition op {error.get('input', {}).get('op')!r} (one of {ops})"
+        ]
+    if kind == "union_tag_not_found":
+        return [f"{location}: a condition needs an 'op'"]
+    message = (
+        str(error["ctx"]["error"])
+        if kind == "value_error" and "ctx" in error
+        else error.get("msg", kind)
+    )
+    lines = [line for line in message.split("\n") if line]
+    # Indicator-level problems already carry a relative path (params.period: ...).
+    prefix = (
+        f"{location}."
+        if location and lines and lines[0].startswith("params.")
+        else (f"{location}: " if location else "")
+    )
+    return [f"{prefix}{line}" for line in lines]
+
+
+def parse_spec(data: object) -> StrategySpec:
+    """Validate a spec given as a dict or JSON text; raise ``SpecError`` naming every problem."""
+    if isinstance(data, StrategySpec):
+        return data
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as error:
+            raise SpecError(
+                [f"json: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"]
+            ) from None
+    if not isinstance(data, dict):
+        raise SpecError([f"spec: expected a JSON object, got {type(data).__name__}"])
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise SpecError(
+            [f"schema_version: {version!r} is not supported (this is version {SCHEMA_VERSION})"]
+        )
+    try:
+        return StrategySpec.model_validate(data)
+    except ValidationError as exc:
+        problems: list[str] = []
+        for detail in exc.errors(include_url=False):
+            problems.extend(_format(dict(detail)))
+        raise SpecError(problems) from None
+
+
+def canonical_json(spec: StrategySpec) -> str:
+    """The spec's canonical text: every field (defaults included), keys sorted, no whitespace.
+
+    Two specs that mean the same thing have the same canonical text, whatever the key order or
+    number formatting they were written with (``10`` and ``10.0`` pips are the same).
+    """
+    return json.dumps(
+        spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def spec_hash(spec: StrategySpec) -> str:
+    """The strategy's identity: SHA-256 of its canonical JSON, in hex."""
+    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of StrategySpec, with the indicator registry spelled out for an LLM."""
+    schema = StrategySpec.model_json_schema()
+    catalogue = {
+        name: {
+            "params": {
+                key: {
+                    "type": param.kind.__name__,
+                    "default": param.default,
+                    **({"minimum": param.minimum} if param.minimum is not None else {}),
+                    **({"maximum": param.maximum} if param.maximum is not None else {}),
+                    **({"enum": list(param.choices)} if param.choices else {}),
+                }
+                for key, param in definition.params.items()
+            },
+            "outputs": list(definition.outputs),
+        }
+        for name, definition in REGISTRY.items()
+    }
+    schema["x-indicators"] = catalogue
+    schema["x-price-fields"] = list(PRICE_FIELDS)
+    return schema
+
+
+# Defaults that say nothing about behaviour when left out: unused options and free text.
+_SILENT_DEFAULTS = frozenset(
+    {
+        "schema_version",
+        "description",
+        "no_stop_loss",
+        "anchor",
+        "offset_pips",
+        "limit_offset_pips",
+        "expiry_bars",
+        "expiry_time",
+        "risk_pct",
+        "risk_money",
+    }
+)
+
+
+def defaults_filled(
+    model: BaseModel, path: str = "", *, given: bool = True
+) -> list[tuple[str, Any]]:
+    """The defaults that decide behaviour and that the author did not give: (path, value).
+
+    Parts left out entirely (no ``sizing`` at all) are reported leaf by leaf; options that are
+    simply unused (no trailing stop) are not defaults and are not listed.
+    """
+    filled: list[tuple[str, Any]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        where = f"{path}{name}"
+        was_given = given and name in model.model_fields_set
+        if isinstance(value, Entry | Exits | Sizing | Filters):
+            filled.extend(defaults_filled(value, f"{where}.", given=was_given))
+            continue
+        if was_given or name in _SILENT_DEFAULTS or value in (None, "", []):
+            continue
+        filled.append((where, value))
+    for index, indicator in enumerate(getattr(model, "indicators", None) or []):
+        for key, default in indicator.resolved_params().items():
+            if key not in indicator.params:
+                filled.append((f"indicators[{index}].params.{key}", default))
+    return filled
