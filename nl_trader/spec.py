@@ -97,8 +97,11 @@ def _operand(value: object) -> object:
     return value
 
 
-Operand = Annotated[float | Ref, BeforeValidator(_operand)]
-SeriesRef = Annotated[Ref, BeforeValidator(_operand)]
+# A name is accepted wherever a Ref is: the JSON Schema must say so too.
+Operand = Annotated[
+    float | Ref, BeforeValidator(_operand, json_schema_input_type=float | str | Ref)
+]
+SeriesRef = Annotated[Ref, BeforeValidator(_operand, json_schema_input_type=str | Ref)]
 
 
 # ---- conditions ----------------------------------------------------------------------------------
@@ -185,7 +188,8 @@ class Indicator(_Model):
 
     id: str
     kind: str
-    params: dict[str, int | float | str] = Field(default_factory=dict)
+    # bool is listed so that true/false reaches _params and is refused there, not read as 1/0.
+    params: dict[str, bool | int | float | str] = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -314,7 +318,9 @@ class Exits(_Model):
 
 
 class Entry(_Model):
-    """How an entry is placed. ``anchor`` is the price the offset applies to (default: the close).
+    """How an entry is placed. ``anchor`` is the price the offset applies to (default: the close);
+    ``short_anchor``, when given, is the one for short entries (a channel's lower band while
+    ``anchor`` is its upper band).
 
     market: at once. limit: ``offset_pips`` better than the anchor (below it for a long).
     stop: ``offset_pips`` beyond the anchor (above it for a long). stop_limit: a stop like
@@ -325,6 +331,7 @@ class Entry(_Model):
 
     order: Literal["market", "limit", "stop", "stop_limit"] = "market"
     anchor: SeriesRef | None = None
+    short_anchor: SeriesRef | None = None
     offset_pips: float = Field(default=0.0, ge=0)
     limit_offset_pips: float = Field(default=0.0, ge=0)
     expiry_bars: int | None = Field(default=None, ge=1, le=10_000)
@@ -588,15 +595,29 @@ def _exit_problems(spec: StrategySpec) -> Iterator[str]:
 
 def _entry_problems(spec: StrategySpec) -> Iterator[str]:
     entry = spec.entry
-    if entry.anchor is not None:
-        yield from _check_ref(spec, "entry.anchor", entry.anchor)
+    for name in ("anchor", "short_anchor"):
+        ref = getattr(entry, name)
+        if ref is not None:
+            yield from _check_ref(spec, f"entry.{name}", ref)
     if entry.order == "market":
-        for name in ("offset_pips", "limit_offset_pips", "expiry_bars", "expiry_time"):
+        for name in (
+            "anchor",
+            "short_anchor",
+            "offset_pips",
+            "limit_offset_pips",
+            "expiry_bars",
+            "expiry_time",
+        ):
             value = getattr(entry, name)
             if value:
                 yield f"entry.{name}: a market entry has no {name.replace('_', ' ')}"
         return
-    if entry.order == "limit" and not entry.offset_pips and entry.anchor is None:
+    if (
+        entry.order == "limit"
+        and not entry.offset_pips
+        and entry.anchor is None
+        and (entry.short_anchor is None)
+    ):
         yield "entry.offset_pips: a limit at the current price is a market order; give an offset above 0"
     if entry.order != "stop_limit" and entry.limit_offset_pips:
         yield "entry.limit_offset_pips: only a stop_limit entry has a limit offset"
@@ -723,6 +744,16 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+def _relevant(spec: StrategySpec, path: str) -> bool:
+    """Whether a default can change what this spec does."""
+    if path == "sizing.lots":
+        return spec.sizing.method == "fixed_lots"
+    if path == "exits.timezone":
+        exits = spec.exits
+        return bool(exits.close_at or exits.close_before_weekend or spec.entry.expiry_time)
+    return True
+
+
 # Defaults that say nothing about behaviour when left out: unused options and free text.
 _SILENT_DEFAULTS = frozenset(
     {
@@ -759,6 +790,8 @@ def defaults_filled(
         if was_given or name in _SILENT_DEFAULTS or value in (None, "", []):
             continue
         filled.append((where, value))
+    if isinstance(model, StrategySpec):
+        filled = [item for item in filled if _relevant(model, item[0])]
     for index, indicator in enumerate(getattr(model, "indicators", None) or []):
         for key, default in indicator.resolved_params().items():
             if key not in indicator.params:

@@ -448,7 +448,7 @@ class SimBroker:
             raise InvalidInputError(
                 [f"quote: {symbol} bid {bid} / ask {ask} is not a valid quote"], what="quote"
             )
-        self._move(spec, time_s, spec.round_price(bid), spec.round_price(ask))
+        self._move(spec, float(time_s), spec.round_price(float(bid)), spec.round_price(float(ask)))
 
     def on_bar(
         self,
@@ -463,7 +463,9 @@ class SimBroker:
     ) -> None:
         """Walk one bid bar through the market (see the module docstring for the path)."""
         spec = self.spec(symbol)
-        spread = spread_points * spec.point
+        # Plain floats: numpy scalars from a bar array would leak into deals and account figures.
+        open_, high, low, close = float(open_), float(high), float(low), float(close)
+        spread = float(spread_points) * spec.point
         digits = spec.digits
         if not self._active_symbols.get(symbol) and self._quiet():
             bid = round(close, digits)

@@ -67,6 +67,7 @@ class Signals:
     allowed: Array  # filters (weekday, session, spread, weekend cut-off) let entries through
     close_all: Array  # a close_at / close_before_weekend time falls in this bar
     anchor: Array | None  # entry anchor price (with its offset), when the spec names one
+    short_anchor: Array | None
     atr: dict[str, Array] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -205,9 +206,12 @@ class CompiledStrategy:
         decision_s = time_s + self.timeframe_s
         close_all, weekend_block = self._time_closes(decision_s)
         allowed = self._filters(decision_s, spread) & ~weekend_block
-        anchor = None
-        if spec.entry.anchor is not None:
-            anchor = evaluator.ref(spec.entry.anchor)
+        anchor = evaluator.ref(spec.entry.anchor) if spec.entry.anchor is not None else None
+        short_anchor = (
+            evaluator.ref(spec.entry.short_anchor)
+            if spec.entry.short_anchor is not None
+            else anchor
+        )
         atr = {
             indicator.id: series[indicator.id]
             for indicator in spec.indicators
@@ -224,6 +228,7 @@ class CompiledStrategy:
             allowed=allowed,
             close_all=close_all,
             anchor=anchor,
+            short_anchor=short_anchor,
             atr=atr,
         )
 
@@ -402,7 +407,8 @@ class CompiledStrategy:
         digits = self.symbol_info.digits
         direction = 1.0 if is_buy else -1.0
         order: dict[str, Any] = {**base}
-        anchor = float(signals.anchor[i]) if signals.anchor is not None else bid
+        anchors = signals.anchor if is_buy else signals.short_anchor
+        anchor = float(anchors[i]) if anchors is not None else bid
         if not math.isfinite(anchor):
             self._skip("entry anchor not ready")
             return None
@@ -507,7 +513,8 @@ class CompiledStrategy:
         entry = self.spec.entry
         now = datetime.fromtimestamp(decision_s, tz=UTC)
         if entry.expiry_bars is not None:
-            return now + timedelta(seconds=entry.expiry_bars * self.timeframe_s)
+            # Valid through the last tick of the n-th bar, gone before the decision at its close.
+            return now + timedelta(seconds=entry.expiry_bars * self.timeframe_s - 1)
         if entry.expiry_time is not None:
             zone = ZoneInfo(self.spec.exits.timezone)
             local = now.astimezone(zone)
