@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,7 +13,10 @@ from rich.table import Table
 
 from nl_trader import __version__, mt5
 from nl_trader.client import MAS
+from nl_trader.errors import NlTraderError
 from nl_trader.live.fake_terminal import FakeTerminal
+from nl_trader.spec import SpecError, StrategySpec, json_schema, parse_spec, spec_hash
+from nl_trader.translate.explain import explain
 
 app = typer.Typer(
     help="nl_trader: plain-language forex strategies, backtested, then promoted to MetaTrader 5.",
@@ -154,6 +159,49 @@ def _print_account(title: str, info: dict[str, Any]) -> None:
         f"equity {info.get('equity', 0):,.2f}, margin {info.get('margin', 0):,.2f}, "
         f"free margin {info.get('margin_free', 0):,.2f}\n"
     )
+
+
+SpecPath = Annotated[Path, typer.Argument(help="A StrategySpec JSON file.")]
+
+
+def _load_spec(path: Path) -> StrategySpec:
+    try:
+        return parse_spec(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        console.print(f"[red]cannot read {path}: {error.strerror}[/red]")
+        raise typer.Exit(2) from None
+    except SpecError as error:
+        console.print(f"[red]{path} is not a valid strategy:[/red]")
+        for problem in error.problems:
+            console.print(f"  - {problem}", markup=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def validate(spec: SpecPath) -> None:
+    """Check a strategy spec; print its hash, or every problem with its path."""
+    parsed = _load_spec(spec)
+    console.print(f"valid: {parsed.name} (sha256 {spec_hash(parsed)})", markup=False)
+
+
+@app.command(name="explain")
+def explain_command(
+    spec: SpecPath,
+    lang: Annotated[str, typer.Option("--lang", help="en or zh-Hant")] = "en",
+) -> None:
+    """Describe a strategy in plain words, with the defaults that were filled in."""
+    parsed = _load_spec(spec)
+    try:
+        console.print(explain(parsed, lang), markup=False)
+    except NlTraderError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of StrategySpec (with the indicator catalogue)."""
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 
 @app.command()

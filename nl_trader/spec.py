@@ -710,9 +710,11 @@ def canonical_json(spec: StrategySpec) -> str:
     Two specs that mean the same thing have the same canonical text, whatever the key order or
     number formatting they were written with (``10`` and ``10.0`` pips are the same).
     """
-    return json.dumps(
-        spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    data = spec.model_dump(mode="json")
+    # An indicator parameter left at its default means the same as the default written out.
+    for item, indicator in zip(data["indicators"], spec.indicators, strict=True):
+        item["params"] = indicator.resolved_params()
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def spec_hash(spec: StrategySpec) -> str:
