@@ -160,12 +160,12 @@ class Falling(_Model):
 
 class AllOf(_Model):
     op: Literal["all"]
-    conditions: list[Condition] = Field(min_length=1)
+    conditions: tuple[Condition, ...] = Field(min_length=1)
 
 
 class AnyOf(_Model):
     op: Literal["any"]
-    conditions: list[Condition] = Field(min_length=1)
+    conditions: tuple[Condition, ...] = Field(min_length=1)
 
 
 class Not(_Model):
@@ -377,9 +377,15 @@ class Session(_Model):
 
 
 class Filters(_Model):
-    sessions: list[Session] = Field(default_factory=list)
-    weekdays: list[Weekday] = Field(default_factory=lambda: list(_WORKDAYS))
+    sessions: tuple[Session, ...] = ()
+    weekdays: tuple[Weekday, ...] = _WORKDAYS
     max_spread_pips: float | None = Field(default=None, gt=0)
+
+    @field_validator("weekdays")
+    @classmethod
+    def _week_order(cls, values: tuple[Weekday, ...]) -> tuple[Weekday, ...]:
+        # The order days are listed in means nothing: keep week order, so the hash ignores it.
+        return tuple(sorted(set(values), key=WEEKDAYS.index))
 
 
 class StrategySpec(_Model):
@@ -388,9 +394,9 @@ class StrategySpec(_Model):
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1, max_length=80)
     description: str = Field(default="", max_length=2000)
-    symbols: list[str] = Field(min_length=1, max_length=20)
+    symbols: tuple[str, ...] = Field(min_length=1, max_length=20)
     timeframe: Timeframe
-    indicators: list[Indicator] = Field(default_factory=list)
+    indicators: tuple[Indicator, ...] = ()
     long_entry: Condition | None = None
     short_entry: Condition | None = None
     entry: Entry = Field(default_factory=Entry)
@@ -404,7 +410,7 @@ class StrategySpec(_Model):
 
     @field_validator("symbols")
     @classmethod
-    def _symbols(cls, values: list[str]) -> list[str]:
+    def _symbols(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         for value in values:
             if not re.match(r"^[A-Za-z0-9._#+-]{1,29}$", value):
                 raise ValueError(f"{value!r} is not a symbol name (e.g. 'EURUSD')")
@@ -648,8 +654,16 @@ def _sizing_problems(spec: StrategySpec) -> Iterator[str]:
 
 
 # ---- parsing, identity, schema -------------------------------------------------------------------
+def _location(parts: tuple[Any, ...]) -> str:
+    """A field path as the semantic checks write it: ``filters.sessions[0].start``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
 def _format(error: dict[str, Any]) -> list[str]:
-    location = ".".join(str(part) for part in error.get("loc", ()))
+    location = _location(tuple(error.get("loc", ())))
     kind = error.get("type", "")
     if kind == "missing":
         return [f"{location}: required field is missing"]
@@ -789,7 +803,7 @@ def defaults_filled(
         if isinstance(value, Entry | Exits | Sizing | Filters):
             filled.extend(defaults_filled(value, f"{where}.", given=was_given))
             continue
-        if was_given or name in _SILENT_DEFAULTS or value in (None, "", []):
+        if was_given or name in _SILENT_DEFAULTS or value in (None, "", [], ()):
             continue
         filled.append((where, value))
     if isinstance(model, StrategySpec):

@@ -168,9 +168,9 @@ class CompiledStrategy:
             params = indicator.resolved_params()
             periods = [v for k, v in params.items() if isinstance(v, int)]
             factor = 3 if indicator.kind in ("adx", "ema", "macd", "rsi", "atr") else 1
-            longest = max(
-                longest, sum(periods) if indicator.kind == "macd" else max(periods) * factor
-            )
+            # MACD and the stochastic chain their windows (%D averages %K, which sums raw %K).
+            chained = indicator.kind in ("macd", "stochastic")
+            longest = max(longest, sum(periods) if chained else max(periods) * factor)
         return longest + 2
 
     # ---- step 1: signals ---------------------------------------------------------------------
@@ -237,7 +237,9 @@ class CompiledStrategy:
         moments = pd.DatetimeIndex(pd.to_datetime(decision_s, unit="s", utc=True))
         # Weekdays are read in the first session's time zone (UTC without sessions).
         zone = filters.sessions[0].timezone if filters.sessions else "UTC"
-        local = moments.tz_convert(zone)
+        # The weekday is the bar's own (its last instant): a Friday D1 bar closing at Saturday
+        # 00:00 is a Friday bar. Sessions are about when the order is sent: the decision time.
+        local = (moments - pd.Timedelta(seconds=1)).tz_convert(zone)
         allowed = np.isin(
             local.day_of_week.to_numpy(), [WEEKDAYS.index(d) for d in filters.weekdays]
         )
@@ -319,13 +321,20 @@ class CompiledStrategy:
                 orders.append(
                     {**base, "order_type": "modify", "position": position.ticket, "sl": moved}
                 )
+        if len(open_positions) >= spec.max_open_positions:
+            # Waiting entries can no longer be honoured: cancel them (one fill cancels the other).
+            orders.extend(
+                {**base, "order_type": "cancel", "order": pending.ticket} for pending in book.orders
+            )
         if not signals.allowed[i]:
             return orders
+        opened = 0  # market entries sent at this bar are positions too
         for is_buy, signal in ((True, signals.long_entry), (False, signals.short_entry)):
             if not signal[i]:
                 continue
             same_side = sum(1 for p in open_positions if p.is_buy == is_buy)
-            if same_side >= spec.pyramiding or len(open_positions) >= spec.max_open_positions:
+            positions = len(open_positions) + opened
+            if same_side >= spec.pyramiding or positions >= spec.max_open_positions:
                 self._skip("position limit")
                 continue
             if any(o.is_buy == is_buy for o in book.orders):
@@ -334,6 +343,8 @@ class CompiledStrategy:
             entry = self._entry(i, signals, base, is_buy, bid, ask, decision_s, book)
             if entry is not None:
                 orders.append(entry)
+                if entry["order_type"] in ("buy", "sell"):
+                    opened += 1
         return orders
 
     def _skip(self, reason: str) -> None:
@@ -438,6 +449,10 @@ class CompiledStrategy:
                     stoplimit=reference,
                 )
         sl = self._stop_loss(i, signals, reference, direction)
+        if sl is None and self.spec.exits.stop_loss is not None:
+            # An ATR stop before the ATR is known: never send the trade without its stop.
+            self._skip("stop loss not ready")
+            return None
         tp = self._take_profit(i, signals, reference, direction, sl)
         if sl is not None:
             order["sl"] = sl
@@ -578,14 +593,17 @@ class _Evaluator:
 
     def _eval(self, node: Any) -> tuple[Array, Array]:
         if isinstance(node, AllOf | AnyOf):
+            # Three-valued logic: a branch that is known decides even while another is not ready
+            # (one known false makes "all" false; one known true makes "any" true).
             parts = [self._eval(child) for child in node.conditions]
-            combine = np.logical_and if isinstance(node, AllOf) else np.logical_or
-            value = parts[0][0].copy()
-            ready = parts[0][1].copy()
-            for part_value, part_ready in parts[1:]:
-                value = combine(value, part_value)
-                ready &= part_ready
-            return value, ready
+            all_ready = np.logical_and.reduce([ready for _, ready in parts])
+            if isinstance(node, AllOf):
+                decided = np.logical_or.reduce([~value & ready for value, ready in parts])
+                value = np.logical_and.reduce([value for value, _ in parts])
+            else:
+                decided = np.logical_or.reduce([value & ready for value, ready in parts])
+                value = decided
+            return value, all_ready | decided
         if isinstance(node, Not):
             value, ready = self._eval(node.condition)
             return ~value, ready

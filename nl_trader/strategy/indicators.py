@@ -78,12 +78,11 @@ def _col(bars: Bars, name: str) -> Array:
 
 # ---- building blocks ---------------------------------------------------------------------------
 def sma(values: Array, period: int) -> Array:
-    out = np.full(values.shape, np.nan)
-    if period > len(values):
-        return out
-    csum = np.cumsum(np.insert(values, 0, 0.0))
-    out[period - 1 :] = (csum[period:] - csum[:-period]) / period
-    return out
+    # pandas' rolling mean keeps long series exact to ~1e-12 (a cumulative sum drifts on gold).
+    return np.asarray(
+        pd.Series(values, dtype="float64").rolling(period, min_periods=period).mean(),
+        dtype="float64",
+    )
 
 
 def _seeded_smoothing(values: Array, period: int, alpha: float, first: int = 0) -> Array:
@@ -133,7 +132,7 @@ def true_range(high: Array, low: Array, close: Array) -> Array:
     """True range; NaN on the first bar, which has no previous close (as TA-Lib)."""
     previous = np.roll(close, 1)
     tr = np.maximum(high - low, np.maximum(np.abs(high - previous), np.abs(low - previous)))
-    tr[0] = np.nan
+    tr[:1] = np.nan  # a slice, so that no bars give no true range instead of an IndexError
     return tr
 
 
@@ -247,9 +246,9 @@ def _wilder_sum(values: Array, period: int) -> Array:
 def _cci(bars: Mapping[str, Any], period: int) -> dict[str, Array]:
     typical = price(bars, "typical")
     mean = sma(typical, period)
-    windows = np.lib.stride_tricks.sliding_window_view(typical, period)
     deviation = np.full(typical.shape, np.nan)
-    if len(windows):
+    if period <= len(typical):  # sliding_window_view refuses a window longer than the bars
+        windows = np.lib.stride_tricks.sliding_window_view(typical, period)
         deviation[period - 1 :] = np.abs(windows - windows.mean(axis=1, keepdims=True)).mean(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         cci = np.where(deviation > 0, (typical - mean) / (0.015 * deviation), 0.0)
