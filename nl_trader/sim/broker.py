@@ -30,9 +30,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -127,12 +127,20 @@ class ExecutionModel(BaseModel):
     ``slippage_points`` moves market fills and triggered stops against the trader (a buy fills
     higher); ``liquidity_lots`` caps what one deal can fill (None = unlimited), so FOK orders larger
     than it are rejected and IOC orders fill partially.
+
+    ``intrabar`` is the price path inside a bar: "ohlc" is MT5's (open, low, high, close for an up
+    bar; open, high, low, close for a down bar); "conservative" visits first the extreme that hurts
+    the open positions (the low first when the book is net long), so that when a stop and a target
+    both lie inside one bar, the stop is taken. ``fallback_rates`` ({"GBPUSD": 1.27}) convert
+    profits when the broker has no quote for a currency pair it needs.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     slippage_points: int = Field(default=0, ge=0)
     liquidity_lots: float | None = Field(default=None, gt=0)
+    intrabar: Literal["ohlc", "conservative"] = "ohlc"
+    fallback_rates: dict[str, float] = Field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -173,9 +181,7 @@ class OrderRecord:
     expires_at: float | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("expires_at")
-        return data
+        return {name: getattr(self, name) for name in _ORDER_FIELDS}
 
 
 @dataclass(slots=True)
@@ -203,7 +209,7 @@ class PositionRecord:
     external_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _POSITION_FIELDS}
 
 
 @dataclass(slots=True)
@@ -230,7 +236,13 @@ class DealRecord:
     external_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _DEAL_FIELDS}
+
+
+# Field names in MT5's order (the MT5 records' own fields, without the simulator's extras).
+_ORDER_FIELDS = tuple(f.name for f in fields(OrderRecord) if f.name != "expires_at")
+_POSITION_FIELDS = tuple(f.name for f in fields(PositionRecord))
+_DEAL_FIELDS = tuple(f.name for f in fields(DealRecord))
 
 
 @dataclass(slots=True)
@@ -331,8 +343,15 @@ class SimBroker:
         symbols: Iterable[SymbolSpec] | None = None,
         account: AccountConfig | None = None,
         execution: ExecutionModel | None = None,
+        *,
+        record_exposure: bool = False,
     ) -> None:
         self.account = account or AccountConfig()
+        # Backtests value the book bar by bar afterwards from these ledgers (see exposure_log).
+        self.exposure_log: list[tuple[float, str, float, float, float, float]] | None = (
+            [] if record_exposure else None
+        )
+        self.swap_log: list[tuple[float, float]] | None = [] if record_exposure else None
         self.execution = execution or ExecutionModel()
         self.symbols: dict[str, SymbolSpec] = {}
         for spec in symbols if symbols is not None else DEFAULT_SYMBOLS.values():
@@ -462,23 +481,113 @@ class SimBroker:
         spread_points: float,
     ) -> None:
         """Walk one bid bar through the market (see the module docstring for the path)."""
+        self.open_bar(symbol, time_s, open_, spread_points)
+        self.finish_bar(symbol, time_s, duration_s, open_, high, low, close, spread_points)
+
+    def open_bar(self, symbol: str, time_s: float, open_: float, spread_points: float) -> None:
+        """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
+        spec = self.spec(symbol)
+        spread = float(spread_points) * spec.point
+        bid = round(float(open_), spec.digits)
+        self._move(spec, float(time_s), bid, round(bid + spread, spec.digits))
+
+    def finish_bar(
+        self,
+        symbol: str,
+        time_s: float,
+        duration_s: float,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        spread_points: float,
+    ) -> None:
+        """The rest of a bar after ``open_bar``: its path through high and low to the close."""
         spec = self.spec(symbol)
         # Plain floats: numpy scalars from a bar array would leak into deals and account figures.
+        time_s, duration_s = float(time_s), float(duration_s)
         open_, high, low, close = float(open_), float(high), float(low), float(close)
         spread = float(spread_points) * spec.point
         digits = spec.digits
         if not self._active_symbols.get(symbol) and self._quiet():
             bid = round(close, digits)
-            self.time_s = max(self.time_s, time_s + duration_s - 1)
-            self.quotes[symbol] = Quote(time_s + duration_s - 1, bid, round(bid + spread, digits))
+            end = time_s + duration_s - 1
+            self._advance_clock(end)
+            self.quotes[symbol] = Quote(end, bid, round(bid + spread, digits))
             return
-        path = (open_, low, high, close) if close >= open_ else (open_, high, low, close)
+        if self.execution.intrabar == "conservative" and self._net_lots(symbol):
+            low_first = self._net_lots(symbol) > 0  # a net long is hurt by the low
+        else:
+            low_first = close >= open_
+        path = (open_, low, high, close) if low_first else (open_, high, low, close)
         step = duration_s / 3.0
         times = (time_s, time_s + step, time_s + 2 * step, time_s + duration_s - 1)
-        bid = round(open_, digits)
-        self._move(spec, times[0], bid, round(bid + spread, digits))
         for index in (1, 2, 3):
             self._sweep(spec, path[index - 1], path[index], times[index - 1], times[index], spread)
+
+    def _net_lots(self, symbol: str) -> float:
+        return sum(
+            p.volume if p.type == mt5.POSITION_TYPE_BUY else -p.volume
+            for p in self.positions.values()
+            if p.symbol == symbol
+        )
+
+    def trigger_bounds(self, symbol: str) -> tuple[float, float, float, float, float]:
+        """Where the market must go for something to happen on ``symbol``.
+
+        Returns (bid_low, bid_high, ask_low, ask_high, expiry_s): a bar whose bid low is at or
+        below bid_low, whose bid high is at or above bid_high, whose ask low is at or below
+        ask_low or whose ask high is at or above ask_high, or that reaches expiry_s, may trigger
+        an order, a stop, an expiry or a stop-out; any other bar cannot. Used to skip quiet bars.
+        """
+        bid_low = ask_low = -math.inf
+        bid_high = ask_high = expiry = math.inf
+        for order in self.orders.values():
+            if order.symbol != symbol:
+                continue
+            level = order.price_open
+            if order.type in (mt5.ORDER_TYPE_BUY_LIMIT,):
+                ask_low = max(ask_low, level)
+            elif order.type in (mt5.ORDER_TYPE_BUY_STOP, mt5.ORDER_TYPE_BUY_STOP_LIMIT):
+                ask_high = min(ask_high, level)
+            elif order.type == mt5.ORDER_TYPE_SELL_LIMIT:
+                bid_high = min(bid_high, level)
+            else:
+                bid_low = max(bid_low, level)
+            if order.expires_at is not None:
+                expiry = min(expiry, order.expires_at)
+        slope = 0.0
+        for position in self.positions.values():
+            if position.symbol != symbol:
+                continue
+            if position.type == mt5.POSITION_TYPE_BUY:
+                if position.sl:
+                    bid_low = max(bid_low, position.sl)
+                if position.tp:
+                    bid_high = min(bid_high, position.tp)
+            else:
+                if position.sl:
+                    ask_high = min(ask_high, position.sl)
+                if position.tp:
+                    ask_low = max(ask_low, position.tp)
+        spec = self.symbols[symbol]
+        quote = self.quotes.get(symbol)
+        net = self._net_lots(symbol)
+        if net and quote is not None and self.positions:
+            # Stop-out: the price where equity falls to margin_so_so % of the margin, on a linear
+            # view of the book's value (exact for symbols quoted in the account currency).
+            slope = (
+                net
+                * spec.trade_contract_size
+                * self._rate(spec.currency_profit, self.account.currency)
+            )
+            margin = self.margin
+            shortfall = self.equity - self.account.margin_so_so / 100.0 * margin
+            if slope > 0:
+                bid_low = max(bid_low, quote.bid - shortfall / slope)
+            else:
+                ask_high = min(ask_high, quote.ask - shortfall / slope)
+        return bid_low, bid_high, ask_low, ask_high, expiry
 
     def _quiet(self) -> bool:
         """True when nothing can react to prices: no positions and no pending orders."""
@@ -550,6 +659,10 @@ class SimBroker:
         self._trigger_stops(spec)
         self._revalue(spec.name)
         self._stop_out()
+
+    def advance_clock(self, time_s: float) -> None:
+        """Let time pass without a quote (rollovers and swaps happen on the way)."""
+        self._advance_clock(float(time_s))
 
     def _advance_clock(self, time_s: float) -> None:
         previous = self.time_s
@@ -822,6 +935,7 @@ class SimBroker:
         order.price_open = price
         self._emit(OrderState.PLACED, order, mt5.TRADE_RETCODE_PLACED, "Order placed")
         deal = self._execute(order, fill, reason=mt5.DEAL_REASON_EXPERT)  # API orders are EA's
+        self._log_exposure(spec.name)
         partial = fill.retcode == mt5.TRADE_RETCODE_DONE_PARTIAL
         self._finish_order(
             order, mt5.ORDER_STATE_FILLED if not partial else mt5.ORDER_STATE_CANCELED
@@ -1065,6 +1179,7 @@ class SimBroker:
         )
         # _close_volume points the order at each closed position in turn; it belongs to `position`.
         order.position_id = position.identifier
+        self._log_exposure(spec.name)
         self._finish_order(order, mt5.ORDER_STATE_FILLED)
         self._emit(OrderState.FILLED, order, mt5.TRADE_RETCODE_DONE, "Request executed", deal_a)
         self._emit(OrderState.FILLED, order, mt5.TRADE_RETCODE_DONE, "Request executed", deal_b)
@@ -1338,6 +1453,25 @@ class SimBroker:
             self._revalue(position.symbol)
         return deal
 
+    def _log_exposure(self, symbol: str) -> None:
+        """Record (time, symbol, long lots, long lots x open price, short lots, short lots x open
+        price) after a deal: enough to value the book at any later price without replaying it."""
+        if self.exposure_log is None:
+            return
+        long_lots = long_cost = short_lots = short_cost = 0.0
+        for position in self.positions.values():
+            if position.symbol != symbol:
+                continue
+            if position.type == mt5.POSITION_TYPE_BUY:
+                long_lots += position.volume
+                long_cost += position.volume * position.price_open
+            else:
+                short_lots += position.volume
+                short_cost += position.volume * position.price_open
+        self.exposure_log.append(
+            (self.time_s, symbol, long_lots, long_cost, short_lots, short_cost)
+        )
+
     def _drop_position(self, position: PositionRecord) -> None:
         del self.positions[position.ticket]
         self._active_symbols[position.symbol] -= 1
@@ -1405,6 +1539,7 @@ class SimBroker:
         del self.orders[order.ticket]
         self._active_symbols[order.symbol] -= 1
         deal = self._execute(order, fill, reason=mt5.DEAL_REASON_EXPERT)
+        self._log_exposure(spec.name)
         self._finish_order(order, mt5.ORDER_STATE_FILLED)
         self._emit(
             OrderState.FILLED, order, mt5.TRADE_RETCODE_DONE, "Order triggered and filled", deal
@@ -1462,6 +1597,7 @@ class SimBroker:
             order, position, position.volume, price, mt5.DEAL_ENTRY_OUT, deal_reason
         )
         order.volume_current = 0.0
+        self._log_exposure(spec.name)
         self._finish_order(order, mt5.ORDER_STATE_FILLED)
         self._emit(OrderState.FILLED, order, 0, comment, deal)
 
@@ -1506,7 +1642,10 @@ class SimBroker:
         for position in self.positions.values():
             spec = self.symbols[position.symbol]
             nights = 3 if mt5_weekday == spec.swap_rollover3days else 1
-            position.swap = round(position.swap + nights * self._swap_per_night(position, spec), 2)
+            charge = round(nights * self._swap_per_night(position, spec), 2)
+            position.swap = round(position.swap + charge, 2)
+            if self.swap_log is not None and charge:
+                self.swap_log.append((float(midnight_s), charge))
 
     def _swap_per_night(self, position: PositionRecord, spec: SymbolSpec) -> float:
         is_buy = position.type == mt5.POSITION_TYPE_BUY
@@ -1624,6 +1763,11 @@ class SimBroker:
             first, second = self._pair_rate(source, via), self._pair_rate(via, target)
             if first is not None and second is not None:
                 return first * second
+        fallback = self.execution.fallback_rates
+        if f"{source}{target}" in fallback:
+            return fallback[f"{source}{target}"]
+        if f"{target}{source}" in fallback:
+            return 1.0 / fallback[f"{target}{source}"]
         raise NlTraderError(
             f"no quote to convert {source} to {target}: give the broker a {source}{target} or "
             f"{target}{source} price"

@@ -40,7 +40,6 @@ class SimulatedRoute:
             replay.step(broker, warmup_bars)
         self._notify: Notify | None = None
         self._warnings: tuple[str, ...] = ()
-        broker.subscribe(self._on_event)
 
     def advance(self, bars: int = 1) -> int:
         """Replay ``bars`` more bars: pending orders, stops and expiries react to them."""
@@ -73,6 +72,9 @@ class SimulatedRoute:
 
     def attach(self, notify: Notify) -> None:
         """Send this route's events to ``notify`` (the client's callbacks)."""
+        if self._notify is None:
+            # Only a listener makes the broker build event payloads (backtests have none).
+            self.broker.subscribe(self._on_event)
         self._notify = notify
 
     def submit(self, params: OrderParams) -> str:
