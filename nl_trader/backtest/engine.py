@@ -83,6 +83,7 @@ class BacktestResult:
     equity_low: pd.Series
     balance: pd.Series
     in_market: pd.Series
+    close: np.ndarray  # the bars' bid closes, for the price chart
     rejected: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     bars_walked: int = 0
@@ -212,10 +213,39 @@ class _Engine:
                 i += 1
             else:
                 i = self._next_event(i + 1)
-        self.broker.advance_clock(self.end_s[-1])  # the skipped tail's rollovers
+        self._end_of_test()
         if self.progress is not None:
             self.progress(count, count)
         return self._result()
+
+    def _end_of_test(self) -> None:
+        """As MT5's tester: at the last bar's close, cancel what waits and close what is open."""
+        broker, last = self.broker, len(self.close) - 1
+        broker.advance_clock(self.end_s[-1])  # the skipped tail's rollovers
+        if not broker.positions and not broker.orders:
+            return
+        bid = round(float(self.close[last]), self.info.digits)
+        ask = round(bid + self.spread[last] * self.info.point, self.info.digits)
+        broker.set_quote(self.symbol, self.end_s[-1], bid, ask)
+        base = {
+            "backtest_toggle": True,
+            "symbol": self.symbol,
+            "magic": self.strategy.spec.magic,
+            "comment": "end of test",
+        }
+        closing = [
+            {**base, "order_type": "cancel", "order": o.ticket} for o in broker.orders.values()
+        ]
+        closing += [
+            {
+                **base,
+                "order_type": "sell" if p.type == mt5.POSITION_TYPE_BUY else "buy",
+                "volume": p.volume,
+                "position": p.ticket,
+            }
+            for p in broker.positions.values()
+        ]
+        self._send(closing)
 
     def _walk(self, i: int, queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Walk bar i through the broker; send ``queue`` at its open. Returns what is left."""
@@ -366,6 +396,7 @@ class _Engine:
             equity_low=pd.Series(equity_low, index=index, name="equity_low"),
             balance=pd.Series(balance, index=index, name="balance"),
             in_market=pd.Series(in_market, index=index, name="in_market"),
+            close=self.close,
             rejected=self.rejected,
             skipped=dict(self.strategy.skipped),
             bars_walked=self.walked,

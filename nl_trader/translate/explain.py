@@ -209,6 +209,12 @@ _OUTPUTS_ZH = {
 }
 
 
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _number(value: float) -> str:
     return f"{value:g}"
 
@@ -311,7 +317,7 @@ class _Explainer:
         filled = defaults_filled(spec)
         if filled:
             out.append(self.w("defaults"))
-            out.extend(f"  - {path} = {value}" for path, value in filled)
+            out.extend(f"  - {path} = {_shown(value)}" for path, value in filled)
         else:
             out.append(self.w("no_defaults"))
         return out

@@ -1,0 +1,491 @@
+"""The backtest report a person reviews: one self-contained HTML page, and the same figures as JSON.
+
+The page opens offline (plotly.js is inlined): equity and balance curves, drawdown, the price with
+every entry and exit, the MT5 Strategy Tester's figures, monthly returns, the trade list, the
+strategy explained in English and Traditional Chinese with its spec, the costs and execution rules
+assumed, the data's warnings, and provenance (spec hash, data fingerprint, engine version, date).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from jinja2 import Environment, PackageLoader, select_autoescape
+from plotly.offline import get_plotlyjs
+
+from nl_trader import __version__, mt5
+from nl_trader.backtest.engine import ENGINE_VERSION, BacktestResult
+from nl_trader.backtest.stats import TesterStats, closed_trades, compute_stats
+from nl_trader.spec import canonical_json
+from nl_trader.translate.explain import explain
+
+MAX_CHART_POINTS = 4_000
+MAX_MARKERS = 3_000
+MAX_TRADE_ROWS = 2_000
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_REASONS = {
+    mt5.DEAL_REASON_SL: "stop loss",
+    mt5.DEAL_REASON_TP: "take profit",
+    mt5.DEAL_REASON_SO: "stop out",
+}
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Where the bars came from, for provenance and the data section."""
+
+    source: str
+    format: str
+    fingerprint: str
+    rows: int
+    timezone: str = "UTC"
+    warnings: tuple[str, ...] = ()
+
+
+def sample_data_info(bars: pd.DataFrame) -> DataInfo:
+    """DataInfo for bars made in memory (the bundled sample): fingerprint of their values."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(bars, index=True).to_numpy().tobytes())
+    source = str(bars.attrs.get("source", "in-memory bars"))
+    return DataInfo(source=source, format="bars", fingerprint=digest.hexdigest(), rows=len(bars))
+
+
+def report_figures(result: BacktestResult) -> TesterStats:
+    return compute_stats(
+        result.deals,
+        result.equity,
+        result.balance,
+        initial_deposit=result.settings.deposit,
+        in_market=result.in_market,
+        equity_low=result.equity_low,
+    )
+
+
+def report_json(
+    result: BacktestResult, data: DataInfo, figures: TesterStats | None = None
+) -> dict[str, Any]:
+    """The report's content as JSON-able data (the HTML shows the same)."""
+    figures = figures or report_figures(result)
+    return {
+        "title": result.spec.name,
+        "symbol": result.symbol,
+        "timeframe": result.spec.timeframe,
+        "period": [_utc(result.equity.index[0]), _utc(result.equity.index[-1])],
+        "settings": result.settings.model_dump(),
+        "figures": figures.to_dict(),
+        "trades": _trade_rows(result),
+        "rejected_orders": result.rejected,
+        "skipped_entries": result.skipped,
+        "spec": json.loads(canonical_json(result.spec)),
+        "spec_hash": result.spec_hash,
+        "data": {
+            "source": data.source,
+            "format": data.format,
+            "fingerprint": data.fingerprint,
+            "rows": data.rows,
+            "timezone": data.timezone,
+            "warnings": list(data.warnings),
+        },
+        "provenance": _provenance(result, data),
+    }
+
+
+def write_reports(
+    result: BacktestResult,
+    html_path: Path,
+    *,
+    data: DataInfo,
+    json_path: Path | None = None,
+) -> TesterStats:
+    """Write the HTML report (and its JSON twin, default: same name with .json); return figures."""
+    figures = report_figures(result)
+    content = report_json(result, data, figures)
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    json_target = json_path or html_path.with_suffix(".json")
+    _atomic_write(json_target, json.dumps(content, indent=2, ensure_ascii=False, default=str))
+    _atomic_write(html_path, render_html(result, data, figures, content))
+    return figures
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a report is never left half-written."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
+# ---- HTML --------------------------------------------------------------------------------------
+def render_html(
+    result: BacktestResult, data: DataInfo, figures: TesterStats, content: dict[str, Any]
+) -> str:
+    environment = Environment(
+        loader=PackageLoader("nl_trader.backtest", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+    )
+    environment.globals.update(money=_money, num=_num, pct=_pct, sign=_sign, heat=_heat)
+    template = environment.get_template("report.html.j2")
+    trades = content["trades"]
+    view = {
+        "title": result.spec.name,
+        "symbol": result.symbol,
+        "timeframe": result.spec.timeframe,
+        "period_start": content["period"][0][:16].replace("T", " "),
+        "period_end": content["period"][1][:16].replace("T", " "),
+        "settings": result.settings,
+        "figures": figures,
+        "tester_left": _tester_left(figures),
+        "tester_right": _tester_right(figures),
+        "trades": trades[-MAX_TRADE_ROWS:],
+        "trades_note": (
+            f"Showing the last {MAX_TRADE_ROWS} of {len(trades)} trades; the JSON report lists "
+            "them all."
+            if len(trades) > MAX_TRADE_ROWS
+            else ""
+        ),
+        "explain_en": explain(result.spec, "en"),
+        "explain_zh": explain(result.spec, "zh-Hant"),
+        "spec_hash": result.spec_hash,
+        "spec_json": json.dumps(content["spec"], indent=2, ensure_ascii=False),
+        "costs": _costs(result),
+        "rules": _rules(result),
+        "data_rows": [
+            ("Source", data.source),
+            ("Format", data.format),
+            ("Rows", f"{data.rows:,}"),
+            ("Source time zone", data.timezone),
+            ("Fingerprint (sha256)", data.fingerprint),
+        ],
+        "warnings": list(data.warnings) + _run_warnings(result),
+        "provenance": list(content["provenance"].items()),
+        "price_chart_note": _price_note(result),
+        "criteria": "",
+    }
+    charts = {
+        "equity": _div(_equity_chart(result)),
+        "drawdown": _div(_drawdown_chart(result)),
+        "price": _div(_price_chart(result)),
+    }
+    return template.render(r=view, charts=charts, months=_MONTHS, plotly_js=get_plotlyjs())
+
+
+def _div(figure: go.Figure) -> str:
+    return str(figure.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True}))
+
+
+def _thin(count: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """Indices of at most MAX_CHART_POINTS evenly spread points, plus ``keep`` (extremes)."""
+    if count <= MAX_CHART_POINTS:
+        return np.arange(count)
+    chosen = np.linspace(0, count - 1, MAX_CHART_POINTS).astype(int)
+    if keep is not None and keep.size:
+        chosen = np.union1d(chosen, keep)
+    return chosen
+
+
+def _layout(figure: go.Figure, height: int = 340) -> go.Figure:
+    figure.update_layout(
+        height=height,
+        margin={"l": 50, "r": 20, "t": 10, "b": 30},
+        template="plotly_white",
+        legend={"orientation": "h", "y": 1.08},
+        hovermode="x unified",
+    )
+    return figure
+
+
+def _equity_chart(result: BacktestResult) -> go.Figure:
+    equity, balance = result.equity, result.balance
+    worst = np.array([int(np.argmin(result.equity_low.to_numpy()))])
+    index = _thin(len(equity), worst)
+    times = equity.index[index]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=times,
+            y=balance.to_numpy()[index],
+            name="balance",
+            line={"color": "#1f4e8c", "width": 1.6},
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=times,
+            y=equity.to_numpy()[index],
+            name="equity",
+            line={"color": "#2a9d8f", "width": 1.2},
+        )
+    )
+    return _layout(figure)
+
+
+def _drawdown_chart(result: BacktestResult) -> go.Figure:
+    low = result.equity_low.to_numpy()
+    peak = np.maximum.accumulate(np.maximum(result.equity.to_numpy(), result.settings.deposit))
+    drawdown = (low - peak) / peak * 100.0
+    index = _thin(len(low), np.array([int(np.argmin(drawdown))]))
+    figure = go.Figure(
+        go.Scatter(
+            x=result.equity.index[index],
+            y=drawdown[index],
+            fill="tozeroy",
+            name="equity drawdown %",
+            line={"color": "#b42318", "width": 1},
+        )
+    )
+    figure.update_yaxes(ticksuffix=" %")
+    return _layout(figure, 240)
+
+
+def _price_chart(result: BacktestResult) -> go.Figure:
+    index = _thin(len(result.equity))
+    times = result.equity.index
+    close = result.close
+    figure = go.Figure(
+        go.Scatter(
+            x=times[index],
+            y=close[index],
+            name=f"{result.symbol} bid close",
+            line={"color": "#6b7785", "width": 1},
+        )
+    )
+    deals = [d for d in result.deals[1:] if d["type"] in (mt5.DEAL_TYPE_BUY, mt5.DEAL_TYPE_SELL)]
+    deals = deals[-MAX_MARKERS:]
+    groups = {
+        "buy in": (
+            [d for d in deals if d["entry"] == mt5.DEAL_ENTRY_IN and d["type"] == 0],
+            "triangle-up",
+            "#16794c",
+        ),
+        "sell in": (
+            [d for d in deals if d["entry"] == mt5.DEAL_ENTRY_IN and d["type"] == 1],
+            "triangle-down",
+            "#b42318",
+        ),
+        "exit": ([d for d in deals if d["entry"] != mt5.DEAL_ENTRY_IN], "x", "#14213d"),
+    }
+    for name, (chosen, symbol, color) in groups.items():
+        if not chosen:
+            continue
+        figure.add_trace(
+            go.Scatter(
+                x=[pd.Timestamp(d["time"], unit="s", tz="UTC") for d in chosen],
+                y=[d["price"] for d in chosen],
+                mode="markers",
+                name=name,
+                marker={"symbol": symbol, "size": 8, "color": color},
+                text=[f"{d['volume']} lots, deal {d['ticket']}" for d in chosen],
+            )
+        )
+    return _layout(figure, 420)
+
+
+def _price_note(result: BacktestResult) -> str:
+    trades = sum(1 for d in result.deals[1:] if d["type"] in (0, 1))
+    if trades > MAX_MARKERS:
+        return f"Markers show the last {MAX_MARKERS} of {trades} deals."
+    return "Triangles: entries (up = buy, down = sell); crosses: exits. Hover for lots and tickets."
+
+
+# ---- tables ------------------------------------------------------------------------------------
+def _trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
+    """One row per closing deal, with its position's entry and the trade's net result."""
+    net_by_deal = {trade.deal_ticket: trade.net_profit for trade in closed_trades(result.deals)}
+    entries: dict[int, list[dict[str, Any]]] = {}
+    rows = []
+    for deal in result.deals[1:]:
+        if deal["type"] not in (mt5.DEAL_TYPE_BUY, mt5.DEAL_TYPE_SELL):
+            continue
+        if deal["entry"] == mt5.DEAL_ENTRY_IN:
+            entries.setdefault(deal["position_id"], []).append(deal)
+            continue
+        opened = entries.get(deal["position_id"], [])
+        lots = sum(d["volume"] for d in opened) or 1.0
+        entry_price = sum(d["price"] * d["volume"] for d in opened) / lots if opened else None
+        rows.append(
+            {
+                "opened": _stamp(opened[0]["time"]) if opened else "",
+                "closed": _stamp(deal["time"]),
+                "side": "long" if deal["type"] == mt5.DEAL_TYPE_SELL else "short",
+                "volume": deal["volume"],
+                "entry_price": round(entry_price, result.symbol_info.digits)
+                if entry_price
+                else None,
+                "exit_price": deal["price"],
+                "reason": _REASONS.get(deal["reason"], "strategy"),
+                "commission": deal["commission"],
+                "swap": deal["swap"],
+                "net_profit": net_by_deal.get(deal["ticket"], deal["profit"]),
+            }
+        )
+        if deal["entry"] == mt5.DEAL_ENTRY_INOUT:
+            entries[deal["position_id"]] = [{**deal, "volume": 0.0}]
+    return rows
+
+
+def _tester_left(f: TesterStats) -> list[tuple[str, str]]:
+    b, e = f.balance_drawdown, f.equity_drawdown
+    return [
+        ("Initial deposit", _money(f.initial_deposit)),
+        ("Total net profit", _money(f.total_net_profit)),
+        ("Gross profit", _money(f.gross_profit)),
+        ("Gross loss", _money(f.gross_loss)),
+        ("Profit factor", _num(f.profit_factor)),
+        ("Expected payoff", _money(f.expected_payoff)),
+        ("Recovery factor", _num(f.recovery_factor)),
+        ("Sharpe ratio (daily, annualised)", _num(f.sharpe_ratio)),
+        ("Sharpe ratio (per trade)", _num(f.sharpe_ratio_per_trade)),
+        ("Sortino ratio", _num(f.sortino_ratio)),
+        ("AHPR / GHPR", f"{_num(f.ahpr, 4)} / {_num(f.ghpr, 4)}"),
+        ("CAGR", _pct(f.cagr_pct)),
+        ("Exposure", _pct(f.exposure_pct)),
+        ("Balance drawdown absolute", _money(b.absolute_money)),
+        ("Balance drawdown maximal", f"{_money(b.maximal_money)} ({_pct(b.maximal_pct)})"),
+        ("Balance drawdown relative", f"{_pct(b.relative_pct)} ({_money(b.relative_money)})"),
+        ("Equity drawdown absolute", _money(e.absolute_money)),
+        ("Equity drawdown maximal", f"{_money(e.maximal_money)} ({_pct(e.maximal_pct)})"),
+        ("Equity drawdown relative", f"{_pct(e.relative_pct)} ({_money(e.relative_money)})"),
+    ]
+
+
+def _tester_right(f: TesterStats) -> list[tuple[str, str]]:
+    return [
+        ("Total trades", str(f.total_trades)),
+        ("Short trades (won %)", f"{f.short_trades} ({_pct(f.short_won_pct)})"),
+        ("Long trades (won %)", f"{f.long_trades} ({_pct(f.long_won_pct)})"),
+        ("Profit trades (% of total)", f"{f.profit_trades} ({_pct(f.profit_trades_pct)})"),
+        ("Loss trades (% of total)", f"{f.loss_trades} ({_pct(f.loss_trades_pct)})"),
+        ("Largest profit trade", _money(f.largest_profit_trade)),
+        ("Largest loss trade", _money(f.largest_loss_trade)),
+        ("Average profit trade", _money(f.average_profit_trade)),
+        ("Average loss trade", _money(f.average_loss_trade)),
+        (
+            "Maximum consecutive wins ($)",
+            f"{f.max_consecutive_wins.count} ({_money(f.max_consecutive_wins.money)})",
+        ),
+        (
+            "Maximum consecutive losses ($)",
+            f"{f.max_consecutive_losses.count} ({_money(f.max_consecutive_losses.money)})",
+        ),
+        (
+            "Maximal consecutive profit (count)",
+            f"{_money(f.maximal_consecutive_profit.money)} ({f.maximal_consecutive_profit.count})",
+        ),
+        (
+            "Maximal consecutive loss (count)",
+            f"{_money(f.maximal_consecutive_loss.money)} ({f.maximal_consecutive_loss.count})",
+        ),
+        ("Average consecutive wins", _num(f.average_consecutive_wins)),
+        ("Average consecutive losses", _num(f.average_consecutive_losses)),
+    ]
+
+
+def _costs(result: BacktestResult) -> list[tuple[str, str]]:
+    settings, info = result.settings, result.symbol_info
+    spread = (
+        f"fixed {settings.spread_points:g} points"
+        if settings.spread_points is not None
+        else "per bar, from the data's spread column"
+    )
+    swap = (
+        f"long {info.swap_long:g} / short {info.swap_short:g} points a night, "
+        f"x3 on day {info.swap_rollover3days} (0 = Sunday)"
+        if settings.swaps and info.swap_mode
+        else "none"
+    )
+    return [
+        ("Spread", spread),
+        ("Slippage", f"{settings.slippage_points} points against the trader"),
+        ("Commission", f"{info.commission_per_lot:g} {settings.currency} per lot and side"),
+        ("Swaps", swap),
+        (
+            "Contract",
+            f"{info.trade_contract_size:g} units a lot; point {info.point:g}; "
+            f"pip {info.pip_size:g}",
+        ),
+        ("Leverage / account", f"1:{settings.leverage}, {settings.account_mode}"),
+    ]
+
+
+def _rules(result: BacktestResult) -> list[tuple[str, str]]:
+    settings = result.settings
+    fill = (
+        "at the next bar's open (a gap fills at the open)"
+        if settings.fill == "next_open"
+        else "at the signal bar's close"
+    )
+    intrabar = (
+        "conservative: the extreme that hurts open positions first"
+        if settings.intrabar == "conservative"
+        else "MT5 OHLC: O-L-H-C up bars, O-H-L-C down"
+    )
+    return [
+        ("Decisions", "at each bar's close, on data up to that bar"),
+        ("Market orders", fill),
+        ("Pending orders", "buys trigger on the ask, sells on the bid; a gap fills at the open"),
+        ("Path inside a bar", intrabar),
+        ("Stops and targets", "a buy's on the bid, a sell's on the ask; exact level inside a bar"),
+    ]
+
+
+def _run_warnings(result: BacktestResult) -> list[str]:
+    warnings = []
+    if result.rejected:
+        warnings.append(
+            f"{len(result.rejected)} order(s) refused by the broker, e.g. {result.rejected[0]}"
+        )
+    for reason, count in result.skipped.items():
+        warnings.append(f"{count} entr(y/ies) not sent: {reason}")
+    return warnings
+
+
+def _provenance(result: BacktestResult, data: DataInfo) -> dict[str, str]:
+    return {
+        "Spec hash (sha256)": result.spec_hash,
+        "Data fingerprint (sha256)": data.fingerprint,
+        "Engine version": f"nl_trader {__version__}, engine {ENGINE_VERSION}",
+        "Created (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        "Bars": f"{len(result.equity):,} ({result.bars_walked:,} walked by the broker)",
+        "Run time": f"{result.elapsed_s:.3f} s",
+    }
+
+
+# ---- formatting --------------------------------------------------------------------------------
+def _utc(moment: Any) -> str:
+    return pd.Timestamp(moment).tz_convert("UTC").isoformat()
+
+
+def _stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.2f}"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None, digits: int = 2, suffix: str = " %") -> str:
+    return "—" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def _sign(value: float | None) -> str:
+    if value is None or value == 0:
+        return ""
+    return "pos" if value > 0 else "neg"
+
+
+def _heat(value: float | None) -> str:
+    if value is None:
+        return ""
+    strength = min(abs(value) / 5.0, 1.0)
+    color = "22,121,76" if value >= 0 else "180,35,24"
+    return f"background: rgba({color},{0.08 + 0.5 * strength:.2f})"

@@ -1,0 +1,239 @@
+"""Data-quality checks on bars, reported as plain sentences with counts and first examples.
+
+Two kinds: repairs (rows that cannot be traded on are dropped, rows out of order are sorted,
+repeated times keep their first row) and reports (weekend bars, holes inside the trading week,
+placeholder spreads, ask below bid, a week that opens at an odd hour), which change nothing.
+Every check works on the UTC index; the optional ``_line`` column carries the file line of each
+row so a warning can point at it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nl_trader.data.timezones import NEW_YORK
+
+LINE = "_line"
+PRICE_COLUMNS = ("open", "high", "low", "close")
+ASK_COLUMNS = ("ask_open", "ask_high", "ask_low", "ask_close")
+_DAY_S = 86_400
+_WEEKEND_GAP_MAX_S = int(4.5 * _DAY_S)  # Friday close to Sunday/Monday open, plus a holiday
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _stamp(moment: pd.Timestamp) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _where(frame: pd.DataFrame, position: int) -> str:
+    """'line 12 (2024-01-02 10:00 UTC)' for the row at ``position``."""
+    moment = _stamp(frame.index[position])
+    if LINE in frame.columns:
+        return f"line {int(frame[LINE].iat[position]):,} ({moment})"
+    return moment
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours:,.0f} h" if hours >= 10 else f"{hours:,.1f} h"
+
+
+def drop_unusable_prices(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Drop rows with a price <= 0 or an impossible bar (high < low, open/close outside it)."""
+    warnings: list[str] = []
+    sides = [PRICE_COLUMNS]
+    if all(column in frame.columns for column in ASK_COLUMNS):
+        sides.append(ASK_COLUMNS)
+    nonpositive = np.zeros(len(frame), dtype=bool)
+    impossible = np.zeros(len(frame), dtype=bool)
+    for open_, high, low, close in sides:
+        o, h, lo, c = (frame[name].to_numpy() for name in (open_, high, low, close))
+        nonpositive |= (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)
+        impossible |= (h < lo) | (o < lo) | (o > h) | (c < lo) | (c > h)
+    impossible &= ~nonpositive
+    for mask, what in (
+        (nonpositive, "a price of zero or less"),
+        (impossible, "an impossible range (high below low, or open/close outside [low, high])"),
+    ):
+        positions = np.flatnonzero(mask)
+        if positions.size:
+            first = int(positions[0])
+            row = frame.iloc[first]
+            values = ", ".join(f"{name} {row[name]:g}" for name in PRICE_COLUMNS)
+            warnings.append(
+                f"prices: dropped {_count(positions.size, 'row')} with {what}; "
+                f"first at {_where(frame, first)}: {values}"
+            )
+    bad = nonpositive | impossible
+    return (frame.loc[~bad] if bad.any() else frame), warnings
+
+
+def sort_and_drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Sort rows by time (stable) and keep the first of rows that share a time."""
+    warnings: list[str] = []
+    stamps = frame.index.as_unit("us").asi8
+    backwards = np.flatnonzero(np.diff(stamps) < 0) + 1
+    if backwards.size:
+        first = int(backwards[0])
+        warnings.append(
+            f"order: {_count(backwards.size, 'row')} came earlier in time than the row before; "
+            f"the bars were sorted by time; first at {_where(frame, first)}"
+        )
+        order = np.argsort(stamps, kind="stable")
+        frame = frame.iloc[order]
+        stamps = stamps[order]
+    repeated = np.flatnonzero(np.diff(stamps) == 0) + 1
+    if repeated.size:
+        first = int(repeated[0])
+        kept = first - 1
+        while kept > 0 and stamps[kept - 1] == stamps[first]:
+            kept -= 1
+        prices = [column for column in frame.columns if column != LINE]
+        values = frame[prices].to_numpy(dtype=np.float64, na_value=np.nan)
+        # A repeat is an exact copy when it equals the row just before it in time order.
+        copies = int(np.sum(np.all(values[repeated] == values[repeated - 1], axis=1)))
+        kind = (
+            "all exact copies"
+            if copies == repeated.size
+            else f"{_count(repeated.size - copies, 'row')} with different values"
+        )
+        kept_at = (
+            f"line {int(frame[LINE].iat[kept]):,}" if LINE in frame.columns else "the first row"
+        )
+        warnings.append(
+            f"duplicates: dropped {_count(repeated.size, 'row')} whose time repeats an earlier "
+            f"row ({kind}), keeping the first; first at {_where(frame, first)}, "
+            f"a repeat of {kept_at}"
+        )
+        keep = np.ones(len(frame), dtype=bool)
+        keep[repeated] = False
+        frame = frame.iloc[keep]
+    return frame, warnings
+
+
+def report_weekend_bars(frame: pd.DataFrame) -> list[str]:
+    """Count bars on a Saturday (UTC), when the forex market is closed; they are kept."""
+    index = pd.DatetimeIndex(frame.index)
+    saturday = np.flatnonzero(np.asarray(index.day_of_week) == 5)
+    if not saturday.size:
+        return []
+    return [
+        f"weekend: {_count(saturday.size, 'bar')} fall on a Saturday (UTC), when forex is closed "
+        f"(kept; check the time zone); first at {_where(frame, int(saturday[0]))}"
+    ]
+
+
+def report_gaps(frame: pd.DataFrame, step_minutes: int) -> list[str]:
+    """Count holes inside the trading week: consecutive bars further apart than one bar.
+
+    A hole that spans a Saturday and is at most 4.5 days long is the weekend closure, not a hole.
+    """
+    if len(frame) < 2 or step_minutes >= 7 * 1440:
+        return []
+    seconds = frame.index.as_unit("s").asi8
+    step_s = step_minutes * 60
+    delta = np.diff(seconds)
+    gaps = np.flatnonzero(delta > step_s)
+    if not gaps.size:
+        return []
+    day_before = seconds[gaps] // _DAY_S
+    day_after = seconds[gaps + 1] // _DAY_S
+    weekday_before = (day_before + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    next_saturday = day_before + (5 - weekday_before) % 7
+    weekend = (next_saturday <= day_after) & (delta[gaps] <= _WEEKEND_GAP_MAX_S)
+    inside = gaps[~weekend]
+    if not inside.size:
+        return []
+    missing = int(np.sum(delta[inside] // step_s - 1))
+    long_ones = int(np.sum(delta[inside] > 3600 + step_s))
+    largest = int(inside[np.argmax(delta[inside])])
+    return [
+        f"gaps: {_count(inside.size, 'hole')} inside the trading week ({missing:,} missing "
+        f"bars), {long_ones:,} of them longer than 1 h; largest {_hours(delta[largest])} "
+        f"without bars after {_where(frame, largest)}, until {_where(frame, largest + 1)}"
+    ]
+
+
+def report_spreads(frame: pd.DataFrame) -> list[str]:
+    """Report a spread value that is a placeholder rather than a quote.
+
+    A placeholder shows as one value far more frequent than its neighbours (6,009 bars at
+    exactly 50 points while 49 and 51 almost never occur), or as one value on every bar.
+    """
+    if "spread" not in frame.columns or len(frame) < 20:
+        return []
+    spread = frame["spread"].to_numpy()
+    values, counts = np.unique(spread, return_counts=True)
+    if values.size == 1 and values[0] > 0:
+        return [
+            f"spread: every bar has the same spread, {int(values[0])} points: a fixed value, "
+            "not the market's; a backtest will not see spreads widen"
+        ]
+    frequency = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    warnings: list[str] = []
+    for value, count in frequency.items():
+        neighbours = frequency.get(value - 1, 0) + frequency.get(value + 1, 0)
+        if value <= 0 or count < max(20, 0.005 * len(spread)) or count < 50 * (neighbours + 1):
+            continue
+        rest = spread[spread != value]
+        typical = float(np.median(rest)) if rest.size else 0.0
+        positions = np.flatnonzero(spread == value)
+        warnings.append(
+            f"spread: {_count(count, 'bar')} ({100 * count / len(spread):.1f} %) carry exactly "
+            f"{value} points while {value - 1} and {value + 1} occur {neighbours:,} times: a "
+            f"placeholder, not a quote (median of the other bars {typical:g}); first at "
+            f"{_where(frame, int(positions[0]))}, last at {_where(frame, int(positions[-1]))}"
+        )
+    return warnings
+
+
+def report_ask_below_bid(frame: pd.DataFrame) -> list[str]:
+    """Count bars whose ask open/high/low/close is below the bid's: impossible quotes."""
+    if not all(column in frame.columns for column in ASK_COLUMNS):
+        return []
+    below = np.zeros(len(frame), dtype=bool)
+    for bid, ask in zip(PRICE_COLUMNS, ASK_COLUMNS, strict=True):
+        below |= frame[ask].to_numpy() < frame[bid].to_numpy()
+    positions = np.flatnonzero(below)
+    if not positions.size:
+        return []
+    first = int(positions[0])
+    return [
+        f"ask: {_count(positions.size, 'bar')} have an ask price below the bid (kept; their "
+        f"spread is negative); first at {_where(frame, first)}: bid close "
+        f"{frame['close'].iat[first]:g}, ask close {frame['ask_close'].iat[first]:g}"
+    ]
+
+
+def report_week_open(frame: pd.DataFrame, step_minutes: int) -> list[str]:
+    """Say when weeks do not open at 17:00 or 18:00 New York time, a sign of a wrong time zone.
+
+    The forex week opens on Sunday at 17:00 New York (gold an hour later), summer and winter
+    alike, so after a correct conversion the first bar after each weekend is at that hour.
+    """
+    if len(frame) < 2 or step_minutes > 60:
+        return []
+    seconds = frame.index.as_unit("s").asi8
+    delta = np.diff(seconds)
+    opens = np.flatnonzero((delta >= _DAY_S) & (delta <= _WEEKEND_GAP_MAX_S)) + 1
+    if opens.size < 4:
+        return []
+    local = pd.DatetimeIndex(frame.index[opens]).tz_convert(NEW_YORK)
+    hours = np.asarray(local.hour)
+    weekdays = np.asarray(local.day_of_week)
+    sunday_evening = (weekdays == 6) & (hours >= 17) & (hours <= 18)
+    if np.mean(sunday_evening) >= 0.5:
+        return []
+    labels = pd.Series(
+        [f"{day} {hour:02d}:00" for day, hour in zip(local.day_name(), hours, strict=True)]
+    )
+    common = labels.value_counts().index[0]
+    return [
+        f"time zone: most weeks open on {common} New York time after conversion, but forex "
+        "weeks open on Sunday at 17:00 New York (gold 18:00); the file's time zone is probably "
+        "not the one assumed: pass timezone="
+    ]

@@ -1,0 +1,976 @@
+"""Bars from files and from MT5: the product's one way to turn market history into ``Bars``.
+
+``Bars`` is the shape every stage after this one reads (the bundled sample has it too): a
+DataFrame indexed by the bar OPEN time, timezone-aware UTC, named ``time``, ascending and unique;
+float64 ``open``/``high``/``low``/``close`` (bid prices); int64 ``tick_volume``; int32 ``spread``
+in points (0 when unknown); int64 ``real_volume``; and float64 ``ask_open``/``ask_high``/
+``ask_low``/``ask_close`` when the source has ask prices (then ``spread`` is
+``round((ask_close - close) / point)``). ``attrs`` holds ``symbol``, ``timeframe``, ``format``,
+``source_timezone`` and where the bars came from.
+
+Files are read whole and vectorised (a year of M1 bars in a fraction of a second); gzip is read
+transparently. Broken input raises ``InvalidInputError`` naming the file, the line or column and
+the problem; data-quality findings (duplicates, holes, placeholder spreads, ...) come back as
+warnings, see ``nl_trader.data.checks``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nl_trader.data import checks
+from nl_trader.data.sample import TIMEFRAME_MINUTES
+from nl_trader.data.timezones import (
+    BROKER_ZONE,
+    UTC_ZONE,
+    SourceZone,
+    parse_zone,
+    utc_to_wall,
+    wall_to_utc,
+    zone_from_offset,
+)
+from nl_trader.errors import InvalidInputError
+from nl_trader.symbols import DEFAULT_SYMBOLS, symbol_spec
+
+BAR_COLUMNS = ("open", "high", "low", "close", "tick_volume", "spread", "real_volume")
+ASK_COLUMNS = checks.ASK_COLUMNS
+_DTYPES = {
+    "open": "float64",
+    "high": "float64",
+    "low": "float64",
+    "close": "float64",
+    "tick_volume": "int64",
+    "spread": "int32",
+    "real_volume": "int64",
+    **dict.fromkeys(ASK_COLUMNS, "float64"),
+}
+
+#: Every MT5 timeframe and its length in minutes (MN1 nominally 30 days).
+TIMEFRAMES: dict[str, int] = {**TIMEFRAME_MINUTES, "W1": 7 * 1440, "MN1": 30 * 1440}
+
+#: The formats ``load_bars`` reads, each with the clock its files are written in.
+FORMATS: dict[str, str] = {
+    "mt5": "MetaTrader 5 'Export bars' (<DATE> <TIME> <OPEN> ... <SPREAD>, tab or comma)",
+    "mt5_unix": "MetaTrader5 Python rates saved as CSV (time,open,...,tick_volume,spread; Unix s)",
+    "mt4": "MetaTrader 4 history CSV, no header (2021.01.04,00:00,open,high,low,close,volume)",
+    "histdata": "HistData Generic ASCII M1, no header (20250101 170000;open;high;low;close;vol)",
+    "histdata_prepared": "normalised HistData M1 with header (datetime;open;high;low;close;volume)",
+    "lean_bidask": "QuantConnect Lean quote bars, no header (20070101 21:00,bid OHLC,size,ask OHLC,size)",
+    "generic": "any CSV with a date/time column and open/high/low/close (comma, semicolon, tab)",
+}
+DEFAULT_TIMEZONES: dict[str, SourceZone] = {
+    "mt5": BROKER_ZONE,
+    "mt5_unix": BROKER_ZONE,
+    "mt4": BROKER_ZONE,
+    "histdata": parse_zone("America/New_York"),
+    "histdata_prepared": parse_zone("ny+5"),
+    "lean_bidask": UTC_ZONE,
+    "generic": UTC_ZONE,
+}
+_HEADER_FORMATS = frozenset({"mt5", "mt5_unix", "histdata_prepared", "generic"})
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Bars read from one file, what was found wrong with them, and how they were read."""
+
+    bars: pd.DataFrame
+    warnings: list[str]
+    format: str
+    fingerprint: str  # sha256 of the file's bytes as stored (compressed if gzip), hex
+    source_timezone: str
+    path: Path | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading bytes
+
+
+def _fail(path: Path | str, *problems: str) -> InvalidInputError:
+    return InvalidInputError(list(problems), what=f"bar file {str(path)!r}")
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(path, "path: no such file") from None
+    except IsADirectoryError:
+        raise _fail(path, "path: is a directory, not a file") from None
+    except OSError as error:
+        raise _fail(path, f"path: cannot be read ({error.strerror or error})") from None
+
+
+def _decode(raw: bytes, path: Path) -> bytes:
+    """Return the file's text as UTF-8 bytes: gunzipped, without a byte-order mark."""
+    data = raw
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:
+            raise _fail(path, f"gzip: the compressed data is broken or truncated ({error})") from None
+    if data[:4] == b"PK\x03\x04":
+        raise _fail(path, "file: is a zip archive; extract the CSV inside it first")
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]
+    elif data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:80:2].count(0) > 30):
+        # MetaTrader writes UTF-16 text when a script does not ask for ANSI.
+        try:
+            text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le")
+        except UnicodeDecodeError:
+            raise _fail(path, "file: looks like UTF-16 text but does not decode as it") from None
+        data = text.encode("utf-8")
+    if b"\x00" in data[:4096]:
+        raise _fail(path, "file: is binary, not a text bar file (an MT4 .hst file?)")
+    if not data.strip():
+        raise _fail(path, "file: is empty")
+    return data
+
+
+def _physical_lines(data: bytes) -> np.ndarray:
+    """1-based numbers of the non-blank lines of ``data``, the lines the CSV parser reads."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buffer == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [buffer.size]))
+    lengths = ends - starts
+    carriage = np.zeros(starts.size, dtype=bool)
+    single = np.flatnonzero(lengths == 1)
+    carriage[single] = buffer[starts[single]] == 13
+    blank = (lengths == 0) | carriage
+    return np.flatnonzero(~blank) + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout: separator, header, which field is what, and the time format
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "open": ("open", "o", "bidopen", "openbid", "openprice"),
+    "high": ("high", "h", "bidhigh", "highbid", "highprice"),
+    "low": ("low", "l", "bidlow", "lowbid", "lowprice"),
+    "close": ("close", "c", "bidclose", "closebid", "closeprice"),
+    "ask_open": ("askopen", "openask"),
+    "ask_high": ("askhigh", "highask"),
+    "ask_low": ("asklow", "lowask"),
+    "ask_close": ("askclose", "closeask"),
+    "tick_volume": ("tickvol", "tickvolume", "ticks", "tickcount"),
+    "real_volume": ("realvolume", "realvol"),
+    "volume": ("volume", "vol", "v"),
+    "spread": ("spread", "spreadpoints"),
+}
+_TIME_ALIASES = (
+    "datetime",
+    "timestamp",
+    "time",
+    "date",
+    "gmttime",
+    "localtime",
+    "opentime",
+    "timeopen",
+    "datetimeutc",
+    "timeutc",
+    "timestamputc",
+    "bartime",
+    "dt",
+)
+
+# (pattern of the first timestamp, strptime format or "unix_s"/"unix_ms", carries its offset)
+_TIME_STYLES: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
+    (re.compile(pattern + r"$"), style, aware)
+    for pattern, style, aware in (
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", "%Y-%m-%d %H:%M:%S", False),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", "%Y-%m-%dT%H:%M:%S", False),
+        (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "%Y-%m-%d %H:%M", False),
+        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", "%Y-%m-%dT%H:%M", False),
+        (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{1,9}", "ISO8601", False),
+        (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})", "ISO8601", True),
+        (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d", False),
+        (r"\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}", "%Y.%m.%d %H:%M:%S", False),
+        (r"\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}", "%Y.%m.%d %H:%M", False),
+        (r"\d{4}\.\d{2}\.\d{2}", "%Y.%m.%d", False),
+        (r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}", "%Y/%m/%d %H:%M:%S", False),
+        (r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", "%Y/%m/%d %H:%M", False),
+        (r"\d{8} \d{6}", "%Y%m%d %H%M%S", False),
+        (r"\d{8} \d{2}:\d{2}:\d{2}", "%Y%m%d %H:%M:%S", False),
+        (r"\d{8} \d{2}:\d{2}", "%Y%m%d %H:%M", False),
+        (r"\d{8}", "%Y%m%d", False),
+        (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3} GMT[+-]\d{4}", "%d.%m.%Y %H:%M:%S.%f GMT%z", True),
+        (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3}", "%d.%m.%Y %H:%M:%S.%f", False),
+        (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}", "%d.%m.%Y %H:%M:%S", False),
+        (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}", "%d.%m.%Y %H:%M", False),
+        (r"\d{9,10}", "unix_s", False),
+        (r"\d{12,13}", "unix_ms", False),
+    )
+)
+_EXAMPLES = "2024-01-02 10:00:00, 2024.01.02 10:00, 20240102 100000, 02.01.2024 10:00:00, Unix seconds"
+
+
+def _time_style(text: str) -> tuple[str, bool] | None:
+    for pattern, style, aware in _TIME_STYLES:
+        if pattern.match(text):
+            return style, aware
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class _Sniff:
+    """What the first lines of a file show."""
+
+    sep: str
+    header: tuple[str, ...] | None
+    first_row: tuple[str, ...]
+    header_line: int  # 0-based index of the header (or first data) line among physical lines
+
+    @property
+    def first_line(self) -> str:
+        return self.sep.join(self.header if self.header is not None else self.first_row)
+
+
+def _sniff(data: bytes, path: Path) -> _Sniff:
+    head = data[:65_536].decode("utf-8", errors="replace").splitlines()
+    numbered = [(number, line) for number, line in enumerate(head) if line.strip()]
+    if not numbered:
+        raise _fail(path, "file: is empty")
+    first = numbered[0][1]
+    sep = "\t" if "\t" in first else ";" if ";" in first else ","
+    fields = tuple(field.strip() for field in next(csv.reader([first], delimiter=sep)))
+    fields = tuple(field.strip("<>").strip() if field.startswith("<") else field for field in fields)
+    if len(fields) > 1 and not any(_is_number(field) for field in fields[1:]):
+        if len(numbered) < 2:
+            raise _fail(path, f"file: has a header line ({first.strip()!r}) but no bars")
+        row = tuple(field.strip() for field in next(csv.reader([numbered[1][1]], delimiter=sep)))
+        return _Sniff(sep, fields, row, numbered[0][0])
+    return _Sniff(sep, None, fields, numbered[0][0])
+
+
+@dataclass(frozen=True)
+class _Layout:
+    sep: str
+    has_header: bool
+    skip_lines: int
+    names: tuple[str, ...]  # display name of each field, for messages
+    time_fields: tuple[int, ...]
+    columns: dict[str, int]  # canonical column -> field position
+    time_style: str
+    aware: bool
+
+
+def _time_text(row: tuple[str, ...], fields: tuple[int, ...]) -> str:
+    return " ".join(row[i].strip() for i in fields if i < len(row))
+
+
+def _header_layout(sniff: _Sniff, path: Path) -> _Layout:
+    assert sniff.header is not None  # noqa: S101 -- callers check
+    names = sniff.header
+    normalised = [_normalise(name) for name in names]
+    columns: dict[str, int] = {}
+    for role, aliases in _ALIASES.items():
+        found = [i for i, name in enumerate(normalised) if name in aliases]
+        if len(found) > 1:
+            duplicates = ", ".join(repr(names[i]) for i in found)
+            raise _fail(path, f"header: columns {duplicates} all look like {role!r}")
+        if found:
+            columns[role] = found[0]
+    if "volume" in columns:
+        volume = columns.pop("volume")
+        if "tick_volume" not in columns:
+            columns["tick_volume"] = volume
+        elif "real_volume" not in columns:
+            columns["real_volume"] = volume
+    if "date" in normalised and "time" in normalised:
+        time_fields: tuple[int, ...] = (normalised.index("date"), normalised.index("time"))
+    else:
+        found_time = next((alias for alias in _TIME_ALIASES if alias in normalised), None)
+        if found_time is None:
+            raise _fail(
+                path,
+                f"header: no date/time column among {', '.join(repr(n) for n in names)} "
+                f"(expected one named like {', '.join(_TIME_ALIASES[:5])})",
+            )
+        time_fields = (normalised.index(found_time),)
+    missing = [role for role in checks.PRICE_COLUMNS if role not in columns]
+    if missing:
+        raise _fail(
+            path,
+            *(
+                f"column {role!r}: not found in the header ({', '.join(repr(n) for n in names)})"
+                for role in missing
+            ),
+        )
+    asks = [role for role in ASK_COLUMNS if role in columns]
+    if asks and len(asks) < len(ASK_COLUMNS):
+        lacking = ", ".join(role for role in ASK_COLUMNS if role not in columns)
+        raise _fail(path, f"header: has some ask columns but not {lacking}")
+    return _finish_layout(sniff, names, time_fields, columns, path, has_header=True)
+
+
+def _finish_layout(
+    sniff: _Sniff,
+    names: tuple[str, ...],
+    time_fields: tuple[int, ...],
+    columns: dict[str, int],
+    path: Path,
+    *,
+    has_header: bool,
+) -> _Layout:
+    sample = _time_text(sniff.first_row, time_fields)
+    style = _time_style(sample)
+    if style is None:
+        field = " + ".join(repr(names[i]) for i in time_fields)
+        line = sniff.header_line + (2 if has_header else 1)
+        raise _fail(
+            path,
+            f"line {line}, column {field}: {sample!r} is not a date and time this loader knows "
+            f"(examples it reads: {_EXAMPLES})",
+        )
+    return _Layout(
+        sep=sniff.sep,
+        has_header=has_header,
+        skip_lines=sniff.header_line + (1 if has_header else 0),
+        names=names,
+        time_fields=time_fields,
+        columns=columns,
+        time_style=style[0],
+        aware=style[1],
+    )
+
+
+_HEADERLESS: dict[str, tuple[re.Pattern[str], tuple[str, ...], str]] = {
+    # format: (pattern of the first line, roles of the fields in order, the layout in words)
+    "mt4": (
+        re.compile(r"^\d{4}\.\d{2}\.\d{2},\d{2}:\d{2}(:\d{2})?,"),
+        ("date", "time", "open", "high", "low", "close", "tick_volume"),
+        "2021.01.04,00:00,open,high,low,close,volume with commas and no header",
+    ),
+    "histdata": (
+        re.compile(r"^\d{8} \d{6};"),
+        ("datetime", "open", "high", "low", "close", "tick_volume"),
+        "20250101 170000;open;high;low;close;volume with semicolons and no header",
+    ),
+    "lean_bidask": (
+        re.compile(r"^\d{8} \d{2}:\d{2},([^,]*,){9}[^,]*$"),
+        ("datetime", "open", "high", "low", "close", "bid_size")
+        + ("ask_open", "ask_high", "ask_low", "ask_close", "ask_size"),
+        "20070101 21:00, bid open, high, low, close, size, ask open, high, low, close, size",
+    ),
+}
+
+
+def _headerless_layout(fmt: str, sniff: _Sniff, path: Path) -> _Layout:
+    pattern, roles, words = _HEADERLESS[fmt]
+    if sniff.header is not None or not pattern.match(sniff.first_line.strip()):
+        raise _fail(
+            path,
+            f"format: the file does not look like {fmt} ({words}); its first line is "
+            f"{sniff.first_line.strip()[:120]!r}",
+        )
+    count = len(sniff.first_row)
+    minimum = roles.index("close") + 1
+    if count < minimum:
+        raise _fail(path, f"line {sniff.header_line + 1}: {count} fields, {fmt} needs {minimum}")
+    names = tuple(roles[i] if i < len(roles) else f"field {i + 1}" for i in range(count))
+    time_fields = (0, 1) if names[1] == "time" else (0,)
+    columns = {
+        role: i
+        for i, role in enumerate(names)
+        if role in checks.PRICE_COLUMNS or role in ASK_COLUMNS or role == "tick_volume"
+    }
+    return _finish_layout(sniff, names, time_fields, columns, path, has_header=False)
+
+
+def _detect(sniff: _Sniff) -> str | None:
+    if sniff.header is None:
+        line = sniff.first_line.strip()
+        return next((fmt for fmt, (pattern, _, _) in _HEADERLESS.items() if pattern.match(line)), None)
+    normalised = [_normalise(name) for name in sniff.header]
+    if sniff.sep == ";" and normalised == ["datetime", "open", "high", "low", "close", "volume"]:
+        return "histdata_prepared"
+    if "time" in normalised and "tickvolume" in normalised:
+        position = normalised.index("time")
+        if position < len(sniff.first_row) and re.fullmatch(r"\d{9,10}", sniff.first_row[position]):
+            return "mt5_unix"
+    if "date" in normalised and "time" in normalised and sniff.sep == "\t":
+        return "mt5"
+    if any(re.match(r"\d{4}\.\d{2}\.\d{2}( |$)", field) for field in sniff.first_row[:2]):
+        # MetaTrader writes dates as 2024.01.02; a headed file with them is a terminal export.
+        return "mt5"
+    return "generic"
+
+
+def _layout(fmt: str | None, sniff: _Sniff, path: Path) -> tuple[str, _Layout]:
+    if fmt is None:
+        detected = _detect(sniff)
+        if detected is None:
+            raise _fail(
+                path,
+                f"format: cannot tell the format from the first line "
+                f"{sniff.first_line.strip()[:120]!r}; pass format= (one of {', '.join(FORMATS)})",
+            )
+        fmt = detected
+    if fmt in _HEADERLESS:
+        return fmt, _headerless_layout(fmt, sniff, path)
+    if sniff.header is None:
+        raise _fail(
+            path,
+            f"format: {fmt} files start with a header line, this one starts with "
+            f"{sniff.first_line.strip()[:120]!r}",
+        )
+    layout = _header_layout(sniff, path)
+    if fmt == "mt5_unix" and not layout.time_style.startswith("unix"):
+        raise _fail(
+            path,
+            f"format: mt5_unix files hold Unix seconds in 'time', this one holds "
+            f"{_time_text(sniff.first_row, layout.time_fields)!r}",
+        )
+    return fmt, layout
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def _read_table(data: bytes, layout: _Layout, path: Path) -> pd.DataFrame:
+    count = len(layout.names)
+    labels = [f"f{i}" for i in range(count)]
+    numeric = set(layout.columns.values())
+    dtypes = {label: ("float64" if i in numeric else "str") for i, label in enumerate(labels)}
+    options: dict[str, Any] = {
+        "sep": layout.sep,
+        "header": None,
+        "names": labels,
+        "skiprows": layout.skip_lines,
+        "index_col": False,
+        "engine": "c",
+        "skipinitialspace": True,
+        "encoding": "utf-8",
+    }
+    try:
+        return pd.read_csv(BytesIO(data), dtype=dtypes, **options)  # type: ignore[call-overload,no-any-return]
+    except pd.errors.ParserError as error:
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if match:
+            expected, line, found = match.groups()
+            raise _fail(path, f"line {line}: {found} fields, expected {expected}") from None
+        raise _fail(path, f"file: cannot be parsed as CSV ({error})") from None
+    except UnicodeDecodeError as error:
+        raise _fail(path, f"file: is not UTF-8 text (byte {error.start:,} is invalid)") from None
+    except ValueError:
+        pass
+    # A field that is not a number: read everything as text to say where.
+    text = pd.read_csv(
+        BytesIO(data), dtype=str, keep_default_na=False, **options
+    )  # type: ignore[call-overload]
+    lines = _line_numbers(data, layout, len(text))
+    for position in sorted(numeric):
+        column = text[labels[position]]
+        values = pd.to_numeric(column.str.strip(), errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy() & (column.str.strip() != "").to_numpy())
+        if bad.size:
+            row = int(bad[0])
+            raise _fail(
+                path,
+                f"line {lines[row]}, column {layout.names[position]!r}: "
+                f"{column.iat[row]!r} is not a number",
+            )
+    raise _fail(path, "file: a field is not a number (could not locate it)")
+
+
+def _line_numbers(data: bytes, layout: _Layout, rows: int) -> np.ndarray:
+    lines = _physical_lines(data)
+    lines = lines[lines > layout.skip_lines]
+    if lines.size == rows:
+        return lines
+    return np.arange(rows, dtype=np.int64) + layout.skip_lines + 1
+
+
+def _parse_times(
+    table: pd.DataFrame, layout: _Layout, lines: np.ndarray, path: Path
+) -> pd.DatetimeIndex:
+    labels = [f"f{i}" for i in layout.time_fields]
+    text = table[labels[0]]
+    for label in labels[1:]:
+        text = text.str.cat(table[label], sep=" ")
+    display = " + ".join(repr(layout.names[i]) for i in layout.time_fields)
+    missing = np.flatnonzero(text.isna().to_numpy())
+    if missing.size:
+        raise _fail(path, f"line {lines[int(missing[0])]}, column {display}: missing date/time")
+    text = text.str.strip()
+    style = layout.time_style
+    if style.startswith("unix"):
+        numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = np.flatnonzero(~np.isfinite(numbers) | (numbers != np.round(numbers)))
+        unit = "s" if style == "unix_s" else "ms"
+        if bad.size:
+            row = int(bad[0])
+            raise _fail(
+                path,
+                f"line {lines[row]}, column {display}: {text.iat[row]!r} is not a whole number "
+                f"of Unix {'seconds' if unit == 's' else 'milliseconds'}",
+            )
+        times = pd.DatetimeIndex(pd.to_datetime(numbers.astype(np.int64), unit=unit))
+    else:
+        fmt = style
+        try:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=layout.aware)
+        except (ValueError, TypeError) as error:
+            raise _fail(path, f"column {display}: the dates cannot be parsed ({error})") from None
+        times = pd.DatetimeIndex(parsed)
+        bad = np.flatnonzero(np.asarray(times.isna()))
+        if bad.size:
+            row = int(bad[0])
+            example = _time_text(tuple(table.iloc[0][labels].astype(str)), tuple(range(len(labels))))
+            raise _fail(
+                path,
+                f"line {lines[row]}, column {display}: {text.iat[row]!r} is not a date and time "
+                f"like {example!r}",
+            )
+    return times.as_unit("us")
+
+
+def _whole_numbers(
+    values: np.ndarray, name: str, lines: np.ndarray, path: Path, warnings: list[str]
+) -> np.ndarray:
+    negative = np.flatnonzero(values < 0)
+    if negative.size:
+        row = int(negative[0])
+        raise _fail(path, f"line {lines[row]}, column {name!r}: {values[row]:g} is negative")
+    rounded = np.round(values)
+    fractional = np.flatnonzero(rounded != values)
+    if fractional.size:
+        row = int(fractional[0])
+        warnings.append(
+            f"{name}: {fractional.size:,} values are not whole numbers and were rounded; first "
+            f"{values[row]:g} on line {lines[row]:,}"
+        )
+    return rounded.astype(np.int64)
+
+
+def _symbol_from_name(path: Path) -> str | None:
+    tokens = re.split(r"[^A-Z]+", path.name.upper())
+    return next((token for token in tokens if token in DEFAULT_SYMBOLS), None)
+
+
+def _point_from_prices(prices: np.ndarray) -> float:
+    """The smallest price step the quotes use: 0.00001 for 1.23456."""
+    sample = prices[:: max(1, prices.size // 20_000)]
+    for digits in range(9):
+        scaled = sample * 10.0**digits
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return float(10.0**-digits)
+    return 1e-9
+
+
+def _check_timeframe(timeframe: str, field: str = "timeframe") -> str:
+    if timeframe not in TIMEFRAMES:
+        raise InvalidInputError(
+            [f"{field}: {timeframe!r} is not an MT5 timeframe ({', '.join(TIMEFRAMES)})"],
+            what="timeframe",
+        )
+    return timeframe
+
+
+def infer_timeframe(times: pd.DatetimeIndex) -> str:
+    """Return the MT5 timeframe whose length is the median spacing of ``times`` (sorted)."""
+    if len(times) < 2:
+        raise InvalidInputError(
+            ["timeframe: cannot be inferred from fewer than two bars; pass timeframe="],
+            what="timeframe",
+        )
+    spacing_s = float(np.median(np.diff(times.as_unit("s").asi8)))
+    minutes = spacing_s / 60
+    for name, length in TIMEFRAMES.items():
+        if name != "MN1" and minutes == length:
+            return name
+    if 28 * 1440 <= minutes <= 31 * 1440:
+        return "MN1"
+    raise InvalidInputError(
+        [
+            f"timeframe: bars are a median {minutes:g} minutes apart, which is no MT5 timeframe; "
+            "pass timeframe="
+        ],
+        what="timeframe",
+    )
+
+
+def _bars_frame(columns: Mapping[str, np.ndarray], index: pd.DatetimeIndex) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {name: np.asarray(values).astype(_DTYPES[name]) for name, values in columns.items()},
+        index=pd.DatetimeIndex(index.as_unit("us"), name="time"),
+    )
+    return frame
+
+
+def load_bars(
+    path: str | Path,
+    *,
+    format: str | None = None,  # noqa: A002 -- the word users know
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    timezone: str | None = None,
+    point: float | None = None,
+) -> LoadResult:
+    """Read one bar file (plain or gzip) into ``Bars`` with UTC times, and check its quality.
+
+    ``format`` is detected from the content when None (see ``FORMATS``). ``timezone`` is the clock
+    the file's times are written in: "UTC", "broker" (MetaTrader server time, New York + 7 h:
+    UTC+2 in winter, UTC+3 in US summer time), "ny+5", a fixed offset ("UTC+2") or an IANA name;
+    None takes the format's documented default (``DEFAULT_TIMEZONES``) and says so in the
+    warnings. ``symbol`` defaults to a known symbol in the file name (``EURUSD_M1_2024.csv``);
+    ``timeframe`` to the one the median bar spacing shows. ``point`` (0.00001 on EURUSD) is only
+    needed to turn ask prices into a spread in points when the symbol is unknown.
+    """
+    path = Path(path)
+    if format is not None and format not in FORMATS:
+        raise InvalidInputError(
+            [f"format: {format!r} is not one of {', '.join(FORMATS)}"], what="load_bars"
+        )
+    if timeframe is not None:
+        _check_timeframe(timeframe)
+    zone_given = parse_zone(timezone) if timezone is not None else None
+    if point is not None and not (isinstance(point, int | float) and 0 < point < 1e6):
+        raise InvalidInputError(
+            [f"point: {point!r} is not a positive price step (EURUSD: 0.00001)"], what="load_bars"
+        )
+    raw = _read_bytes(path)
+    fingerprint = hashlib.sha256(raw).hexdigest()
+    data = _decode(raw, path)
+    sniff = _sniff(data, path)
+    fmt, layout = _layout(format, sniff, path)
+    table = _read_table(data, layout, path)
+    if table.empty:
+        raise _fail(path, "file: has no bar rows")
+    lines = _line_numbers(data, layout, len(table))
+    warnings: list[str] = []
+
+    # Times: wall clock of the source zone -> UTC.
+    times = _parse_times(table, layout, lines, path)
+    if layout.aware:
+        zone_name = "UTC (offsets in the file)"
+        if zone_given is not None:
+            warnings.append(
+                f"time zone: the file's times carry their own UTC offsets; "
+                f"timezone={timezone!r} was not used"
+            )
+        utc = times.tz_convert("UTC")
+    else:
+        zone = zone_given or DEFAULT_TIMEZONES[fmt]
+        zone_name = zone.name
+        if zone_given is None:
+            warnings.append(
+                f"time zone: assumed {zone.description}, the default for {fmt} files; pass "
+                "timezone= if the file uses another clock"
+            )
+        conversion = wall_to_utc(times, zone)
+        utc = conversion.utc
+        for positions, what, choice in (
+            (conversion.ambiguous, "occur twice (clocks went back)", "the first (summer) one"),
+            (conversion.nonexistent, "do not exist (clocks went forward)", "the next real time"),
+        ):
+            if positions.size:
+                row = int(positions[0])
+                warnings.append(
+                    f"time zone: {positions.size:,} times {what} in {zone.name}; read as "
+                    f"{choice}; first {times[row]:%Y-%m-%d %H:%M} on line {lines[row]:,}"
+                )
+
+    # Numbers.
+    labels = {role: f"f{position}" for role, position in layout.columns.items()}
+    values = {role: table[label].to_numpy(dtype=np.float64) for role, label in labels.items()}
+    for role, array in values.items():
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            row = int(bad[0])
+            name = layout.names[layout.columns[role]]
+            raw_text = "missing value" if np.isnan(array[row]) else f"{array[row]} is not finite"
+            raise _fail(path, f"line {lines[row]}, column {name!r}: {raw_text}")
+    columns: dict[str, np.ndarray] = {role: values[role] for role in checks.PRICE_COLUMNS}
+    has_ask = all(role in values for role in ASK_COLUMNS)
+    for role in ("tick_volume", "real_volume"):
+        if role in values:
+            name = layout.names[layout.columns[role]]
+            columns[role] = _whole_numbers(values[role], name, lines, path, warnings)
+        else:
+            columns[role] = np.zeros(len(table), dtype=np.int64)
+    if has_ask:
+        columns.update({role: values[role] for role in ASK_COLUMNS})
+    elif "spread" in values:
+        spread = values["spread"]
+        name = layout.names[layout.columns["spread"]]
+        fractional = np.flatnonzero(spread != np.round(spread))
+        if fractional.size:
+            row = int(fractional[0])
+            raise _fail(
+                path,
+                f"line {lines[row]}, column {name!r}: {spread[row]:g} is not a whole number of "
+                "points; give the spread in points (EURUSD: 1 pip = 10 points)",
+            )
+        columns["spread"] = spread
+    working = pd.DataFrame(columns, index=utc)
+    working[checks.LINE] = lines
+
+    # Symbol and point.
+    resolved_symbol = symbol or _symbol_from_name(path)
+    if symbol is None and resolved_symbol is not None:
+        warnings.append(f"symbol: {resolved_symbol} read from the file name")
+    if symbol is None and resolved_symbol is None:
+        warnings.append("symbol: not given and not in the file name; pass symbol=")
+
+    # Repairs, then the timeframe (it needs clean, sorted times), then reports.
+    working, found = checks.drop_unusable_prices(working)
+    warnings += found
+    working, found = checks.sort_and_drop_duplicates(working)
+    warnings += found
+    if working.empty:
+        raise _fail(path, "prices: no row has usable prices")
+    index = pd.DatetimeIndex(working.index)
+    if timeframe is None:
+        resolved_timeframe = infer_timeframe(index)
+        warnings.append(f"timeframe: {resolved_timeframe} from the median spacing of the bars")
+    else:
+        resolved_timeframe = timeframe
+        if len(index) > 1:
+            try:
+                spaced = infer_timeframe(index)
+            except InvalidInputError:
+                spaced = "no MT5 timeframe"
+            if spaced != timeframe:
+                warnings.append(
+                    f"timeframe: given {timeframe}, but the bars are spaced like {spaced}"
+                )
+    if has_ask:
+        bar_point = point
+        if bar_point is None and resolved_symbol is not None:
+            try:
+                bar_point = symbol_spec(resolved_symbol).point
+            except InvalidInputError:
+                bar_point = None
+        if bar_point is None:
+            bar_point = _point_from_prices(working["close"].to_numpy())
+            warnings.append(
+                f"spread: point {bar_point:g} taken from the decimals of the prices (no known "
+                "symbol); pass point= to be sure"
+            )
+        ask_minus_bid = working["ask_close"].to_numpy() - working["close"].to_numpy()
+        working["spread"] = np.round(ask_minus_bid / bar_point)
+    elif "spread" not in working.columns:
+        working["spread"] = 0
+    step = TIMEFRAMES[resolved_timeframe]
+    warnings += checks.report_weekend_bars(working)
+    warnings += checks.report_gaps(working, step)
+    warnings += checks.report_week_open(working, step)
+    if has_ask:
+        warnings += checks.report_ask_below_bid(working)
+    else:
+        warnings += checks.report_spreads(working)
+
+    order = list(BAR_COLUMNS) + (list(ASK_COLUMNS) if has_ask else [])
+    bars = _bars_frame({name: working[name].to_numpy() for name in order}, index)
+    bars.attrs.update(
+        symbol=resolved_symbol,
+        timeframe=resolved_timeframe,
+        format=fmt,
+        source_timezone=zone_name,
+        source=str(path),
+        fingerprint=fingerprint,
+    )
+    return LoadResult(
+        bars=bars,
+        warnings=warnings,
+        format=fmt,
+        fingerprint=fingerprint,
+        source_timezone=zone_name,
+        path=path,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# MT5 rates
+
+
+_RATES_FIELDS = ("time", "open", "high", "low", "close", "tick_volume", "spread", "real_volume")
+
+
+def bars_from_rates(
+    rates: np.ndarray | pd.DataFrame | None,
+    *,
+    symbol: str,
+    timeframe: str,
+    server_utc_offset: int | str,
+) -> pd.DataFrame:
+    """Turn what MT5's ``copy_rates_*`` returned into ``Bars`` with UTC times.
+
+    MT5 stamps bars with the trade server's wall clock encoded as if it were UTC.
+    ``server_utc_offset`` is that clock: seconds east of UTC when it is fixed (7200 for GMT+2),
+    or a zone name when it follows daylight saving ("broker": UTC+2 in winter, UTC+3 in US
+    summer time, the usual MetaTrader server).
+    """
+    _check_timeframe(timeframe)
+    if rates is None:
+        raise InvalidInputError(
+            ["rates: got None, so copy_rates_* failed; see the terminal's last_error()"],
+            what="MT5 rates",
+        )
+    zone = (
+        parse_zone(server_utc_offset, field="server_utc_offset")
+        if isinstance(server_utc_offset, str)
+        else zone_from_offset(server_utc_offset)
+    )
+    names = (
+        set(rates.columns)
+        if isinstance(rates, pd.DataFrame)
+        else set(rates.dtype.names or ())
+        if isinstance(rates, np.ndarray)
+        else set()
+    )
+    if not isinstance(rates, pd.DataFrame | np.ndarray):
+        raise InvalidInputError(
+            [f"rates: expected the structured array copy_rates_* returns, got {type(rates).__name__}"],
+            what="MT5 rates",
+        )
+    missing = [field for field in _RATES_FIELDS[:5] if field not in names]
+    if missing:
+        raise InvalidInputError(
+            [f"rates: missing field {field!r}" for field in missing], what="MT5 rates"
+        )
+    time_raw = np.asarray(rates["time"])
+    if isinstance(rates, pd.DataFrame) and np.issubdtype(time_raw.dtype, np.datetime64):
+        wall = pd.DatetimeIndex(time_raw)
+    else:
+        wall = pd.DatetimeIndex(pd.to_datetime(time_raw.astype(np.int64), unit="s"))
+    utc = wall_to_utc(wall.tz_localize(None) if wall.tz is not None else wall, zone).utc
+    size = len(wall)
+    columns = {
+        name: (np.asarray(rates[name]) if name in names else np.zeros(size))
+        for name in BAR_COLUMNS
+    }
+    bars = _bars_frame(columns, utc)
+    if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
+        bars = bars.sort_index(kind="stable")
+        bars = bars.loc[~bars.index.duplicated(keep="first")]
+    bars.attrs.update(
+        symbol=symbol,
+        timeframe=timeframe,
+        format="mt5_rates",
+        source_timezone=zone.name,
+        source="MT5 copy_rates",
+    )
+    return bars
+
+
+# ---------------------------------------------------------------------------------------------
+# Resampling
+
+_AGGREGATE = {
+    "open": "first",
+    "high": "max",
+    "low": "min",
+    "close": "last",
+    "tick_volume": "sum",
+    "spread": "min",  # MT5 shows the smallest spread seen in the bar
+    "real_volume": "sum",
+    "ask_open": "first",
+    "ask_high": "max",
+    "ask_low": "min",
+    "ask_close": "last",
+}
+_US_PER_MINUTE = 60_000_000
+_US_PER_DAY = 1440 * _US_PER_MINUTE
+
+
+def resample(bars: pd.DataFrame, timeframe: str, *, timezone: str = "UTC") -> pd.DataFrame:
+    """Aggregate ``bars`` to the higher MT5 ``timeframe``: open first, high max, low min, close
+    last, volumes summed, spread the minimum (as MT5 shows it), ask columns likewise.
+
+    Bar boundaries are those of the wall clock of ``timezone``: with "UTC" a D1 bar runs from
+    00:00 to 24:00 UTC; with "broker" it is the daily bar of a GMT+2/+3 MetaTrader server (from
+    17:00 New York), so that no Sunday stub appears. W1 bars start on Monday 00:00, MN1 on the
+    first of the month. Time zones that change their clocks mid-week give the bar that spans
+    the change one hour more or less, as a server would.
+    """
+    target = _check_timeframe(timeframe)
+    zone = parse_zone(timezone)
+    if not isinstance(bars, pd.DataFrame):
+        raise InvalidInputError([f"bars: expected a DataFrame, got {type(bars).__name__}"], what="bars")
+    index = bars.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+        raise InvalidInputError(["index: bar times must be a timezone-aware DatetimeIndex"], what="bars")
+    missing = [column for column in checks.PRICE_COLUMNS if column not in bars.columns]
+    if missing:
+        raise InvalidInputError([f"bars: missing column {column!r}" for column in missing], what="bars")
+    if not index.is_monotonic_increasing or not index.is_unique:
+        raise InvalidInputError(["index: bar times must be sorted and unique"], what="bars")
+    source = bars.attrs.get("timeframe")
+    if source not in TIMEFRAMES:
+        source = infer_timeframe(index) if len(index) > 1 else None
+    if source is not None:
+        source_minutes, target_minutes = TIMEFRAMES[source], TIMEFRAMES[target]
+        fixed = target not in ("W1", "MN1")
+        if source in ("W1", "MN1") or source_minutes > target_minutes or (
+            fixed and target_minutes % source_minutes
+        ):
+            raise InvalidInputError(
+                [
+                    f"timeframe: cannot build {target} bars from {source} bars "
+                    f"({target} must be a whole number of {source} bars)"
+                ],
+                what="resample",
+            )
+    wall = utc_to_wall(index.tz_convert("UTC"), zone).as_unit("us").asi8
+    if target == "MN1":
+        keys = wall.astype("datetime64[us]").astype("datetime64[M]").astype("datetime64[us]")
+        keys = keys.astype(np.int64)
+    elif target == "W1":
+        days = wall // _US_PER_DAY
+        keys = (days - (days + 3) % 7) * _US_PER_DAY  # back to Monday (1970-01-01 a Thursday)
+    else:
+        step = TIMEFRAMES[target] * _US_PER_MINUTE
+        keys = wall // step * step
+    present = {column: how for column, how in _AGGREGATE.items() if column in bars.columns}
+    grouped = bars[list(present)].groupby(keys, sort=True).agg(present)
+    labels = pd.DatetimeIndex(grouped.index.to_numpy().astype("datetime64[us]"))
+    utc = wall_to_utc(labels, zone).utc
+    result = _bars_frame(
+        {column: grouped[column].to_numpy() for column in present if column in _DTYPES}, utc
+    )
+    result.attrs.update(bars.attrs)
+    result.attrs.update(timeframe=target, resampled_from=source, resample_timezone=zone.name)
+    return result
+
+
+def check_bars(bars: pd.DataFrame) -> list[str]:
+    """Report the quality findings ``load_bars`` reports, on bars from anywhere (nothing dropped)."""
+    timeframe = bars.attrs.get("timeframe")
+    index = pd.DatetimeIndex(bars.index)
+    step = TIMEFRAMES[timeframe] if timeframe in TIMEFRAMES else TIMEFRAMES[infer_timeframe(index)]
+    return (
+        checks.report_weekend_bars(bars)
+        + checks.report_gaps(bars, step)
+        + checks.report_week_open(bars, step)
+        + checks.report_ask_below_bid(bars)
+        + (checks.report_spreads(bars) if "ask_close" not in bars.columns else [])
+    )

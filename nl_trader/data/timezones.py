@@ -1,0 +1,163 @@
+"""The clocks bar files are written in, and their conversion to UTC.
+
+Inside the program every bar time is timezone-aware UTC; files and MT5 servers speak wall-clock
+time of some zone. A zone here is an IANA zone plus a fixed shift of its wall clock, which covers
+the clocks forex data actually uses:
+
+* ``"UTC"`` (also ``"GMT"``), and fixed offsets such as ``"UTC+2"`` or ``"UTC-05:00"``;
+* any IANA name: ``"America/New_York"`` (raw HistData), ``"Europe/London"``;
+* ``"broker"``: the usual MetaTrader server clock, New York time + 7 h, i.e. UTC+2 in northern
+  winter and UTC+3 while the US is on daylight time, so that 17:00 New York (the forex day's
+  roll) is 00:00 on the server and the week opens Monday 00:00;
+* ``"ny+N"`` (``"ny+5"``, ``"ny+7"``, ``"ny"``): New York time shifted by N hours. ``"ny+5"`` is
+  the clock of the "normalised" HistData files: UTC in northern winter, UTC+1 in US summer time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from nl_trader.errors import InvalidInputError
+
+NEW_YORK = "America/New_York"
+
+_NY_SHIFT = re.compile(r"^ny(?:(?P<sign>[+-])(?P<hours>\d{1,2}))?$")
+_FIXED = re.compile(r"^(?:utc|gmt)(?P<sign>[+-])(?P<hours>\d{1,2})(?::?(?P<minutes>\d{2}))?$")
+
+
+@dataclass(frozen=True)
+class SourceZone:
+    """A wall clock: the local time of IANA zone ``base`` plus ``shift_minutes``."""
+
+    name: str
+    base: str
+    shift_minutes: int
+    description: str
+
+    @property
+    def is_utc(self) -> bool:
+        return self.base == "UTC" and self.shift_minutes == 0
+
+
+UTC_ZONE = SourceZone("UTC", "UTC", 0, "UTC")
+BROKER_ZONE = SourceZone(
+    "broker",
+    NEW_YORK,
+    7 * 60,
+    "broker server time (New York + 7 h: UTC+2 in northern winter, UTC+3 in US summer time)",
+)
+
+
+def _fixed_offset(minutes: int) -> SourceZone:
+    if minutes == 0:
+        return UTC_ZONE
+    sign = "+" if minutes > 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    name = f"UTC{sign}{hours:02d}:{rest:02d}"
+    return SourceZone(name, "UTC", minutes, f"fixed offset {name} (no daylight saving)")
+
+
+def parse_zone(zone: str | SourceZone, *, field: str = "timezone") -> SourceZone:
+    """Return the ``SourceZone`` named by ``zone``; an unknown name is an ``InvalidInputError``."""
+    if isinstance(zone, SourceZone):
+        return zone
+    if not isinstance(zone, str) or not zone.strip():
+        raise InvalidInputError([f"{field}: expected a zone name, got {zone!r}"], what="time zone")
+    text = zone.strip()
+    lowered = text.lower().replace(" ", "")
+    if lowered in {"utc", "gmt", "z", "etc/utc", "utc+0", "gmt+0"}:
+        return UTC_ZONE
+    if lowered in {"broker", "server", "mt5", "ny+7"}:
+        return BROKER_ZONE
+    match = _NY_SHIFT.match(lowered)
+    if match:
+        hours = int(match.group("hours") or 0)
+        if hours > 14:
+            raise InvalidInputError(
+                [f"{field}: {text!r} shifts New York time by {hours} h; at most 14 h"],
+                what="time zone",
+            )
+        shift = hours * 60 * (-1 if match.group("sign") == "-" else 1)
+        if shift == 0:
+            return SourceZone("America/New_York", NEW_YORK, 0, "New York time (EST/EDT)")
+        name = f"ny{match.group('sign')}{hours}"
+        return SourceZone(name, NEW_YORK, shift, f"New York time {match.group('sign')} {hours} h")
+    match = _FIXED.match(lowered)
+    if match:
+        minutes = int(match.group("hours")) * 60 + int(match.group("minutes") or 0)
+        if minutes > 14 * 60:
+            raise InvalidInputError(
+                [f"{field}: {text!r} is more than 14 h from UTC"], what="time zone"
+            )
+        return _fixed_offset(-minutes if match.group("sign") == "-" else minutes)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            [
+                f"{field}: {text!r} is not a known zone; use 'UTC', 'broker' (New York + 7 h), "
+                "'ny+5', a fixed offset such as 'UTC+2', or an IANA name such as "
+                "'America/New_York'"
+            ],
+            what="time zone",
+        ) from None
+    return SourceZone(text, text, 0, text)
+
+
+def zone_from_offset(offset_s: int, *, field: str = "server_utc_offset") -> SourceZone:
+    """Return the fixed zone ``offset_s`` seconds east of UTC (7200 for a GMT+2 server)."""
+    if isinstance(offset_s, bool) or offset_s % 900 != 0 or abs(offset_s) > 14 * 3600:
+        raise InvalidInputError(
+            [
+                f"{field}: {offset_s!r} is not an offset in seconds that is a whole number of "
+                f"quarter hours within ±14 h (a GMT+2 server is 7200)"
+            ],
+            what="time zone",
+        )
+    return _fixed_offset(offset_s // 60)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """UTC times of wall-clock times, with the wall times that needed a choice."""
+
+    utc: pd.DatetimeIndex
+    ambiguous: np.ndarray  # positions of wall times that occur twice (clocks went back)
+    nonexistent: np.ndarray  # positions of wall times that never occur (clocks went forward)
+
+
+def wall_to_utc(wall: pd.DatetimeIndex, zone: SourceZone) -> Conversion:
+    """Convert naive wall-clock times of ``zone`` to UTC.
+
+    A wall time in the hour repeated when clocks go back is read as its first (daylight-time)
+    occurrence; one in the hour skipped when clocks go forward is moved forward to the first
+    real instant. Their positions are returned so the caller can say so.
+    """
+    local = wall - pd.Timedelta(minutes=zone.shift_minutes)
+    empty = np.zeros(0, dtype=np.int64)
+    if zone.base == "UTC":
+        return Conversion(local.tz_localize("UTC"), empty, empty)
+    strict = local.tz_localize(zone.base, ambiguous="NaT", nonexistent="NaT")
+    unresolved = np.asarray(strict.isna()) & ~np.asarray(local.isna())
+    if not unresolved.any():
+        return Conversion(strict.tz_convert("UTC"), empty, empty)
+    forward = local.tz_localize(
+        zone.base, ambiguous=np.zeros(len(local), dtype=bool), nonexistent="NaT"
+    )
+    nonexistent = np.flatnonzero(np.asarray(forward.isna()) & unresolved)
+    ambiguous = np.flatnonzero(unresolved & ~np.asarray(forward.isna()))
+    resolved = local.tz_localize(
+        zone.base, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+    )
+    return Conversion(resolved.tz_convert("UTC"), ambiguous, nonexistent)
+
+
+def utc_to_wall(utc: pd.DatetimeIndex, zone: SourceZone) -> pd.DatetimeIndex:
+    """Return the naive wall-clock times of ``zone`` for UTC times ``utc``."""
+    local = utc.tz_convert(zone.base).tz_localize(None)
+    return local + pd.Timedelta(minutes=zone.shift_minutes)
