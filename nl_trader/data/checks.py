@@ -149,12 +149,13 @@ def report_gaps(frame: pd.DataFrame, step_minutes: int) -> list[str]:
     if not inside.size:
         return []
     missing = int(np.sum(delta[inside] // step_s - 1))
-    long_ones = int(np.sum(delta[inside] > 3600 + step_s))
+    long_ones = int(np.sum(delta[inside] - step_s > 3600))
     largest = int(inside[np.argmax(delta[inside])])
     return [
         f"gaps: {_count(inside.size, 'hole')} inside the trading week ({missing:,} missing "
-        f"bars), {long_ones:,} of them longer than 1 h; largest {_hours(delta[largest])} "
-        f"without bars after {_where(frame, largest)}, until {_where(frame, largest + 1)}"
+        f"bars), {long_ones:,} of them missing more than 1 h; largest: "
+        f"{_hours(delta[largest])} from the bar at {_where(frame, largest)} to the next at "
+        f"{_where(frame, largest + 1)}"
     ]
 
 
@@ -176,6 +177,7 @@ def report_spreads(frame: pd.DataFrame) -> list[str]:
     frequency = dict(zip(values.tolist(), counts.tolist(), strict=True))
     warnings: list[str] = []
     for value, count in frequency.items():
+        value, count = int(value), int(count)
         neighbours = frequency.get(value - 1, 0) + frequency.get(value + 1, 0)
         if value <= 0 or count < max(20, 0.005 * len(spread)) or count < 50 * (neighbours + 1):
             continue
@@ -184,7 +186,7 @@ def report_spreads(frame: pd.DataFrame) -> list[str]:
         positions = np.flatnonzero(spread == value)
         warnings.append(
             f"spread: {_count(count, 'bar')} ({100 * count / len(spread):.1f} %) carry exactly "
-            f"{value} points while {value - 1} and {value + 1} occur {neighbours:,} times: a "
+            f"{value} points while {value - 1} and {value + 1} occur on {neighbours:,} bars: a "
             f"placeholder, not a quote (median of the other bars {typical:g}); first at "
             f"{_where(frame, int(positions[0]))}, last at {_where(frame, int(positions[-1]))}"
         )
@@ -210,10 +212,11 @@ def report_ask_below_bid(frame: pd.DataFrame) -> list[str]:
 
 
 def report_week_open(frame: pd.DataFrame, step_minutes: int) -> list[str]:
-    """Say when weeks do not open at 17:00 or 18:00 New York time, a sign of a wrong time zone.
+    """Say when weeks do not open on Sunday evening New York time: a sign of a wrong time zone.
 
-    The forex week opens on Sunday at 17:00 New York (gold an hour later), summer and winter
-    alike, so after a correct conversion the first bar after each weekend is at that hour.
+    The forex week opens on Sunday at 17:00 New York, summer and winter alike (gold and some
+    feeds an hour or two later), so after a correct conversion most weeks' first bar falls on
+    Sunday between 16:00 and 19:59 New York time.
     """
     if len(frame) < 2 or step_minutes > 60:
         return []
@@ -225,7 +228,7 @@ def report_week_open(frame: pd.DataFrame, step_minutes: int) -> list[str]:
     local = pd.DatetimeIndex(frame.index[opens]).tz_convert(NEW_YORK)
     hours = np.asarray(local.hour)
     weekdays = np.asarray(local.day_of_week)
-    sunday_evening = (weekdays == 6) & (hours >= 17) & (hours <= 18)
+    sunday_evening = (weekdays == 6) & (hours >= 16) & (hours <= 19)
     if np.mean(sunday_evening) >= 0.5:
         return []
     labels = pd.Series(
@@ -233,7 +236,7 @@ def report_week_open(frame: pd.DataFrame, step_minutes: int) -> list[str]:
     )
     common = labels.value_counts().index[0]
     return [
-        f"time zone: most weeks open on {common} New York time after conversion, but forex "
-        "weeks open on Sunday at 17:00 New York (gold 18:00); the file's time zone is probably "
-        "not the one assumed: pass timezone="
+        f"time zone: after conversion most weeks open on {common} New York time, but forex "
+        "weeks open on Sunday around 17:00 New York time; the file's clock is probably not the "
+        "one assumed: pass timezone="
     ]

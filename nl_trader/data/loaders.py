@@ -284,9 +284,7 @@ def _time_text(row: tuple[str, ...], fields: tuple[int, ...]) -> str:
     return " ".join(row[i].strip() for i in fields if i < len(row))
 
 
-def _header_layout(sniff: _Sniff, path: Path) -> _Layout:
-    assert sniff.header is not None  # noqa: S101 -- callers check
-    names = sniff.header
+def _header_layout(sniff: _Sniff, names: tuple[str, ...], path: Path) -> _Layout:
     normalised = [_normalise(name) for name in names]
     columns: dict[str, int] = {}
     for role, aliases in _ALIASES.items():
@@ -440,7 +438,7 @@ def _layout(fmt: str | None, sniff: _Sniff, path: Path) -> tuple[str, _Layout]:
             f"format: {fmt} files start with a header line, this one starts with "
             f"{sniff.first_line.strip()[:120]!r}",
         )
-    layout = _header_layout(sniff, path)
+    layout = _header_layout(sniff, sniff.header, path)
     if fmt == "mt5_unix" and not layout.time_style.startswith("unix"):
         raise _fail(
             path,
@@ -543,11 +541,11 @@ def _parse_times(
         bad = np.flatnonzero(np.asarray(times.isna()))
         if bad.size:
             row = int(bad[0])
-            example = _time_text(tuple(table.iloc[0][labels].astype(str)), tuple(range(len(labels))))
+            like = f"like {text.iat[0]!r}" if row else f"in the form {fmt!r}"
             raise _fail(
                 path,
                 f"line {lines[row]}, column {display}: {text.iat[row]!r} is not a date and time "
-                f"like {example!r}",
+                f"{like}",
             )
     return times.as_unit("us")
 
@@ -729,7 +727,7 @@ def load_bars(
                 f"line {lines[row]}, column {name!r}: {spread[row]:g} is not a whole number of "
                 "points; give the spread in points (EURUSD: 1 pip = 10 points)",
             )
-        columns["spread"] = spread
+        columns["spread"] = spread.astype(np.int64)
     working = pd.DataFrame(columns, index=utc)
     working[checks.LINE] = lines
 
@@ -776,7 +774,7 @@ def load_bars(
                 "symbol); pass point= to be sure"
             )
         ask_minus_bid = working["ask_close"].to_numpy() - working["close"].to_numpy()
-        working["spread"] = np.round(ask_minus_bid / bar_point)
+        working["spread"] = np.round(ask_minus_bid / bar_point).astype(np.int64)
     elif "spread" not in working.columns:
         working["spread"] = 0
     step = TIMEFRAMES[resolved_timeframe]
@@ -840,14 +838,11 @@ def bars_from_rates(
         if isinstance(server_utc_offset, str)
         else zone_from_offset(server_utc_offset)
     )
-    names = (
-        set(rates.columns)
-        if isinstance(rates, pd.DataFrame)
-        else set(rates.dtype.names or ())
-        if isinstance(rates, np.ndarray)
-        else set()
-    )
-    if not isinstance(rates, pd.DataFrame | np.ndarray):
+    if isinstance(rates, pd.DataFrame):
+        names = {str(column) for column in rates.columns}
+    elif isinstance(rates, np.ndarray):
+        names = set(rates.dtype.names or ())
+    else:
         raise InvalidInputError(
             [f"rates: expected the structured array copy_rates_* returns, got {type(rates).__name__}"],
             what="MT5 rates",
