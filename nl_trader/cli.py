@@ -313,14 +313,18 @@ def backtest(
         transient=True,
     ) as progress:
         task = progress.add_task("bars", total=len(bars))
-        result = run_backtest(
-            parsed,
-            bars,
-            symbol=name,
-            settings=settings,
-            m1_bars=m1,
-            progress=lambda done, total: progress.update(task, completed=done),
-        )
+        try:
+            result = run_backtest(
+                parsed,
+                bars,
+                symbol=name,
+                settings=settings,
+                m1_bars=m1,
+                progress=lambda done, total: progress.update(task, completed=done),
+            )
+        except NlTraderError as error:
+            console.print(f"cannot backtest: {error}", markup=False)
+            raise typer.Exit(2) from None
     figures = write_reports(result, report, data=info)
     console.print(
         f"{parsed.name} on {name} {parsed.timeframe}, {len(bars):,} bars: net profit "

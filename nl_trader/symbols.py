@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nl_trader import mt5
 from nl_trader.errors import InvalidInputError
@@ -147,6 +148,46 @@ class SymbolSpec(BaseModel):
             "name": self.name,
             "path": self.path,
         }
+
+
+def spec_from_symbol_info(
+    info: Mapping[str, Any], *, pip_size: float | None = None, commission_per_lot: float = 0.0
+) -> SymbolSpec:
+    """A SymbolSpec from a terminal's ``symbol_info(name)._asdict()``.
+
+    MT5 has no pip: it is taken as 10 points on 3- and 5-digit quotes, 0.1 on gold-like 2-digit
+    metals, else one point, unless ``pip_size`` is given. Commission is not a symbol property in
+    MT5 (it lives in the account's group): pass the broker's.
+    """
+    missing = [key for key in ("name", "digits", "trade_contract_size") if key not in info]
+    if missing:
+        raise InvalidInputError([f"symbol_info: missing {key}" for key in missing], what="symbol")
+    digits = int(info["digits"])
+    name = str(info["name"])
+    if pip_size is None:
+        if digits in (3, 5):
+            pip_size = 10.0 ** -(digits - 1)
+        elif name.upper().startswith(("XAU", "XAG")):
+            pip_size = 0.1 if digits <= 2 else 10.0 ** -(digits - 1)
+        else:
+            pip_size = 10.0**-digits
+    fields = set(SymbolSpec.model_fields) - {"pip_size", "commission_per_lot", "spread_points"}
+    data = {key: info[key] for key in fields if key in info}
+    spread = int(info.get("spread", 0) or 0)
+    try:
+        return SymbolSpec.model_validate(
+            {
+                **data,
+                "pip_size": pip_size,
+                "commission_per_lot": commission_per_lot,
+                "spread_points": max(spread, 0),
+            }
+        )
+    except ValidationError as error:
+        problems = [
+            f"symbol_info.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+        ]
+        raise InvalidInputError(problems, what="symbol") from None
 
 
 def _forex(

@@ -56,3 +56,48 @@ def test_schema_is_json_with_the_indicator_catalogue() -> None:
     schema = json.loads(result.output)
     assert "rsi" in schema["x-indicators"]
     assert schema["title"] == "StrategySpec"
+
+
+def test_backtest_on_the_sample_writes_the_html_and_json_reports(tmp_path: Path) -> None:
+    report = tmp_path / "out" / "ma.html"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(STRATEGIES / "ma_crossover.json"),
+            "--data",
+            "sample",
+            "--report",
+            str(report),
+            "--commission",
+            "3.5",
+            "--from",
+            "2025-07-01",
+            "--to",
+            "2026-06-30",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "SMA 20/50 crossover on EURUSD H1" in result.output
+    assert report.is_file()
+    figures = json.loads(report.with_suffix(".json").read_text())["figures"]
+    assert figures["total_trades"] > 0
+    assert "Total net profit" in report.read_text()
+
+
+def test_backtest_refuses_an_unknown_account_mode(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(STRATEGIES / "ma_crossover.json"),
+            "--data",
+            "sample",
+            "--account",
+            "cross",
+            "--report",
+            str(tmp_path / "x.html"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "account_mode" in result.output

@@ -105,9 +105,15 @@ def run_backtest(
     symbol_info: SymbolSpec | None = None,
     settings: BacktestSettings | None = None,
     m1_bars: pd.DataFrame | None = None,
+    conversion_bars: dict[str, pd.DataFrame] | None = None,
     progress: Progress | None = None,
 ) -> BacktestResult:
-    """Run ``spec`` over ``bars`` (UTC index; open, high, low, close bid; spread in points)."""
+    """Run ``spec`` over ``bars`` (UTC index; open, high, low, close bid; spread in points).
+
+    ``conversion_bars`` gives bars of the pairs that convert profits to the account currency
+    when the traded symbol cannot (EURUSD bars for XAUUSD on a EUR account); without them a
+    ``fallback_rates`` entry is used, at a constant rate.
+    """
     started = time.perf_counter()
     settings = settings or BacktestSettings()
     name = symbol or spec.symbols[0]
@@ -122,7 +128,7 @@ def run_backtest(
     if len(bars) == 0:
         raise InvalidInputError(["bars: no bars to test on"], what="backtest")
     strategy = CompiledStrategy(spec, name, info)
-    engine = _Engine(strategy, bars, settings, m1_bars, progress)
+    engine = _Engine(strategy, bars, settings, m1_bars, progress, conversion_bars or {})
     result = engine.run()
     result.elapsed_s = time.perf_counter() - started
     return result
@@ -136,6 +142,7 @@ class _Engine:
         settings: BacktestSettings,
         m1_bars: pd.DataFrame | None,
         progress: Progress | None,
+        conversion_bars: dict[str, pd.DataFrame],
     ) -> None:
         self.strategy = strategy
         self.settings = settings
@@ -156,7 +163,13 @@ class _Engine:
             intrabar=settings.intrabar,
             fallback_rates=settings.fallback_rates,
         )
-        self.broker = SimBroker([info], account=account, execution=execution, record_exposure=True)
+        conversions = {name: symbol_spec(name) for name in conversion_bars}
+        self.broker = SimBroker(
+            [info, *conversions.values()],
+            account=account,
+            execution=execution,
+            record_exposure=True,
+        )
         self.route = SimulatedRoute(self.broker, replay=None)
         self.bars = bars
         self.signals = strategy.prepare(bars)
@@ -189,6 +202,7 @@ class _Engine:
         exits = strategy.spec.exits
         self.manage_every_bar = bool(exits.trailing_stop or exits.break_even or exits.max_bars)
         self.m1 = self._m1_arrays(m1_bars)
+        self.conversions = self._conversion_arrays(conversion_bars, conversions)
         self.rejected: list[str] = []
         self.walked = 0
 
@@ -251,6 +265,10 @@ class _Engine:
         """Walk bar i through the broker; send ``queue`` at its open. Returns what is left."""
         self.walked += 1
         broker, symbol = self.broker, self.symbol
+        for name, (rows, bid, ask) in self.conversions.items():
+            row = rows[i]
+            if row >= 0:  # the conversion pair's last close at or before this bar's open
+                broker.set_quote(name, self.time_s[i], bid[row], ask[row])
         if self.m1 is not None:
             start, stop = self.m1["index"][i], self.m1["index"][i + 1]
             if stop > start:
@@ -354,6 +372,19 @@ class _Engine:
             j, size = end, min(size * 4, 1 << 16)
         return count
 
+    def _conversion_arrays(
+        self, frames: dict[str, pd.DataFrame], specs: dict[str, SymbolSpec]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        arrays = {}
+        for name, frame in frames.items():
+            times = pd.DatetimeIndex(frame.index).as_unit("s").asi8.astype("int64")
+            bid = frame["close"].to_numpy(dtype="float64")
+            spread = frame["spread"].to_numpy(dtype="float64") if "spread" in frame else 0.0
+            ask = bid + spread * specs[name].point
+            rows = np.searchsorted(times, self.time_s, side="right") - 1
+            arrays[name] = (rows, bid, ask)
+        return arrays
+
     def _m1_arrays(self, m1_bars: pd.DataFrame | None) -> dict[str, Any] | None:
         if m1_bars is None:
             return None
@@ -453,6 +484,14 @@ class _Engine:
             return np.ones(len(ask))
         if info.currency_base == currency:
             return 1.0 / ask  # USDJPY on a USD account: JPY -> USD at the ask
+        for name, (rows, bid_c, ask_c) in self.conversions.items():
+            pair = self.broker.symbols[name]
+            valid = rows >= 0
+            safe = np.where(valid, rows, 0)
+            if pair.currency_base == info.currency_profit and pair.currency_profit == currency:
+                return np.where(valid, bid_c[safe], np.nan)
+            if pair.currency_base == currency and pair.currency_profit == info.currency_profit:
+                return np.where(valid, 1.0 / ask_c[safe], np.nan)
         return np.full(len(ask), self.broker._rate(info.currency_profit, currency))
 
     def _open_swaps(self, deals: list[dict[str, Any]]) -> np.ndarray:
