@@ -297,7 +297,7 @@ def backtest(
         settings = BacktestSettings(
             deposit=deposit,
             leverage=leverage,
-            account_mode=account,  # type: ignore[arg-type]
+            account_mode=account,
             spread_points=spread,
             commission_per_lot=commission,
         )

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -282,16 +283,16 @@ def _checked_deal(index: int, deal: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 # ---- curves -------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Curve:
-    times: list[pd.Timestamp]
-    values: list[float]
+    times: pd.DatetimeIndex  # UTC, ascending
+    values: np.ndarray  # float64, finite
 
 
 def _curve(name: str, series: pd.Series | None) -> _Curve:
     """Check a per-bar series (tz-aware index, finite values) and return it in time order, in UTC."""
     if series is None:
-        return _Curve([], [])
+        return _Curve(pd.DatetimeIndex([], tz=UTC), np.zeros(0))
     if not isinstance(series, pd.Series):
         raise InvalidInputError([f"{name}: expected a pandas Series, got {type(series).__name__}"])
     index = series.index
@@ -303,34 +304,42 @@ def _curve(name: str, series: pd.Series | None) -> _Curve:
         raise InvalidInputError(
             [f"{name}: the index must be timezone-aware (UTC), got naive times"]
         )
-    ordered = series.sort_index()
-    values = [float(value) for value in ordered.to_numpy(dtype=float)]
-    bad = [i for i, value in enumerate(values) if not math.isfinite(value)]
-    if bad:
-        first = pd.DatetimeIndex(ordered.index)[bad[0]]
+    ordered = series if index.is_monotonic_increasing else series.sort_index()
+    values = ordered.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = pd.DatetimeIndex(ordered.index)[int(np.argmax(bad))]
         raise InvalidInputError(
-            [f"{name}: {len(bad)} value(s) are NaN or infinite, first at {first}"]
+            [f"{name}: {int(bad.sum())} value(s) are NaN or infinite, first at {first}"]
         )
-    times = list(pd.DatetimeIndex(ordered.index).tz_convert(UTC))
-    return _Curve(times, values)
+    return _Curve(pd.DatetimeIndex(ordered.index).tz_convert(UTC), values)
 
 
-def _drawdown(initial_deposit: float, values: Sequence[float]) -> DrawdownStats:
+def _drawdown(initial_deposit: float, values: np.ndarray) -> DrawdownStats:
     """MT5's absolute, maximal and relative drawdown of a curve that starts at the deposit."""
-    lowest = min(values, default=initial_deposit)
-    peak = initial_deposit
-    maximal_money = maximal_pct = relative_pct = relative_money = 0.0
-    for value in values:
-        peak = max(peak, value)
-        fall = peak - value
-        # The peak is at least the deposit, so it is positive and the percentage is defined.
-        fall_pct = fall / peak * 100
-        if fall > maximal_money:
-            maximal_money, maximal_pct = fall, fall_pct
-        if fall_pct > relative_pct:
-            relative_pct, relative_money = fall_pct, fall
+    values = np.asarray(values, dtype=float)
+    if not values.size:
+        return DrawdownStats(
+            absolute_money=0.0,
+            maximal_money=0.0,
+            maximal_pct=0.0,
+            relative_pct=0.0,
+            relative_money=0.0,
+        )
+    # The first peak is the deposit, so every peak is positive and the percentage is defined.
+    peak = np.maximum.accumulate(np.maximum(values, initial_deposit))
+    fall = peak - values
+    fall_pct = fall / peak * 100
+    worst = int(np.argmax(fall))  # the first of equal falls, as a running maximum would keep
+    deepest = int(np.argmax(fall_pct))
+    maximal_money, maximal_pct = (
+        (float(fall[worst]), float(fall_pct[worst])) if fall[worst] > 0 else (0.0, 0.0)
+    )
+    relative_pct, relative_money = (
+        (float(fall_pct[deepest]), float(fall[deepest])) if fall_pct[deepest] > 0 else (0.0, 0.0)
+    )
     return DrawdownStats(
-        absolute_money=max(initial_deposit - lowest, 0.0),
+        absolute_money=max(initial_deposit - float(values.min()), 0.0),
         maximal_money=maximal_money,
         maximal_pct=maximal_pct,
         relative_pct=relative_pct,
@@ -338,43 +347,38 @@ def _drawdown(initial_deposit: float, values: Sequence[float]) -> DrawdownStats:
     )
 
 
-def _with_lows(equity: _Curve, equity_low: _Curve) -> list[float]:
+def _with_lows(equity: _Curve, equity_low: _Curve) -> np.ndarray:
     """Each bar's worst equity before its closing equity, so a peak-to-trough sees the dip."""
-    if not equity_low.values:
+    if not equity_low.values.size:
         return equity.values
-    lows = dict(zip(equity_low.times, equity_low.values, strict=True))
-    strays = set(lows) - set(equity.times)
-    if strays:
+    strays = equity_low.times.difference(equity.times)
+    if len(strays):
         raise InvalidInputError(
-            [f"equity_low: {len(strays)} time(s) are not bars of equity, first {min(strays)}"]
+            [f"equity_low: {len(strays)} time(s) are not bars of equity, first {strays.min()}"]
         )
-    path: list[float] = []
-    for time, value in zip(equity.times, equity.values, strict=True):
-        if time in lows:
-            path.append(min(lows[time], value))
-        path.append(value)
-    return path
+    series = pd.Series(equity_low.values, index=equity_low.times)
+    lows = series[~series.index.duplicated(keep="last")].reindex(equity.times).to_numpy()
+    dips = np.minimum(lows, equity.values)  # NaN where a bar has no low
+    path = np.column_stack([dips, equity.values]).ravel()
+    return np.asarray(path[~np.isnan(path)], dtype=float)
 
 
-def _last_per(times: Sequence[pd.Timestamp], values: Sequence[float], key: Any) -> dict[Any, float]:
-    """The last value in each group of times (insertion-ordered, as the times are)."""
-    last: dict[Any, float] = {}
-    for time, value in zip(times, values, strict=True):
-        last[key(time)] = value
-    return last
+def _last_per(times: pd.DatetimeIndex, values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The last value of each run of equal keys (the times are in order, so keys group in runs)."""
+    if not len(values):
+        return np.zeros(0)
+    last = np.append(keys[1:] != keys[:-1], True)
+    return np.asarray(values[last])
 
 
 def _daily_returns(initial_deposit: float, equity: _Curve) -> list[float] | None:
     """Each UTC day's last equity against the day before (the deposit first); None if not defined."""
-    closes = _last_per(equity.times, equity.values, lambda time: time.date())
-    previous = initial_deposit
-    returns: list[float] = []
-    for value in closes.values():
-        if previous <= 0:
-            return None
-        returns.append(value / previous - 1)
-        previous = value
-    return returns
+    days = equity.times.normalize().asi8
+    closes = _last_per(equity.times, equity.values, days)
+    previous = np.concatenate([[initial_deposit], closes[:-1]])
+    if (previous <= 0).any():
+        return None
+    return list(closes / previous - 1)
 
 
 def _sharpe_sortino(
@@ -407,7 +411,12 @@ def _cagr_pct(initial_deposit: float, final_equity: float, equity: _Curve) -> fl
 
 
 def _monthly_returns(initial_deposit: float, equity: _Curve) -> tuple[YearReturns, ...]:
-    month_ends = _last_per(equity.times, equity.values, lambda time: (time.year, time.month))
+    keys = np.asarray(equity.times.year * 100 + equity.times.month)
+    last = np.append(keys[1:] != keys[:-1], True) if len(keys) else np.zeros(0, dtype=bool)
+    month_ends = {
+        (int(key) // 100, int(key) % 100): float(value)
+        for key, value in zip(keys[last], equity.values[last], strict=True)
+    }
     by_year: dict[int, list[float | None]] = {}
     year_start: dict[int, float] = {}
     year_end: dict[int, float] = {}
@@ -527,8 +536,10 @@ def compute_stats(
 
     net_profit = math.fsum(results)
     gross_profit, gross_loss = math.fsum(wins), math.fsum(losses)
-    final_equity = equity_curve.values[-1] if equity_curve.values else initial_deposit
-    final_balance = balance_curve.values[-1] if balance_curve.values else initial_deposit
+    final_equity = float(equity_curve.values[-1]) if equity_curve.values.size else initial_deposit
+    final_balance = (
+        float(balance_curve.values[-1]) if balance_curve.values.size else initial_deposit
+    )
     equity_drawdown = _drawdown(initial_deposit, _with_lows(equity_curve, low_curve))
     sharpe, sortino = _sharpe_sortino(_daily_returns(initial_deposit, equity_curve), risk_free_rate)
     ahpr, ghpr, sharpe_per_trade = _holding_period_returns(initial_deposit, results)

@@ -1,1 +1,2 @@
-"""Bars: the bundled sample, and (later) loaders for MT5, HistData and CSV files."""
+"""Bars: loaders for MT5, MT4, HistData, bid/ask and CSV files, time zones, checks,
+resampling, and the bundled deterministic sample."""

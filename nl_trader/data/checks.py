@@ -21,7 +21,8 @@ _DAY_S = 86_400
 _WEEKEND_GAP_MAX_S = int(4.5 * _DAY_S)  # Friday close to Sunday/Monday open, plus a holiday
 
 
-def _count(n: int, word: str) -> str:
+def count(n: int, word: str) -> str:
+    """'1 bar', '2,000 bars'."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
@@ -33,13 +34,45 @@ def _where(frame: pd.DataFrame, position: int) -> str:
     """'line 12 (2024-01-02 10:00 UTC)' for the row at ``position``."""
     moment = _stamp(frame.index[position])
     if LINE in frame.columns:
-        return f"line {int(frame[LINE].iat[position]):,} ({moment})"
+        return f"line {_line(frame, position):,} ({moment})"
     return moment
+
+
+def _line(frame: pd.DataFrame, position: int) -> int:
+    return int(frame[LINE].to_numpy()[position])
+
+
+def _seconds(frame: pd.DataFrame) -> np.ndarray:
+    """Unix seconds of the bar times."""
+    return pd.DatetimeIndex(frame.index).as_unit("s").asi8
+
+
+def _utc_offset_hours(moments: pd.DatetimeIndex, zone: str) -> np.ndarray:
+    local = moments.tz_convert(zone).tz_localize(None)
+    return np.asarray((local - moments.tz_convert("UTC").tz_localize(None)).total_seconds()) / 3600
 
 
 def _hours(seconds: float) -> str:
     hours = seconds / 3600
     return f"{hours:,.0f} h" if hours >= 10 else f"{hours:,.1f} h"
+
+
+def _weekend_gaps(seconds: np.ndarray, step_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the gaps after each bar longer than one bar, and which are the weekend."""
+    delta = np.diff(seconds)
+    gaps = np.flatnonzero(delta > step_s)
+    day_before = seconds[gaps] // _DAY_S
+    day_after = seconds[gaps + 1] // _DAY_S
+    weekday_before = (day_before + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    next_saturday = day_before + (5 - weekday_before) % 7
+    weekend = (next_saturday <= day_after) & (delta[gaps] <= _WEEKEND_GAP_MAX_S)
+    return gaps, weekend
+
+
+def _week_opens(frame: pd.DataFrame, step_minutes: int) -> pd.DatetimeIndex:
+    """Times of the first bar after each weekend."""
+    gaps, weekend = _weekend_gaps(_seconds(frame), step_minutes * 60)
+    return pd.DatetimeIndex(frame.index[gaps[weekend] + 1])
 
 
 def drop_unusable_prices(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -65,7 +98,7 @@ def drop_unusable_prices(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             row = frame.iloc[first]
             values = ", ".join(f"{name} {row[name]:g}" for name in PRICE_COLUMNS)
             warnings.append(
-                f"prices: dropped {_count(positions.size, 'row')} with {what}; "
+                f"prices: dropped {count(positions.size, 'row')} with {what}; "
                 f"first at {_where(frame, first)}: {values}"
             )
     bad = nonpositive | impossible
@@ -75,12 +108,12 @@ def drop_unusable_prices(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def sort_and_drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Sort rows by time (stable) and keep the first of rows that share a time."""
     warnings: list[str] = []
-    stamps = frame.index.as_unit("us").asi8
+    stamps = pd.DatetimeIndex(frame.index).as_unit("us").asi8
     backwards = np.flatnonzero(np.diff(stamps) < 0) + 1
     if backwards.size:
         first = int(backwards[0])
         warnings.append(
-            f"order: {_count(backwards.size, 'row')} came earlier in time than the row before; "
+            f"order: {count(backwards.size, 'row')} came earlier in time than the row before; "
             f"the bars were sorted by time; first at {_where(frame, first)}"
         )
         order = np.argsort(stamps, kind="stable")
@@ -99,13 +132,11 @@ def sort_and_drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[st
         kind = (
             "all exact copies"
             if copies == repeated.size
-            else f"{_count(repeated.size - copies, 'row')} with different values"
+            else f"{count(repeated.size - copies, 'row')} with different values"
         )
-        kept_at = (
-            f"line {int(frame[LINE].iat[kept]):,}" if LINE in frame.columns else "the first row"
-        )
+        kept_at = f"line {_line(frame, kept):,}" if LINE in frame.columns else "the first row"
         warnings.append(
-            f"duplicates: dropped {_count(repeated.size, 'row')} whose time repeats an earlier "
+            f"duplicates: dropped {count(repeated.size, 'row')} whose time repeats an earlier "
             f"row ({kind}), keeping the first; first at {_where(frame, first)}, "
             f"a repeat of {kept_at}"
         )
@@ -122,7 +153,7 @@ def report_weekend_bars(frame: pd.DataFrame) -> list[str]:
     if not saturday.size:
         return []
     return [
-        f"weekend: {_count(saturday.size, 'bar')} fall on a Saturday (UTC), when forex is closed "
+        f"weekend: {count(saturday.size, 'bar')} on a Saturday (UTC), when forex is closed "
         f"(kept; check the time zone); first at {_where(frame, int(saturday[0]))}"
     ]
 
@@ -134,17 +165,10 @@ def report_gaps(frame: pd.DataFrame, step_minutes: int) -> list[str]:
     """
     if len(frame) < 2 or step_minutes >= 7 * 1440:
         return []
-    seconds = frame.index.as_unit("s").asi8
+    seconds = _seconds(frame)
     step_s = step_minutes * 60
     delta = np.diff(seconds)
-    gaps = np.flatnonzero(delta > step_s)
-    if not gaps.size:
-        return []
-    day_before = seconds[gaps] // _DAY_S
-    day_after = seconds[gaps + 1] // _DAY_S
-    weekday_before = (day_before + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    next_saturday = day_before + (5 - weekday_before) % 7
-    weekend = (next_saturday <= day_after) & (delta[gaps] <= _WEEKEND_GAP_MAX_S)
+    gaps, weekend = _weekend_gaps(seconds, step_s)
     inside = gaps[~weekend]
     if not inside.size:
         return []
@@ -152,7 +176,7 @@ def report_gaps(frame: pd.DataFrame, step_minutes: int) -> list[str]:
     long_ones = int(np.sum(delta[inside] - step_s > 3600))
     largest = int(inside[np.argmax(delta[inside])])
     return [
-        f"gaps: {_count(inside.size, 'hole')} inside the trading week ({missing:,} missing "
+        f"gaps: {count(inside.size, 'hole')} inside the trading week ({missing:,} missing "
         f"bars), {long_ones:,} of them missing more than 1 h; largest: "
         f"{_hours(delta[largest])} from the bar at {_where(frame, largest)} to the next at "
         f"{_where(frame, largest + 1)}"
@@ -176,16 +200,16 @@ def report_spreads(frame: pd.DataFrame) -> list[str]:
         ]
     frequency = dict(zip(values.tolist(), counts.tolist(), strict=True))
     warnings: list[str] = []
-    for value, count in frequency.items():
-        value, count = int(value), int(count)
+    for value, bars in frequency.items():
+        value, bars = int(value), int(bars)
         neighbours = frequency.get(value - 1, 0) + frequency.get(value + 1, 0)
-        if value <= 0 or count < max(20, 0.005 * len(spread)) or count < 50 * (neighbours + 1):
+        if value <= 0 or bars < max(20, 0.005 * len(spread)) or bars < 50 * (neighbours + 1):
             continue
         rest = spread[spread != value]
         typical = float(np.median(rest)) if rest.size else 0.0
         positions = np.flatnonzero(spread == value)
         warnings.append(
-            f"spread: {_count(count, 'bar')} ({100 * count / len(spread):.1f} %) carry exactly "
+            f"spread: {count(bars, 'bar')} ({100 * bars / len(spread):.1f} %) carry exactly "
             f"{value} points while {value - 1} and {value + 1} occur on {neighbours:,} bars: a "
             f"placeholder, not a quote (median of the other bars {typical:g}); first at "
             f"{_where(frame, int(positions[0]))}, last at {_where(frame, int(positions[-1]))}"
@@ -205,8 +229,8 @@ def report_ask_below_bid(frame: pd.DataFrame) -> list[str]:
         return []
     first = int(positions[0])
     return [
-        f"ask: {_count(positions.size, 'bar')} have an ask price below the bid (kept; their "
-        f"spread is negative); first at {_where(frame, first)}: bid close "
+        f"ask: {count(positions.size, 'bar')} with an ask price below the bid (kept, with a "
+        f"negative spread); first at {_where(frame, first)}: bid close "
         f"{frame['close'].iat[first]:g}, ask close {frame['ask_close'].iat[first]:g}"
     ]
 
@@ -220,12 +244,10 @@ def report_week_open(frame: pd.DataFrame, step_minutes: int) -> list[str]:
     """
     if len(frame) < 2 or step_minutes > 60:
         return []
-    seconds = frame.index.as_unit("s").asi8
-    delta = np.diff(seconds)
-    opens = np.flatnonzero((delta >= _DAY_S) & (delta <= _WEEKEND_GAP_MAX_S)) + 1
+    opens = _week_opens(frame, step_minutes)
     if opens.size < 4:
         return []
-    local = pd.DatetimeIndex(frame.index[opens]).tz_convert(NEW_YORK)
+    local = opens.tz_convert(NEW_YORK)
     hours = np.asarray(local.hour)
     weekdays = np.asarray(local.day_of_week)
     sunday_evening = (weekdays == 6) & (hours >= 16) & (hours <= 19)
@@ -239,4 +261,37 @@ def report_week_open(frame: pd.DataFrame, step_minutes: int) -> list[str]:
         f"time zone: after conversion most weeks open on {common} New York time, but forex "
         "weeks open on Sunday around 17:00 New York time; the file's clock is probably not the "
         "one assumed: pass timezone="
+    ]
+
+
+def report_clock_change_dates(frame: pd.DataFrame, step_minutes: int, zone_name: str) -> list[str]:
+    """Say when the file's clock changes on other dates than the zone it was read in.
+
+    US clocks go forward two to three weeks before European ones and back one week after. In
+    those weeks a correctly converted week still opens at the New York hour of the other summer
+    weeks; a file whose clock follows the other continent's dates opens an hour off.
+    """
+    if len(frame) < 2 or step_minutes > 60:
+        return []
+    opens = _week_opens(frame, step_minutes)
+    if opens.size < 6:
+        return []
+    us_summer = _utc_offset_hours(opens, NEW_YORK) == -4
+    eu_summer = _utc_offset_hours(opens, "Europe/London") == 1
+    hours = np.asarray(opens.tz_convert(NEW_YORK).hour)
+    between = us_summer & ~eu_summer
+    summer = us_summer & eu_summer
+    if between.sum() < 2 or summer.sum() < 4:
+        return []
+    usual = int(np.bincount(hours[summer]).argmax())
+    if np.mean(hours[between] == usual) >= 0.5:
+        return []
+    odd = int(np.bincount(hours[between]).argmax())
+    first = opens[between][hours[between] != usual][0]
+    return [
+        f"time zone: in {int(between.sum())} weeks between the US and European clock changes "
+        f"the week opens at {odd:02d}:00 New York time after conversion, in the other summer "
+        f"weeks at {usual:02d}:00 (first such week {first:%Y-%m-%d}): the file's clock changes "
+        f"on other dates than {zone_name}, so those weeks are an hour off; pass the zone that "
+        "matches (e.g. 'Europe/London' instead of 'ny+5', 'EET' instead of 'broker')"
     ]

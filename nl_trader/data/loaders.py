@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,9 @@ DEFAULT_TIMEZONES: dict[str, SourceZone] = {
     "lean_bidask": UTC_ZONE,
     "generic": UTC_ZONE,
 }
-_HEADER_FORMATS = frozenset({"mt5", "mt5_unix", "histdata_prepared", "generic"})
+# MetaTrader servers start the week at server midnight whatever the market does, so the hour
+# their weeks open says nothing about the dates their clocks change on.
+_SERVER_FORMATS = frozenset({"mt5", "mt5_unix", "mt4"})
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ def _decode(raw: bytes, path: Path) -> bytes:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:
-            raise _fail(path, f"gzip: the compressed data is broken or truncated ({error})") from None
+            raise _fail(
+                path, f"gzip: the compressed data is broken or truncated ({error})"
+            ) from None
     if data[:4] == b"PK\x03\x04":
         raise _fail(path, "file: is a zip archive; extract the CSV inside it first")
     if data[:3] == b"\xef\xbb\xbf":
@@ -200,7 +204,11 @@ _TIME_STYLES: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "%Y-%m-%d %H:%M", False),
         (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", "%Y-%m-%dT%H:%M", False),
         (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{1,9}", "ISO8601", False),
-        (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})", "ISO8601", True),
+        (
+            r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})",
+            "ISO8601",
+            True,
+        ),
         (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d", False),
         (r"\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}", "%Y.%m.%d %H:%M:%S", False),
         (r"\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}", "%Y.%m.%d %H:%M", False),
@@ -211,7 +219,11 @@ _TIME_STYLES: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
         (r"\d{8} \d{2}:\d{2}:\d{2}", "%Y%m%d %H:%M:%S", False),
         (r"\d{8} \d{2}:\d{2}", "%Y%m%d %H:%M", False),
         (r"\d{8}", "%Y%m%d", False),
-        (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3} GMT[+-]\d{4}", "%d.%m.%Y %H:%M:%S.%f GMT%z", True),
+        (
+            r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3} GMT[+-]\d{4}",
+            "%d.%m.%Y %H:%M:%S.%f GMT%z",
+            True,
+        ),
         (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}\.\d{3}", "%d.%m.%Y %H:%M:%S.%f", False),
         (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}", "%d.%m.%Y %H:%M:%S", False),
         (r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}", "%d.%m.%Y %H:%M", False),
@@ -219,7 +231,9 @@ _TIME_STYLES: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
         (r"\d{12,13}", "unix_ms", False),
     )
 )
-_EXAMPLES = "2024-01-02 10:00:00, 2024.01.02 10:00, 20240102 100000, 02.01.2024 10:00:00, Unix seconds"
+_EXAMPLES = (
+    "2024-01-02 10:00:00, 2024.01.02 10:00, 20240102 100000, 02.01.2024 10:00:00, Unix seconds"
+)
 
 
 def _time_style(text: str) -> tuple[str, bool] | None:
@@ -259,7 +273,9 @@ def _sniff(data: bytes, path: Path) -> _Sniff:
     first = numbered[0][1]
     sep = "\t" if "\t" in first else ";" if ";" in first else ","
     fields = tuple(field.strip() for field in next(csv.reader([first], delimiter=sep)))
-    fields = tuple(field.strip("<>").strip() if field.startswith("<") else field for field in fields)
+    fields = tuple(
+        field.strip("<>").strip() if field.startswith("<") else field for field in fields
+    )
     if len(fields) > 1 and not any(_is_number(field) for field in fields[1:]):
         if len(numbered) < 2:
             raise _fail(path, f"file: has a header line ({first.strip()!r}) but no bars")
@@ -372,8 +388,7 @@ _HEADERLESS: dict[str, tuple[re.Pattern[str], tuple[str, ...], str]] = {
     ),
     "lean_bidask": (
         re.compile(r"^\d{8} \d{2}:\d{2},([^,]*,){9}[^,]*$"),
-        ("datetime", "open", "high", "low", "close", "bid_size")
-        + ("ask_open", "ask_high", "ask_low", "ask_close", "ask_size"),
+        ("datetime", "open", "high", "low", "close", "bid_size", *ASK_COLUMNS, "ask_size"),
         "20070101 21:00, bid open, high, low, close, size, ask open, high, low, close, size",
     ),
 }
@@ -404,7 +419,9 @@ def _headerless_layout(fmt: str, sniff: _Sniff, path: Path) -> _Layout:
 def _detect(sniff: _Sniff) -> str | None:
     if sniff.header is None:
         line = sniff.first_line.strip()
-        return next((fmt for fmt, (pattern, _, _) in _HEADERLESS.items() if pattern.match(line)), None)
+        return next(
+            (fmt for fmt, (pattern, _, _) in _HEADERLESS.items() if pattern.match(line)), None
+        )
     normalised = [_normalise(name) for name in sniff.header]
     if sniff.sep == ";" and normalised == ["datetime", "open", "high", "low", "close", "volume"]:
         return "histdata_prepared"
@@ -467,22 +484,23 @@ def _read_table(data: bytes, layout: _Layout, path: Path) -> pd.DataFrame:
         "skipinitialspace": True,
         "encoding": "utf-8",
     }
+    # Only an empty field is missing; 'NA' or 'nan' in a price column is reported as written.
+    nan_options: dict[str, Any] = {"keep_default_na": False, "na_values": [""]}
     try:
-        return pd.read_csv(BytesIO(data), dtype=dtypes, **options)  # type: ignore[call-overload,no-any-return]
+        table: pd.DataFrame = pd.read_csv(BytesIO(data), dtype=dtypes, **options, **nan_options)
+        return table
     except pd.errors.ParserError as error:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if match:
             expected, line, found = match.groups()
-            raise _fail(path, f"line {line}: {found} fields, expected {expected}") from None
+            raise _fail(path, f"line {int(line):,}: {found} fields, expected {expected}") from None
         raise _fail(path, f"file: cannot be parsed as CSV ({error})") from None
     except UnicodeDecodeError as error:
         raise _fail(path, f"file: is not UTF-8 text (byte {error.start:,} is invalid)") from None
     except ValueError:
         pass
     # A field that is not a number: read everything as text to say where.
-    text = pd.read_csv(
-        BytesIO(data), dtype=str, keep_default_na=False, **options
-    )  # type: ignore[call-overload]
+    text = pd.read_csv(BytesIO(data), dtype=str, keep_default_na=False, **options)
     lines = _line_numbers(data, layout, len(text))
     for position in sorted(numeric):
         column = text[labels[position]]
@@ -492,7 +510,7 @@ def _read_table(data: bytes, layout: _Layout, path: Path) -> pd.DataFrame:
             row = int(bad[0])
             raise _fail(
                 path,
-                f"line {lines[row]}, column {layout.names[position]!r}: "
+                f"line {lines[row]:,}, column {layout.names[position]!r}: "
                 f"{column.iat[row]!r} is not a number",
             )
     raise _fail(path, "file: a field is not a number (could not locate it)")
@@ -517,37 +535,88 @@ def _parse_times(
     missing = np.flatnonzero(text.isna().to_numpy())
     if missing.size:
         raise _fail(path, f"line {lines[int(missing[0])]}, column {display}: missing date/time")
-    text = text.str.strip()
     style = layout.time_style
     if style.startswith("unix"):
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(~np.isfinite(numbers) | (numbers != np.round(numbers)))
-        unit = "s" if style == "unix_s" else "ms"
+        unit: Literal["s", "ms"] = "s" if style == "unix_s" else "ms"
         if bad.size:
             row = int(bad[0])
             raise _fail(
                 path,
-                f"line {lines[row]}, column {display}: {text.iat[row]!r} is not a whole number "
+                f"line {lines[row]:,}, column {display}: {text.iat[row]!r} is not a whole number "
                 f"of Unix {'seconds' if unit == 's' else 'milliseconds'}",
             )
         times = pd.DatetimeIndex(pd.to_datetime(numbers.astype(np.int64), unit=unit))
     else:
         fmt = style
+        iso = (
+            None
+            if layout.aware or fmt == _ISO
+            else _fixed_width_iso(text.to_numpy(dtype=object), fmt)
+        )
         try:
-            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=layout.aware)
+            if iso is not None:
+                times = pd.DatetimeIndex(pd.to_datetime(iso, format=_ISO, errors="coerce"))
+            else:
+                parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=layout.aware)
+                times = pd.DatetimeIndex(parsed)
         except (ValueError, TypeError) as error:
             raise _fail(path, f"column {display}: the dates cannot be parsed ({error})") from None
-        times = pd.DatetimeIndex(parsed)
         bad = np.flatnonzero(np.asarray(times.isna()))
         if bad.size:
             row = int(bad[0])
             like = f"like {text.iat[0]!r}" if row else f"in the form {fmt!r}"
             raise _fail(
                 path,
-                f"line {lines[row]}, column {display}: {text.iat[row]!r} is not a date and time "
+                f"line {lines[row]:,}, column {display}: {text.iat[row]!r} is not a date and time "
                 f"{like}",
             )
     return times.as_unit("us")
+
+
+_ISO = "%Y-%m-%d %H:%M:%S"
+_FIELD_WIDTHS = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+
+
+def _fixed_width_iso(values: np.ndarray, fmt: str) -> np.ndarray | None:
+    """Rewrite fixed-width stamps such as '20250101 170000' as ISO text, which pandas parses
+    many times faster than a general format; None when ``fmt`` or a value does not fit."""
+    positions: dict[str, int] = {}
+    literals: list[tuple[int, int]] = []
+    width, i = 0, 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            field = fmt[i + 1 : i + 2]
+            if field not in _FIELD_WIDTHS:
+                return None
+            positions[field] = width
+            width += _FIELD_WIDTHS[field]
+            i += 2
+        else:
+            literals.append((width, ord(fmt[i])))
+            width += 1
+            i += 1
+    if not {"Y", "m", "d"} <= set(positions) or not values.size:
+        return None
+    try:
+        raw = values.astype(f"S{width + 1}")
+    except (UnicodeEncodeError, ValueError, TypeError):
+        return None
+    grid = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(-1, width + 1)
+    fits = (grid[:, width] == 0).all() and bool((grid[:, width - 1] != 0).all())
+    fits = fits and all(bool((grid[:, at] == code).all()) for at, code in literals)
+    digits = [at for field, at in positions.items() for at in range(at, at + _FIELD_WIDTHS[field])]
+    if not fits or not bool(((grid[:, digits] >= 48) & (grid[:, digits] <= 57)).all()):
+        return None
+    iso = np.full((grid.shape[0], 19), ord("0"), dtype=np.uint8)
+    for field, start in (("Y", 0), ("m", 5), ("d", 8), ("H", 11), ("M", 14), ("S", 17)):
+        if field in positions:
+            size = _FIELD_WIDTHS[field]
+            iso[:, start : start + size] = grid[:, positions[field] : positions[field] + size]
+    for at, code in ((4, "-"), (7, "-"), (10, " "), (13, ":"), (16, ":")):
+        iso[:, at] = ord(code)
+    return iso.view("S19").ravel().astype("U19")
 
 
 def _whole_numbers(
@@ -556,14 +625,14 @@ def _whole_numbers(
     negative = np.flatnonzero(values < 0)
     if negative.size:
         row = int(negative[0])
-        raise _fail(path, f"line {lines[row]}, column {name!r}: {values[row]:g} is negative")
+        raise _fail(path, f"line {lines[row]:,}, column {name!r}: {values[row]:g} is negative")
     rounded = np.round(values)
     fractional = np.flatnonzero(rounded != values)
     if fractional.size:
         row = int(fractional[0])
         warnings.append(
-            f"{name}: {fractional.size:,} values are not whole numbers and were rounded; first "
-            f"{values[row]:g} on line {lines[row]:,}"
+            f"{name}: rounded {checks.count(fractional.size, 'value')} with a fractional part; "
+            f"first {values[row]:g} on line {lines[row]:,}"
         )
     return rounded.astype(np.int64)
 
@@ -623,10 +692,87 @@ def _bars_frame(columns: Mapping[str, np.ndarray], index: pd.DatetimeIndex) -> p
     return frame
 
 
+def _to_utc(
+    times: pd.DatetimeIndex,
+    layout: _Layout,
+    fmt: str,
+    zone_given: SourceZone | None,
+    lines: np.ndarray,
+    warnings: list[str],
+) -> tuple[pd.DatetimeIndex, str]:
+    """UTC times of the file's times, and the name of the clock they were read in."""
+    if layout.aware:
+        if zone_given is not None:
+            warnings.append(
+                "time zone: the file's times carry their own UTC offsets; "
+                f"timezone={zone_given.name!r} was not used"
+            )
+        return times.tz_convert("UTC"), "UTC (offsets in the file)"
+    zone = zone_given or DEFAULT_TIMEZONES[fmt]
+    if zone_given is None:
+        warnings.append(
+            f"time zone: assumed {zone.description}, the default for {fmt} files; pass "
+            "timezone= if the file uses another clock"
+        )
+    conversion = wall_to_utc(times, zone)
+    for positions, what, choice in (
+        (conversion.ambiguous, "repeat when they go back", "the first (summer-time) pass"),
+        (conversion.nonexistent, "skip when they go forward", "if they had not gone forward"),
+    ):
+        if positions.size:
+            row = int(positions[0])
+            warnings.append(
+                f"time zone: {checks.count(positions.size, 'bar time')} in the hour that "
+                f"{zone.name} clocks {what}; read as {choice}; first "
+                f"{times[row]:%Y-%m-%d %H:%M} on line {lines[row]:,}"
+            )
+    return conversion.utc, zone.name
+
+
+def _numbers(
+    table: pd.DataFrame, layout: _Layout, lines: np.ndarray, path: Path, warnings: list[str]
+) -> tuple[dict[str, np.ndarray], bool]:
+    """The price, volume and spread columns, checked; and whether there are ask prices."""
+    values = {
+        role: table[f"f{position}"].to_numpy(dtype=np.float64)
+        for role, position in layout.columns.items()
+    }
+    for role, array in values.items():
+        bad = np.flatnonzero(~np.isfinite(array))
+        if bad.size:
+            row = int(bad[0])
+            name = layout.names[layout.columns[role]]
+            problem = "missing value" if np.isnan(array[row]) else f"{array[row]} is not finite"
+            raise _fail(path, f"line {lines[row]:,}, column {name!r}: {problem}")
+    columns: dict[str, np.ndarray] = {role: values[role] for role in checks.PRICE_COLUMNS}
+    has_ask = all(role in values for role in ASK_COLUMNS)
+    for role in ("tick_volume", "real_volume"):
+        if role in values:
+            name = layout.names[layout.columns[role]]
+            columns[role] = _whole_numbers(values[role], name, lines, path, warnings)
+        else:
+            columns[role] = np.zeros(len(table), dtype=np.int64)
+    if has_ask:
+        columns.update({role: values[role] for role in ASK_COLUMNS})
+    elif "spread" in values:
+        spread = values["spread"]
+        name = layout.names[layout.columns["spread"]]
+        fractional = np.flatnonzero(spread != np.round(spread))
+        if fractional.size:
+            row = int(fractional[0])
+            raise _fail(
+                path,
+                f"line {lines[row]:,}, column {name!r}: {spread[row]:g} is not a whole number "
+                "of points; give the spread in points (EURUSD: 1 pip = 10 points)",
+            )
+        columns["spread"] = spread.astype(np.int64)
+    return columns, has_ask
+
+
 def load_bars(
     path: str | Path,
     *,
-    format: str | None = None,  # noqa: A002 -- the word users know
+    format: str | None = None,
     symbol: str | None = None,
     timeframe: str | None = None,
     timezone: str | None = None,
@@ -665,69 +811,9 @@ def load_bars(
     lines = _line_numbers(data, layout, len(table))
     warnings: list[str] = []
 
-    # Times: wall clock of the source zone -> UTC.
     times = _parse_times(table, layout, lines, path)
-    if layout.aware:
-        zone_name = "UTC (offsets in the file)"
-        if zone_given is not None:
-            warnings.append(
-                f"time zone: the file's times carry their own UTC offsets; "
-                f"timezone={timezone!r} was not used"
-            )
-        utc = times.tz_convert("UTC")
-    else:
-        zone = zone_given or DEFAULT_TIMEZONES[fmt]
-        zone_name = zone.name
-        if zone_given is None:
-            warnings.append(
-                f"time zone: assumed {zone.description}, the default for {fmt} files; pass "
-                "timezone= if the file uses another clock"
-            )
-        conversion = wall_to_utc(times, zone)
-        utc = conversion.utc
-        for positions, what, choice in (
-            (conversion.ambiguous, "occur twice (clocks went back)", "the first (summer) one"),
-            (conversion.nonexistent, "do not exist (clocks went forward)", "the next real time"),
-        ):
-            if positions.size:
-                row = int(positions[0])
-                warnings.append(
-                    f"time zone: {positions.size:,} times {what} in {zone.name}; read as "
-                    f"{choice}; first {times[row]:%Y-%m-%d %H:%M} on line {lines[row]:,}"
-                )
-
-    # Numbers.
-    labels = {role: f"f{position}" for role, position in layout.columns.items()}
-    values = {role: table[label].to_numpy(dtype=np.float64) for role, label in labels.items()}
-    for role, array in values.items():
-        bad = np.flatnonzero(~np.isfinite(array))
-        if bad.size:
-            row = int(bad[0])
-            name = layout.names[layout.columns[role]]
-            raw_text = "missing value" if np.isnan(array[row]) else f"{array[row]} is not finite"
-            raise _fail(path, f"line {lines[row]}, column {name!r}: {raw_text}")
-    columns: dict[str, np.ndarray] = {role: values[role] for role in checks.PRICE_COLUMNS}
-    has_ask = all(role in values for role in ASK_COLUMNS)
-    for role in ("tick_volume", "real_volume"):
-        if role in values:
-            name = layout.names[layout.columns[role]]
-            columns[role] = _whole_numbers(values[role], name, lines, path, warnings)
-        else:
-            columns[role] = np.zeros(len(table), dtype=np.int64)
-    if has_ask:
-        columns.update({role: values[role] for role in ASK_COLUMNS})
-    elif "spread" in values:
-        spread = values["spread"]
-        name = layout.names[layout.columns["spread"]]
-        fractional = np.flatnonzero(spread != np.round(spread))
-        if fractional.size:
-            row = int(fractional[0])
-            raise _fail(
-                path,
-                f"line {lines[row]}, column {name!r}: {spread[row]:g} is not a whole number of "
-                "points; give the spread in points (EURUSD: 1 pip = 10 points)",
-            )
-        columns["spread"] = spread.astype(np.int64)
+    utc, zone_name = _to_utc(times, layout, fmt, zone_given, lines, warnings)
+    columns, has_ask = _numbers(table, layout, lines, path, warnings)
     working = pd.DataFrame(columns, index=utc)
     working[checks.LINE] = lines
 
@@ -781,6 +867,8 @@ def load_bars(
     warnings += checks.report_weekend_bars(working)
     warnings += checks.report_gaps(working, step)
     warnings += checks.report_week_open(working, step)
+    if fmt not in _SERVER_FORMATS:
+        warnings += checks.report_clock_change_dates(working, step, zone_name)
     if has_ask:
         warnings += checks.report_ask_below_bid(working)
     else:
@@ -844,7 +932,9 @@ def bars_from_rates(
         names = set(rates.dtype.names or ())
     else:
         raise InvalidInputError(
-            [f"rates: expected the structured array copy_rates_* returns, got {type(rates).__name__}"],
+            [
+                f"rates: expected the structured array copy_rates_* returns, got {type(rates).__name__}"
+            ],
             what="MT5 rates",
         )
     missing = [field for field in _RATES_FIELDS[:5] if field not in names]
@@ -860,8 +950,7 @@ def bars_from_rates(
     utc = wall_to_utc(wall.tz_localize(None) if wall.tz is not None else wall, zone).utc
     size = len(wall)
     columns = {
-        name: (np.asarray(rates[name]) if name in names else np.zeros(size))
-        for name in BAR_COLUMNS
+        name: (np.asarray(rates[name]) if name in names else np.zeros(size)) for name in BAR_COLUMNS
     }
     bars = _bars_frame(columns, utc)
     if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
@@ -910,13 +999,19 @@ def resample(bars: pd.DataFrame, timeframe: str, *, timezone: str = "UTC") -> pd
     target = _check_timeframe(timeframe)
     zone = parse_zone(timezone)
     if not isinstance(bars, pd.DataFrame):
-        raise InvalidInputError([f"bars: expected a DataFrame, got {type(bars).__name__}"], what="bars")
+        raise InvalidInputError(
+            [f"bars: expected a DataFrame, got {type(bars).__name__}"], what="bars"
+        )
     index = bars.index
     if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
-        raise InvalidInputError(["index: bar times must be a timezone-aware DatetimeIndex"], what="bars")
+        raise InvalidInputError(
+            ["index: bar times must be a timezone-aware DatetimeIndex"], what="bars"
+        )
     missing = [column for column in checks.PRICE_COLUMNS if column not in bars.columns]
     if missing:
-        raise InvalidInputError([f"bars: missing column {column!r}" for column in missing], what="bars")
+        raise InvalidInputError(
+            [f"bars: missing column {column!r}" for column in missing], what="bars"
+        )
     if not index.is_monotonic_increasing or not index.is_unique:
         raise InvalidInputError(["index: bar times must be sorted and unique"], what="bars")
     source = bars.attrs.get("timeframe")
@@ -925,8 +1020,10 @@ def resample(bars: pd.DataFrame, timeframe: str, *, timezone: str = "UTC") -> pd
     if source is not None:
         source_minutes, target_minutes = TIMEFRAMES[source], TIMEFRAMES[target]
         fixed = target not in ("W1", "MN1")
-        if source in ("W1", "MN1") or source_minutes > target_minutes or (
-            fixed and target_minutes % source_minutes
+        if (
+            source in ("W1", "MN1")
+            or source_minutes > target_minutes
+            or (fixed and target_minutes % source_minutes)
         ):
             raise InvalidInputError(
                 [
@@ -962,10 +1059,14 @@ def check_bars(bars: pd.DataFrame) -> list[str]:
     timeframe = bars.attrs.get("timeframe")
     index = pd.DatetimeIndex(bars.index)
     step = TIMEFRAMES[timeframe] if timeframe in TIMEFRAMES else TIMEFRAMES[infer_timeframe(index)]
-    return (
+    findings = (
         checks.report_weekend_bars(bars)
         + checks.report_gaps(bars, step)
         + checks.report_week_open(bars, step)
         + checks.report_ask_below_bid(bars)
         + (checks.report_spreads(bars) if "ask_close" not in bars.columns else [])
     )
+    if bars.attrs.get("format") not in _SERVER_FORMATS | {"mt5_rates"}:
+        zone = str(bars.attrs.get("source_timezone", "the assumed zone"))
+        findings += checks.report_clock_change_dates(bars, step, zone)
+    return findings

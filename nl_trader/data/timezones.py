@@ -10,7 +10,13 @@ the clocks forex data actually uses:
   winter and UTC+3 while the US is on daylight time, so that 17:00 New York (the forex day's
   roll) is 00:00 on the server and the week opens Monday 00:00;
 * ``"ny+N"`` (``"ny+5"``, ``"ny+7"``, ``"ny"``): New York time shifted by N hours. ``"ny+5"`` is
-  the clock of the "normalised" HistData files: UTC in northern winter, UTC+1 in US summer time.
+  the clock of the "normalised" HistData files: UTC in northern winter, UTC+1 in US summer time;
+* any IANA name shifted by whole hours, ``"Europe/London-5"``: for clocks that change on the
+  European dates (last Sundays of March and October) rather than the US ones. ``"EET"`` is the
+  MetaTrader server clock that does so (UTC+2, UTC+3 in European summer time).
+
+US and European clocks change two to three weeks apart in March and one week apart around the
+start of November; a file written in one and read as the other is an hour off in those weeks only.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from nl_trader.errors import InvalidInputError
 NEW_YORK = "America/New_York"
 
 _NY_SHIFT = re.compile(r"^ny(?:(?P<sign>[+-])(?P<hours>\d{1,2}))?$")
+_SHIFTED = re.compile(r"^(?P<base>.+?)(?P<sign>[+-])(?P<hours>\d{1,2})(?::?(?P<minutes>\d{2}))?$")
 _FIXED = re.compile(r"^(?:utc|gmt)(?P<sign>[+-])(?P<hours>\d{1,2})(?::?(?P<minutes>\d{2}))?$")
 
 
@@ -95,18 +102,36 @@ def parse_zone(zone: str | SourceZone, *, field: str = "timezone") -> SourceZone
                 [f"{field}: {text!r} is more than 14 h from UTC"], what="time zone"
             )
         return _fixed_offset(-minutes if match.group("sign") == "-" else minutes)
+    if _is_iana(text):
+        return SourceZone(text, text, 0, text)
+    match = _SHIFTED.match(text)
+    if match and _is_iana(match.group("base")):
+        base, sign = match.group("base"), match.group("sign")
+        minutes = int(match.group("hours")) * 60 + int(match.group("minutes") or 0)
+        if minutes > 14 * 60:
+            raise InvalidInputError(
+                [f"{field}: {text!r} shifts {base} time by more than 14 h"], what="time zone"
+            )
+        shift = -minutes if sign == "-" else minutes
+        hours, rest = divmod(minutes, 60)
+        amount = f"{hours}" + (f":{rest:02d}" if rest else "")
+        return SourceZone(f"{base}{sign}{amount}", base, shift, f"{base} time {sign} {amount} h")
+    raise InvalidInputError(
+        [
+            f"{field}: {text!r} is not a known zone; use 'UTC', 'broker' (New York + 7 h), "
+            "'ny+5', a fixed offset such as 'UTC+2', an IANA name such as 'America/New_York' "
+            "or 'EET', or an IANA name shifted by whole hours such as 'Europe/London-5'"
+        ],
+        what="time zone",
+    )
+
+
+def _is_iana(name: str) -> bool:
     try:
-        ZoneInfo(text)
+        ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(
-            [
-                f"{field}: {text!r} is not a known zone; use 'UTC', 'broker' (New York + 7 h), "
-                "'ny+5', a fixed offset such as 'UTC+2', or an IANA name such as "
-                "'America/New_York'"
-            ],
-            what="time zone",
-        ) from None
-    return SourceZone(text, text, 0, text)
+        return False
+    return True
 
 
 def zone_from_offset(offset_s: int, *, field: str = "server_utc_offset") -> SourceZone:
@@ -135,8 +160,9 @@ def wall_to_utc(wall: pd.DatetimeIndex, zone: SourceZone) -> Conversion:
     """Convert naive wall-clock times of ``zone`` to UTC.
 
     A wall time in the hour repeated when clocks go back is read as its first (daylight-time)
-    occurrence; one in the hour skipped when clocks go forward is moved forward to the first
-    real instant. Their positions are returned so the caller can say so.
+    occurrence; one in the hour skipped when clocks go forward is read as if the clock had not
+    gone forward yet (02:30 becomes 03:30 summer time), which keeps the bars' spacing. Their
+    positions are returned so the caller can say so.
     """
     local = wall - pd.Timedelta(minutes=zone.shift_minutes)
     empty = np.zeros(0, dtype=np.int64)
@@ -152,7 +178,7 @@ def wall_to_utc(wall: pd.DatetimeIndex, zone: SourceZone) -> Conversion:
     nonexistent = np.flatnonzero(np.asarray(forward.isna()) & unresolved)
     ambiguous = np.flatnonzero(unresolved & ~np.asarray(forward.isna()))
     resolved = local.tz_localize(
-        zone.base, ambiguous=np.ones(len(local), dtype=bool), nonexistent="shift_forward"
+        zone.base, ambiguous=np.ones(len(local), dtype=bool), nonexistent=pd.Timedelta(hours=1)
     )
     return Conversion(resolved.tz_convert("UTC"), ambiguous, nonexistent)
 
