@@ -27,7 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FX = Path(os.environ.get("NL_TRADER_FX_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "fx"))
+FX = Path(
+    os.environ.get(
+        "NL_TRADER_FX_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "fx"
+    )
+)
 PIP = 0.0001
 SL_PIPS, TP_PIPS = 30, 60
 
@@ -56,16 +60,24 @@ def load_bars(count: int) -> tuple[pd.DataFrame, str]:
 def spec():
     from nl_trader.spec import parse_spec
 
-    return parse_spec({
-        "name": "SMA 20/50 reversal", "symbols": ["EURUSD"], "timeframe": "M1",
-        "indicators": [{"id": "fast", "kind": "sma", "params": {"period": 20}},
-                       {"id": "slow", "kind": "sma", "params": {"period": 50}}],
-        "long_entry": {"op": "crosses_above", "left": "fast", "right": "slow"},
-        "short_entry": {"op": "crosses_below", "left": "fast", "right": "slow"},
-        "exits": {"stop_loss": {"kind": "pips", "value": SL_PIPS},
-                  "take_profit": {"kind": "pips", "value": TP_PIPS}},
-        "sizing": {"method": "fixed_lots", "lots": 0.1},
-    })
+    return parse_spec(
+        {
+            "name": "SMA 20/50 reversal",
+            "symbols": ["EURUSD"],
+            "timeframe": "M1",
+            "indicators": [
+                {"id": "fast", "kind": "sma", "params": {"period": 20}},
+                {"id": "slow", "kind": "sma", "params": {"period": 50}},
+            ],
+            "long_entry": {"op": "crosses_above", "left": "fast", "right": "slow"},
+            "short_entry": {"op": "crosses_below", "left": "fast", "right": "slow"},
+            "exits": {
+                "stop_loss": {"kind": "pips", "value": SL_PIPS},
+                "take_profit": {"kind": "pips", "value": TP_PIPS},
+            },
+            "sizing": {"method": "fixed_lots", "lots": 0.1},
+        }
+    )
 
 
 def run_nl_trader(bars: pd.DataFrame) -> tuple[float, float, int]:
@@ -103,10 +115,19 @@ def run_vectorbt(bars: pd.DataFrame) -> tuple[float, int]:
 
     def once() -> vbt.Portfolio:
         return vbt.Portfolio.from_signals(
-            close, entries=long_entries, exits=short_entries, short_entries=short_entries,
-            short_exits=long_entries, open=bars["open"], high=bars["high"], low=bars["low"],
-            sl_stop=SL_PIPS * PIP / close, tp_stop=TP_PIPS * PIP / close, size=10_000,
-            init_cash=1_000_000, freq="1min",
+            close,
+            entries=long_entries,
+            exits=short_entries,
+            short_entries=short_entries,
+            short_exits=long_entries,
+            open=bars["open"],
+            high=bars["high"],
+            low=bars["low"],
+            sl_stop=SL_PIPS * PIP / close,
+            tp_stop=TP_PIPS * PIP / close,
+            size=10_000,
+            init_cash=1_000_000,
+            freq="1min",
         )
 
     once()  # compile
@@ -142,8 +163,16 @@ def run_backtesting_py(bars: pd.DataFrame) -> tuple[float, int]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        test = Backtest(frame, SmaReversal, cash=1_000_000, commission=0, trade_on_close=True,
-                        hedging=False, exclusive_orders=False, finalize_trades=True)
+        test = Backtest(
+            frame,
+            SmaReversal,
+            cash=1_000_000,
+            commission=0,
+            trade_on_close=True,
+            hedging=False,
+            exclusive_orders=False,
+            finalize_trades=True,
+        )
         start = time.perf_counter()
         stats = test.run()
     return time.perf_counter() - start, int(stats["# Trades"])
@@ -165,12 +194,20 @@ def run_backtrader(bars: pd.DataFrame) -> tuple[float, int]:
             price = self.data.close[0]
             if self.cross > 0:
                 self.close()
-                self.buy_bracket(size=10_000, exectype=bt.Order.Market,
-                                 stopprice=price - SL_PIPS * PIP, limitprice=price + TP_PIPS * PIP)
+                self.buy_bracket(
+                    size=10_000,
+                    exectype=bt.Order.Market,
+                    stopprice=price - SL_PIPS * PIP,
+                    limitprice=price + TP_PIPS * PIP,
+                )
             elif self.cross < 0:
                 self.close()
-                self.sell_bracket(size=10_000, exectype=bt.Order.Market,
-                                  stopprice=price + SL_PIPS * PIP, limitprice=price - TP_PIPS * PIP)
+                self.sell_bracket(
+                    size=10_000,
+                    exectype=bt.Order.Market,
+                    stopprice=price + SL_PIPS * PIP,
+                    limitprice=price - TP_PIPS * PIP,
+                )
 
     frame = bars[["open", "high", "low", "close"]].copy()
     frame.index = frame.index.tz_localize(None)
@@ -189,7 +226,9 @@ def memory_per_bar(bars: pd.DataFrame) -> float:
 
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    run_backtest(spec(), bars, settings=BacktestSettings(spread_points=0, swaps=False, fill="close"))
+    run_backtest(
+        spec(), bars, settings=BacktestSettings(spread_points=0, swaps=False, fill="close")
+    )
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return max(0, after - before) / len(bars)
 
@@ -197,11 +236,15 @@ def memory_per_bar(bars: pd.DataFrame) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bars", type=int, default=1_000_000)
-    parser.add_argument("--skip", action="append", default=[], help="vectorbt, backtesting, backtrader")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="vectorbt, backtesting, backtrader"
+    )
     parser.add_argument("--backtrader-fraction", type=float, default=0.1)
     options = parser.parse_args()
     bars, source = load_bars(options.bars)
-    print(f"data: {source}, {len(bars):,} bars; strategy: SMA 20/50 reversal, SL {SL_PIPS} / TP {TP_PIPS} pips\n")
+    print(
+        f"data: {source}, {len(bars):,} bars; strategy: SMA 20/50 reversal, SL {SL_PIPS} / TP {TP_PIPS} pips\n"
+    )
     rows: list[tuple[str, float, int | None, str]] = []
     per_bar = memory_per_bar(bars)
     cold, warm, trades = run_nl_trader(bars)
@@ -217,8 +260,14 @@ def main() -> int:
         part = bars.iloc[: int(len(bars) * options.backtrader_fraction)]
         seconds, count = run_backtrader(part)
         scale = len(bars) / len(part)
-        rows.append(("backtrader", seconds * scale, None,
-                     f"measured on {len(part):,} bars ({seconds:.2f} s), scaled x{scale:g}"))
+        rows.append(
+            (
+                "backtrader",
+                seconds * scale,
+                None,
+                f"measured on {len(part):,} bars ({seconds:.2f} s), scaled x{scale:g}",
+            )
+        )
     width = max(len(name) for name, *_ in rows)
     for name, seconds, count, note in rows:
         trades_text = f"{count:>7,} trades" if count is not None else " " * 14

@@ -17,9 +17,10 @@ Rules (tested in tests/backtest):
       ``commission_per_lot`` per side; swaps at each server midnight (triple on the symbol's day).
     * Quiet bars are skipped: a bar is walked only when the strategy may act on it (a signal, a
       time exit, a position to manage) or when its range reaches a pending order, a stop, a
-      target, an expiry or the stop-out level (``SimBroker.trigger_bounds``). Skipping is exact:
-      a skipped bar cannot change the account except by its price, which the equity curve values
-      afterwards from the broker's exposure ledger.
+      target, an expiry or the stop-out level (``SimBroker.trigger_bounds``), or when a midnight's
+      swap is converted at its price. Skipping is exact: a skipped bar cannot change the account
+      except by its price, which the equity curve values afterwards from the broker's exposure
+      ledger.
     * Equity is valued at each bar's close (longs at bid, shorts at ask); ``equity_low`` values the
       book at the bar's adverse extremes, for equity drawdowns.
 """
@@ -46,6 +47,7 @@ from nl_trader.strategy.compile import Book, CompiledStrategy, OpenPosition, Pen
 from nl_trader.symbols import SymbolSpec, symbol_spec
 
 ENGINE_VERSION = "1"
+DAY_S = 86_400
 _BUY_PENDING = frozenset(
     {mt5.ORDER_TYPE_BUY_LIMIT, mt5.ORDER_TYPE_BUY_STOP, mt5.ORDER_TYPE_BUY_STOP_LIMIT}
 )
@@ -187,6 +189,19 @@ class _Engine:
         self.ask_low = self.low + spread_price
         self.ask_high = self.high + spread_price
         self.end_s = self.time_s + self.duration_s - 1
+        # A rollover converts swaps at the quote of its moment: while a position is open, the bar
+        # whose quote a server midnight uses (the bar it falls in, or the last one before it) is
+        # walked, unless the swaps cannot depend on prices (points on a USD-quoted symbol).
+        next_start = np.append(self.time_s[1:], self.end_s[-1])
+        self.before_rollover = next_start // DAY_S > self.time_s // DAY_S
+        swap_mode = info.swap_mode
+        self.swaps_follow_price = bool(info.swap_long or info.swap_short) and not (
+            swap_mode in (mt5.SYMBOL_SWAP_MODE_DISABLED, mt5.SYMBOL_SWAP_MODE_CURRENCY_DEPOSIT)
+            or (
+                swap_mode == mt5.SYMBOL_SWAP_MODE_POINTS
+                and info.currency_profit == settings.currency
+            )
+        )
         signals = self.signals
         self.needs = (
             signals.long_entry
@@ -341,7 +356,7 @@ class _Engine:
             if o.symbol == symbol and o.magic == magic
         )
         value = broker.calc_profit(mt5.ORDER_TYPE_BUY, symbol, 1.0, 1.0, 2.0)
-        return Book(broker.equity, positions, orders, value)
+        return Book(broker.equity, positions, orders, value, not broker.account.hedging)
 
     def _next_event(self, start: int) -> int:
         """The first bar from ``start`` on where anything can happen (see the module docstring)."""
@@ -352,18 +367,25 @@ class _Engine:
         if not broker.positions and not broker.orders:
             return int(self.next_needed[start])
         bid_low, bid_high, ask_low, ask_high, expiry = broker.trigger_bounds(self.symbol)
+        # The broker rounds its quotes to the symbol's digits (1.08889 + 12 points is 1.08901 to
+        # it, 1.0890099999999998 here): a point of slack never misses a touch; an extra walked bar
+        # changes nothing.
+        slack = self.info.point
+        rollovers = self.swaps_follow_price and bool(broker.positions)
         j, size = start, 64
         while j < count:
             end = min(count, j + size, int(self.next_needed[j]) + 1)
             hit = self.needs[j:end].copy()
             if bid_low > -math.inf:
-                hit |= self.low[j:end] <= bid_low
+                hit |= self.low[j:end] <= bid_low + slack
             if bid_high < math.inf:
-                hit |= self.high[j:end] >= bid_high
+                hit |= self.high[j:end] >= bid_high - slack
             if ask_low > -math.inf:
-                hit |= self.ask_low[j:end] <= ask_low
+                hit |= self.ask_low[j:end] <= ask_low + slack
             if ask_high < math.inf:
-                hit |= self.ask_high[j:end] >= ask_high
+                hit |= self.ask_high[j:end] >= ask_high - slack
+            if rollovers:
+                hit |= self.before_rollover[j:end]
             if expiry < math.inf:
                 hit |= self.end_s[j:end] >= expiry
             found = np.flatnonzero(hit)

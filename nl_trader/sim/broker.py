@@ -556,7 +556,6 @@ class SimBroker:
                 bid_low = max(bid_low, level)
             if order.expires_at is not None:
                 expiry = min(expiry, order.expires_at)
-        slope = 0.0
         for position in self.positions.values():
             if position.symbol != symbol:
                 continue
@@ -570,24 +569,33 @@ class SimBroker:
                     ask_high = min(ask_high, position.sl)
                 if position.tp:
                     ask_low = max(ask_low, position.tp)
-        spec = self.symbols[symbol]
+        # The margin moves with the price too (a short's grows as EURUSD rises) and a USDJPY P/L
+        # in USD is not linear in the price: the stop-out can come sooner than the linear view
+        # says, so only half its distance is trusted for skipping.
+        stop_out = self._stop_out_level(symbol, trust=0.5)
+        if stop_out is not None:
+            on_bid, level = stop_out
+            if on_bid:
+                bid_low = max(bid_low, level)
+            else:
+                ask_high = min(ask_high, level)
+        return bid_low, bid_high, ask_low, ask_high, expiry
+
+    def _stop_out_level(self, symbol: str, trust: float = 1.0) -> tuple[bool, float] | None:
+        """Where the book of ``symbol`` reaches the stop-out level, on a linear view of its value
+        at today's margin: (on the bid?, price), or None without exposure. ``trust`` < 1 brings
+        the level closer, for a conservative bound."""
         quote = self.quotes.get(symbol)
         net = self._net_lots(symbol)
-        if net and quote is not None and self.positions:
-            # Stop-out: the price where equity falls to margin_so_so % of the margin, on a linear
-            # view of the book's value (exact for symbols quoted in the account currency).
-            slope = (
-                net
-                * spec.trade_contract_size
-                * self._rate(spec.currency_profit, self.account.currency)
-            )
-            margin = self.margin
-            shortfall = self.equity - self.account.margin_so_so / 100.0 * margin
-            if slope > 0:
-                bid_low = max(bid_low, quote.bid - shortfall / slope)
-            else:
-                ask_high = min(ask_high, quote.ask - shortfall / slope)
-        return bid_low, bid_high, ask_low, ask_high, expiry
+        if not net or quote is None:
+            return None
+        spec = self.symbols[symbol]
+        slope = (
+            net * spec.trade_contract_size * self._rate(spec.currency_profit, self.account.currency)
+        )
+        shortfall = self.equity - self.account.margin_so_so / 100.0 * self.margin
+        reach = trust * shortfall / slope
+        return (True, quote.bid - reach) if slope > 0 else (False, quote.ask - reach)
 
     def _quiet(self) -> bool:
         """True when nothing can react to prices: no positions and no pending orders."""
@@ -612,11 +620,13 @@ class SimBroker:
         if end != start:
             rising = end > start
             current = start
-            while True:
+            for _ in range(200):  # a stop-out level converges in a few stops; never loop forever
+                here = round(current, digits)
                 ahead = [
-                    level
+                    rounded
                     for level in self._trigger_levels(spec.name, spread)
                     if (current < level < end if rising else end < level < current)
+                    and (rounded := round(level, digits)) != here
                 ]
                 if not ahead:
                     break
@@ -643,6 +653,18 @@ class SimBroker:
             for level in (position.sl, position.tp):
                 if level:
                     levels.append(level - spread if on_ask else level)
+        if self.positions:
+            # Stop at the stop-out level too, so a stop-out inside a bar closes there and not at
+            # the bar's extreme (the level is refined at each stop, the margin moving with price).
+            stop_out = self._stop_out_level(symbol)
+            if stop_out is not None:
+                # On the tick grid, at the first tick past the level: that tick does stop out.
+                on_bid, level = stop_out
+                point = self.symbols[symbol].point
+                if on_bid:
+                    levels.append(math.floor(level / point + 1e-9) * point)
+                else:
+                    levels.append(math.ceil(level / point - 1e-9) * point - spread)
         return levels
 
     def _move(self, spec: SymbolSpec, time_s: float, bid: float, ask: float) -> None:
@@ -1759,19 +1781,31 @@ class SimBroker:
             return direct
         quoted = [spec for name, spec in self.symbols.items() if name in self.quotes]
         currencies = {c for spec in quoted for c in (spec.currency_base, spec.currency_profit)}
+        fallback = self.execution.fallback_rates
+        direct = self._direct_rate(source, target)
+        if direct is not None:
+            return direct
+        currencies |= {code for pair in fallback for code in (pair[:3], pair[3:])}
         for via in sorted(currencies - {source, target}, key=lambda c: (c != "USD", c)):
-            first, second = self._pair_rate(source, via), self._pair_rate(via, target)
+            first, second = self._direct_rate(source, via), self._direct_rate(via, target)
             if first is not None and second is not None:
                 return first * second
+        raise NlTraderError(
+            f"no quote to convert {source} to {target}: give the broker a {source}{target} or "
+            f"{target}{source} price"
+        )
+
+    def _direct_rate(self, source: str, target: str) -> float | None:
+        """One pair's rate: a quote if the broker has one, else a fallback rate."""
+        quoted = self._pair_rate(source, target)
+        if quoted is not None:
+            return quoted
         fallback = self.execution.fallback_rates
         if f"{source}{target}" in fallback:
             return fallback[f"{source}{target}"]
         if f"{target}{source}" in fallback:
             return 1.0 / fallback[f"{target}{source}"]
-        raise NlTraderError(
-            f"no quote to convert {source} to {target}: give the broker a {source}{target} or "
-            f"{target}{source} price"
-        )
+        return None
 
     def _pair_rate(self, source: str, target: str) -> float | None:
         for spec in self.symbols.values():

@@ -103,6 +103,7 @@ class Book:
     positions: tuple[OpenPosition, ...] = ()
     orders: tuple[PendingOrder, ...] = ()
     value_per_price: float = 0.0
+    netting: bool = False  # one merged position per symbol: pyramiding counts volume
 
 
 _BUY_PENDING = (2, 4, 6)  # ORDER_TYPE_BUY_LIMIT, BUY_STOP, BUY_STOP_LIMIT
@@ -116,6 +117,7 @@ def book_from_records(
     symbol: str,
     magic: int,
     value_per_price: float,
+    netting: bool = False,
 ) -> Book:
     """A Book from MT5-shaped records (``positions_get()``/``orders_get()`` ``_asdict()``, or the
     simulated broker's records), keeping the strategy's own (same symbol and magic)."""
@@ -140,6 +142,7 @@ def book_from_records(
             for o in waiting
         ),
         value_per_price=value_per_price,
+        netting=netting,
     )
 
 
@@ -341,6 +344,12 @@ class CompiledStrategy:
                 self._skip("an entry order is already waiting")
                 continue
             entry = self._entry(i, signals, base, is_buy, bid, ask, decision_s, book)
+            if entry is not None and book.netting:
+                # A netting account merges entries into one position: count them by volume.
+                held = sum(p.volume for p in open_positions if p.is_buy == is_buy)
+                if held and held + entry["volume"] > spec.pyramiding * entry["volume"] + 1e-9:
+                    self._skip("position limit")
+                    continue
             if entry is not None:
                 orders.append(entry)
                 if entry["order_type"] in ("buy", "sell"):

@@ -61,7 +61,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "short_entry": "Sell short when {c}.",
         "no_long": "It never buys.",
         "no_short": "It never sells short.",
-        "entry_market": "Entries are market orders at the close of the signal bar.",
+        "entry_market": "Entries are market orders, sent when the signal bar closes (a backtest "
+        "fills them at the next bar's open by default).",
         "entry_limit": "Entries are limit orders {n} pips better than {a}",
         "entry_stop": "Entries are stop orders {n} pips beyond {a}",
         "entry_stop_limit": "Entries are stop-limit orders: stop {n} pips beyond {a}, limit "
@@ -133,7 +134,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "short_entry": "當 {c} 時賣出（做空）。",
         "no_long": "不做多。",
         "no_short": "不做空。",
-        "entry_market": "以訊號K線收盤時的市價單進場。",
+        "entry_market": "訊號K線收盤時送出市價單進場（回測預設以下一根K線開盤價成交）。",
         "entry_limit": "以比 {a} 優 {n} 點的限價單進場",
         "entry_stop": "以超越 {a} {n} 點的停損單（突破單）進場",
         "entry_stop_limit": "以停損限價單進場：停損價超越 {a} {n} 點，限價距停損價回撤 {m} 點",
