@@ -18,10 +18,11 @@ from nl_trader import __version__, mt5
 from nl_trader.backtest.engine import BacktestSettings, run_backtest
 from nl_trader.backtest.report import DataInfo, sample_data_info, write_reports
 from nl_trader.client import MAS
-from nl_trader.data.sample import TIMEFRAME_MINUTES, sample_bars
+from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.spec import SpecError, StrategySpec, json_schema, parse_spec, spec_hash
+from nl_trader.timeframes import TIMEFRAME_MINUTES
 from nl_trader.translate.explain import explain
 
 app = typer.Typer(

@@ -33,3 +33,13 @@ def test_symbol_info_without_its_digits_is_refused_naming_the_field() -> None:
 def test_an_unknown_symbol_has_no_default_spec() -> None:
     with pytest.raises(InvalidInputError, match="no specification for 'BTCUSD'"):
         symbol_spec("BTCUSD")
+
+
+def test_the_spec_and_the_timeframe_table_know_the_same_mt5_timeframes() -> None:
+    from nl_trader import mt5
+    from nl_trader.spec import TIMEFRAMES
+    from nl_trader.timeframes import TIMEFRAME_CODES, timeframe_seconds
+
+    assert tuple(TIMEFRAME_CODES) == TIMEFRAMES
+    assert TIMEFRAME_CODES["H1"] == mt5.TIMEFRAME_H1 == 16385
+    assert timeframe_seconds("H4") == 4 * 3600

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from nl_trader.data import checks
-from nl_trader.data.sample import TIMEFRAME_MINUTES
 from nl_trader.data.timezones import (
     BROKER_ZONE,
     UTC_ZONE,
@@ -43,6 +42,7 @@ from nl_trader.data.timezones import (
 )
 from nl_trader.errors import InvalidInputError
 from nl_trader.symbols import DEFAULT_SYMBOLS, symbol_spec
+from nl_trader.timeframes import TIMEFRAME_MINUTES
 
 BAR_COLUMNS = ("open", "high", "low", "close", "tick_volume", "spread", "real_volume")
 ASK_COLUMNS = checks.ASK_COLUMNS
@@ -58,7 +58,7 @@ _DTYPES = {
 }
 
 #: Every MT5 timeframe and its length in minutes (MN1 nominally 30 days).
-TIMEFRAMES: dict[str, int] = {**TIMEFRAME_MINUTES, "W1": 7 * 1440, "MN1": 30 * 1440}
+TIMEFRAMES: dict[str, int] = TIMEFRAME_MINUTES
 
 #: The formats ``load_bars`` reads, each with the clock its files are written in.
 FORMATS: dict[str, str] = {

@@ -13,7 +13,7 @@ strategy.
 from __future__ import annotations
 
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
@@ -21,30 +21,10 @@ import pandas as pd
 
 from nl_trader.errors import InvalidInputError
 from nl_trader.symbols import symbol_spec
+from nl_trader.timeframes import TIMEFRAME_MINUTES
 
 SAMPLE_START = datetime(2025, 6, 2, tzinfo=UTC)  # a Monday
 
-TIMEFRAME_MINUTES = {
-    "M1": 1,
-    "M2": 2,
-    "M3": 3,
-    "M4": 4,
-    "M5": 5,
-    "M6": 6,
-    "M10": 10,
-    "M12": 12,
-    "M15": 15,
-    "M20": 20,
-    "M30": 30,
-    "H1": 60,
-    "H2": 120,
-    "H3": 180,
-    "H4": 240,
-    "H6": 360,
-    "H8": 480,
-    "H12": 720,
-    "D1": 1440,
-}
 
 # Levels of early June 2025, so the sample looks like the market a trader remembers.
 _START_PRICE = {
@@ -165,7 +145,3 @@ def sample_bars(
         raise InvalidInputError(["start: must be timezone-aware (UTC)"], what="sample")
     start = start.astimezone(UTC)
     return _generate(symbol, timeframe, start, bars).copy()
-
-
-def timeframe_delta(timeframe: str) -> timedelta:
-    return timedelta(minutes=TIMEFRAME_MINUTES[timeframe])

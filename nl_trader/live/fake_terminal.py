@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from nl_trader import mt5
-from nl_trader.data.sample import TIMEFRAME_MINUTES
 from nl_trader.live.structs import (
     RATES_DTYPE,
     TICKS_DTYPE,
@@ -52,6 +51,7 @@ from nl_trader.live.structs import (
 from nl_trader.sim.broker import AccountConfig, ExecutionModel, SimBroker
 from nl_trader.sim.feed import BarReplay, epoch_seconds
 from nl_trader.symbols import DEFAULT_SYMBOLS, SymbolSpec
+from nl_trader.timeframes import TIMEFRAME_CODES, TIMEFRAME_MINUTES
 
 _SUCCESS = (mt5.RES_S_OK, "Success")
 _NO_IPC = (mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
@@ -70,8 +70,7 @@ _INT_FIELDS = (
 )
 _TEXT_LIMIT = 29
 _TIMEFRAME_MINUTES_BY_CODE = {
-    getattr(mt5, f"TIMEFRAME_{name}"): minutes
-    for name, minutes in {**TIMEFRAME_MINUTES, "W1": 10080, "MN1": 43200}.items()
+    code: TIMEFRAME_MINUTES[name] for name, code in TIMEFRAME_CODES.items()
 }
 FAULTS = ("no_connection", "timeout_after_send", "autotrading_api_disabled", "requote")
 

@@ -12,10 +12,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from nl_trader.data.sample import TIMEFRAME_MINUTES, sample_bars
+from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError
 from nl_trader.sim.broker import SimBroker
 from nl_trader.symbols import DEFAULT_SYMBOLS
+from nl_trader.timeframes import TIMEFRAME_MINUTES
 
 _COLUMNS = ("open", "high", "low", "close", "spread")
 

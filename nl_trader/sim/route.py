@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from nl_trader import mt5
-from nl_trader.data.sample import timeframe_delta
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.events import SUCCESS_RETCODES, epoch_to_utc, order_event, retcode_meaning
 from nl_trader.orders import OrderParams, prepare_request
 from nl_trader.routing import Notify, failure_message, modified, rejected
 from nl_trader.sim.broker import BrokerEvent, SimBroker
 from nl_trader.sim.feed import BarReplay
+from nl_trader.timeframes import timeframe_delta
 
 
 class SimulatedRoute:

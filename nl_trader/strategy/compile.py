@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from nl_trader.data.sample import TIMEFRAME_MINUTES
 from nl_trader.errors import InvalidInputError
 from nl_trader.spec import (
     WEEKDAYS,
@@ -47,10 +46,9 @@ from nl_trader.spec import (
 )
 from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price
 from nl_trader.symbols import SymbolSpec, symbol_spec
+from nl_trader.timeframes import timeframe_seconds
 
 Array = np.ndarray
-_TF_SECONDS = {**{name: minutes * 60 for name, minutes in TIMEFRAME_MINUTES.items()},
-               "W1": 7 * 86_400, "MN1": 30 * 86_400}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,7 +156,7 @@ class CompiledStrategy:
         self.spec = spec
         self.symbol = symbol
         self.symbol_info = symbol_info or symbol_spec(symbol)
-        self.timeframe_s = _TF_SECONDS[spec.timeframe]
+        self.timeframe_s = timeframe_seconds(spec.timeframe)
         self.pip = self.symbol_info.pip_size
         self.point = self.symbol_info.point
         self.skipped: dict[str, int] = {}

@@ -1,0 +1,29 @@
+"""MT5 timeframes: their names, nominal lengths and MetaTrader5 constants, in one place.
+
+W1 and MN1 have nominal lengths (7 days; a month counted as 30 days) where a length is needed;
+weekly and monthly bars themselves follow the calendar (see ``nl_trader.data.loaders.resample``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from nl_trader import mt5
+
+TIMEFRAME_MINUTES: dict[str, int] = {
+    "M1": 1, "M2": 2, "M3": 3, "M4": 4, "M5": 5, "M6": 6, "M10": 10, "M12": 12, "M15": 15,
+    "M20": 20, "M30": 30, "H1": 60, "H2": 120, "H3": 180, "H4": 240, "H6": 360, "H8": 480,
+    "H12": 720, "D1": 1440, "W1": 7 * 1440, "MN1": 30 * 1440,
+}  # fmt: skip
+TIMEFRAME_CODES: dict[str, int] = {
+    name: getattr(mt5, f"TIMEFRAME_{name}") for name in TIMEFRAME_MINUTES
+}
+
+
+def timeframe_seconds(name: str) -> int:
+    """The nominal length of a bar of ``name`` in seconds (3600 for H1)."""
+    return TIMEFRAME_MINUTES[name] * 60
+
+
+def timeframe_delta(name: str) -> timedelta:
+    return timedelta(minutes=TIMEFRAME_MINUTES[name])
