@@ -21,8 +21,10 @@ Rules (tested in tests/backtest):
       swap is converted at its price. Skipping is exact: a skipped bar cannot change the account
       except by its price, which the equity curve values afterwards from the broker's exposure
       ledger.
-    * Equity is valued at each bar's close (longs at bid, shorts at ask); ``equity_low`` values the
-      book at the bar's adverse extremes, for equity drawdowns.
+    * Equity is valued at each bar's close (longs at bid, shorts at ask). ``equity_low`` is the
+      lowest equity inside each bar, for equity drawdowns: on a walked bar the broker's own minimum
+      along the price path; on a skipped bar (nothing opened or closed in it) the book valued at
+      the bar's adverse extremes.
 """
 
 from __future__ import annotations
@@ -210,6 +212,8 @@ class _Engine:
             | signals.short_exit
             | signals.close_all
         )
+        # The last bar is always walked: the end-of-test close follows it, and its dip counts.
+        self.needs[-1] = True
         # next_needed[i]: the first bar at or after i where the strategy may act (len(bars) if none).
         count = len(self.needs)
         positions = np.where(self.needs, np.arange(count), count)
@@ -220,6 +224,7 @@ class _Engine:
         self.conversions = self._conversion_arrays(conversion_bars, conversions)
         self.rejected: list[str] = []
         self.walked = 0
+        self.walked_low = np.full(len(bars), np.nan)  # equity lows of the walked bars
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> BacktestResult:
@@ -277,7 +282,19 @@ class _Engine:
         self._send(closing)
 
     def _walk(self, i: int, queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Walk bar i through the broker; send ``queue`` at its open. Returns what is left."""
+        """Walk bar i through the broker; send ``queue`` at its open. Returns what is left.
+
+        The broker tracks the lowest equity along the bar's path, the bar's true equity low.
+        """
+        broker = self.broker
+        broker.lowest_equity = math.inf
+        left = self._walk_bar(i, queue)
+        if math.isfinite(broker.lowest_equity):  # inf: nothing was exposed along this bar
+            self.walked_low[i] = broker.lowest_equity
+        broker.lowest_equity = None
+        return left
+
+    def _walk_bar(self, i: int, queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self.walked += 1
         broker, symbol = self.broker, self.symbol
         for name, (rows, bid, ask) in self.conversions.items():
@@ -488,14 +505,22 @@ class _Engine:
         rate = self._rates(ask)
         contract = info.trade_contract_size
         floating = contract * rate * (long_lots * bid - long_cost + short_cost - short_lots * ask)
-        worst = (
-            contract
-            * rate
-            * (long_lots * self.low - long_cost + short_cost - short_lots * self.ask_high)
-        )
+
+        # The book is linear in the price, so its worst point in a bar is one of the two extremes,
+        # both legs valued there (a hedge's long and short never sit at opposite extremes); each
+        # converts at that extreme's own ask (USDJPY: JPY -> USD).
+        def book_at(bid_at: np.ndarray, ask_at: np.ndarray) -> np.ndarray:
+            value = long_lots * bid_at - long_cost + short_cost - short_lots * ask_at
+            return np.asarray(contract * self._rates(ask_at) * value)
+
+        worst = np.minimum(book_at(self.low, self.ask_low), book_at(self.high, self.ask_high))
         swap_open = self._open_swaps(deals)
         equity = balance + floating + swap_open
         equity_low = np.minimum(equity, balance + worst + swap_open)
+        # A walked bar's low is the broker's own, along its path: it sees the dip of a position
+        # closed inside the bar and does not charge a position opened late in it the whole bar.
+        walked = ~np.isnan(self.walked_low)
+        equity_low[walked] = np.minimum(equity[walked], self.walked_low[walked])
         in_market = (long_lots + short_lots) > 1e-12
         return equity, equity_low, in_market
 

@@ -352,6 +352,9 @@ class SimBroker:
             [] if record_exposure else None
         )
         self.swap_log: list[tuple[float, float]] | None = [] if record_exposure else None
+        # The lowest equity seen along the price path since the caller last reset it (backtests
+        # reset it at each bar to get the bar's true equity low, stops and closes included).
+        self.lowest_equity: float | None = None
         self.execution = execution or ExecutionModel()
         self.symbols: dict[str, SymbolSpec] = {}
         for spec in symbols if symbols is not None else DEFAULT_SYMBOLS.values():
@@ -681,6 +684,8 @@ class SimBroker:
         self._trigger_stops(spec)
         self._revalue(spec.name)
         self._stop_out()
+        if self.lowest_equity is not None:
+            self.lowest_equity = min(self.lowest_equity, self.equity)
 
     def advance_clock(self, time_s: float) -> None:
         """Let time pass without a quote (rollovers and swaps happen on the way)."""
