@@ -233,3 +233,51 @@ def test_golden_figures_of_ma_crossover_on_the_sample_are_unchanged(written: Wri
     assert current["inputs"] == pinned["inputs"], "the spec or the sample bars changed"
     for name, value in pinned["figures"].items():
         assert current["figures"][name] == pytest.approx(value, rel=RELATIVE), name
+
+
+# ---- golden figures on a real file (skipped without ../shared/data/fx) ---------------------------
+FX_DATA = Path(
+    os.environ.get(
+        "NL_TRADER_FX_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "fx"
+    )
+)
+REAL_FILE = FX_DATA / "EURUSD_H1_MT5_2018-2026.csv.gz"
+REAL_GOLDEN = Path(__file__).parent / "golden" / "ma_crossover_eurusd_h1_mt5_2018_2026.json"
+
+
+@pytest.mark.skipif(not REAL_FILE.is_file(), reason=f"real data absent: {REAL_FILE} not found")
+def test_golden_figures_of_ma_crossover_on_the_real_eurusd_h1_file_are_unchanged() -> None:
+    from nl_trader.backtest.engine import run_backtest
+    from nl_trader.backtest.report import report_figures
+    from nl_trader.data.loaders import load_bars
+    from nl_trader.strategy.examples import load_examples
+
+    spec = next(e.spec for e in load_examples() if e.slug == "ma_crossover")
+    loaded = load_bars(REAL_FILE, symbol="EURUSD")
+    result = run_backtest(spec, loaded.bars)
+    figures = report_figures(result)
+    current = {
+        "inputs": {
+            "spec": "strategies/ma_crossover.json",
+            "file": REAL_FILE.name,
+            "settings": "BacktestSettings() defaults; the file's spread column",
+            "spec_hash": result.spec_hash,
+            "data_fingerprint": loaded.fingerprint,
+        },
+        "figures": {
+            "total_net_profit": pinned(figures.total_net_profit),
+            "total_trades": figures.total_trades,
+            "profit_factor": pinned(figures.profit_factor),
+            "equity_drawdown_maximal_money": pinned(figures.equity_drawdown.maximal_money),
+            "equity_drawdown_maximal_pct": pinned(figures.equity_drawdown.maximal_pct),
+            "profit_trades_pct": pinned(figures.profit_trades_pct),
+            "final_balance": pinned(figures.final_balance),
+        },
+    }
+    if REGENERATE:
+        REAL_GOLDEN.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+        pytest.skip(f"golden figures regenerated in {REAL_GOLDEN}; review the diff")
+    golden = json.loads(REAL_GOLDEN.read_text(encoding="utf-8"))
+    assert current["inputs"] == golden["inputs"], "the spec or the data file changed"
+    for name, value in golden["figures"].items():
+        assert current["figures"][name] == pytest.approx(value, rel=RELATIVE), name
