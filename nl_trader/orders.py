@@ -40,6 +40,7 @@ from pydantic import (
 
 from nl_trader import mt5
 from nl_trader.errors import OrderParamsError
+from nl_trader.symbols import snap_volume
 
 PLACING_TYPES = (
     "buy",
@@ -610,13 +611,12 @@ def _snap_volume(volume: float, symbol_info: Mapping[str, Any]) -> float:
         raise OrderParamsError([f"volume: {volume} is below {name}'s minimum of {minimum} lots"])
     if maximum and volume > maximum + 1e-9:
         raise OrderParamsError([f"volume: {volume} is above {name}'s maximum of {maximum} lots"])
-    steps = (volume - minimum) / step
-    if abs(steps - round(steps)) > 1e-6:
+    snapped = snap_volume(volume, minimum, step)
+    if snapped is None:
         raise OrderParamsError(
             [f"volume: {volume} is not a multiple of the symbol's volume step {step}"]
         )
-    decimals = max(0, -math.floor(math.log10(step)) + 2)
-    return round(minimum + round(steps) * step, decimals)
+    return snapped
 
 
 def prepare_request(
