@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from nl_trader import mt5
+from nl_trader.data.loaders import resample
 from nl_trader.live.structs import (
     RATES_DTYPE,
     TICKS_DTYPE,
@@ -69,9 +70,7 @@ _INT_FIELDS = (
     "position_by",
 )
 _TEXT_LIMIT = 29
-_TIMEFRAME_MINUTES_BY_CODE = {
-    code: TIMEFRAME_MINUTES[name] for name, code in TIMEFRAME_CODES.items()
-}
+_TIMEFRAME_NAMES = {code: name for name, code in TIMEFRAME_CODES.items()}
 FAULTS = ("no_connection", "timeout_after_send", "autotrading_api_disabled", "requote")
 
 
@@ -384,26 +383,21 @@ class FakeTerminal:
         if not isinstance(symbol, str) or not _text_ok(symbol) or not isinstance(timeframe, int):
             self._fail(mt5.RES_E_INVALID_PARAMS, "Invalid arguments")
             return None
-        minutes = _TIMEFRAME_MINUTES_BY_CODE.get(timeframe)
-        if minutes is None or self.replay is None or symbol not in self.replay.frames:
+        name = _TIMEFRAME_NAMES.get(timeframe)
+        if name is None or self.replay is None or symbol not in self.replay.frames:
             self._fail(mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
             return None
         frame = self.replay.replayed_bars(symbol).copy()
+        # Server wall-clock times encoded as UTC, as the package gives them.
         frame.index = pd.to_datetime(self.replay.server_times(symbol), unit="s", utc=True)
-        base = self.replay.duration_s // 60
-        if minutes == base:
+        frame.attrs["timeframe"] = self.replay.timeframe
+        if name == self.replay.timeframe:
             return frame
-        if minutes < base or minutes % base:
+        base = TIMEFRAME_MINUTES[self.replay.timeframe]
+        if TIMEFRAME_MINUTES[name] < base or (TIMEFRAME_MINUTES[name] % base and name != "MN1"):
             self._fail(mt5.RES_E_INVALID_PARAMS, "Terminal: Invalid params")
             return None
-        rule = f"{minutes}min"
-        grouped = frame.resample(rule, label="left", closed="left")
-        resampled = grouped.agg(
-            {"open": "first", "high": "max", "low": "min", "close": "last", "spread": "min"}
-        )
-        if "tick_volume" in frame:
-            resampled["tick_volume"] = grouped["tick_volume"].sum()
-        return resampled.dropna(subset=["open"])
+        return resample(frame, name)
 
     def _to_array(self, frame: pd.DataFrame) -> np.ndarray:
         array = np.zeros(len(frame), dtype=RATES_DTYPE)
