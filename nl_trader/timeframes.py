@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
+import pandas as pd
+
 from nl_trader import mt5
+from nl_trader.errors import InvalidInputError
 
 TIMEFRAME_MINUTES: dict[str, int] = {
     "M1": 1, "M2": 2, "M3": 3, "M4": 4, "M5": 5, "M6": 6, "M10": 10, "M12": 12, "M15": 15,
@@ -27,3 +31,11 @@ def timeframe_seconds(name: str) -> int:
 
 def timeframe_delta(name: str) -> timedelta:
     return timedelta(minutes=TIMEFRAME_MINUTES[name])
+
+
+def epoch_seconds(index: pd.Index) -> np.ndarray:
+    """Unix seconds of a timezone-aware bar index, whatever its resolution (ns, us, s)."""
+    times = pd.DatetimeIndex(index)
+    if times.tz is None:
+        raise InvalidInputError(["bars: the index must be timezone-aware (UTC)"], what="bars")
+    return times.as_unit("s").asi8.astype("int64")

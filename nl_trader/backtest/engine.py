@@ -47,6 +47,7 @@ from nl_trader.sim.route import SimulatedRoute
 from nl_trader.spec import StrategySpec, spec_hash
 from nl_trader.strategy.compile import Book, CompiledStrategy, OpenPosition, PendingOrder
 from nl_trader.symbols import SymbolSpec, symbol_spec
+from nl_trader.timeframes import epoch_seconds
 
 ENGINE_VERSION = "1"
 DAY_S = 86_400
@@ -416,7 +417,7 @@ class _Engine:
     ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         arrays = {}
         for name, frame in frames.items():
-            times = pd.DatetimeIndex(frame.index).as_unit("s").asi8.astype("int64")
+            times = epoch_seconds(frame.index)
             bid = frame["close"].to_numpy(dtype="float64")
             spread = frame["spread"].to_numpy(dtype="float64") if "spread" in frame else 0.0
             ask = bid + spread * specs[name].point
@@ -427,7 +428,7 @@ class _Engine:
     def _m1_arrays(self, m1_bars: pd.DataFrame | None) -> dict[str, Any] | None:
         if m1_bars is None:
             return None
-        times = pd.DatetimeIndex(m1_bars.index).as_unit("s").asi8.astype("int64")
+        times = epoch_seconds(m1_bars.index)
         spread = (
             np.full(len(m1_bars), float(self.settings.spread_points))
             if self.settings.spread_points is not None

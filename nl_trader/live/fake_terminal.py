@@ -50,9 +50,9 @@ from nl_trader.live.structs import (
     read_only,
 )
 from nl_trader.sim.broker import AccountConfig, ExecutionModel, SimBroker
-from nl_trader.sim.feed import BarReplay, epoch_seconds
+from nl_trader.sim.feed import BarReplay
 from nl_trader.symbols import DEFAULT_SYMBOLS, SymbolSpec
-from nl_trader.timeframes import TIMEFRAME_CODES, TIMEFRAME_MINUTES
+from nl_trader.timeframes import TIMEFRAME_CODES, TIMEFRAME_MINUTES, epoch_seconds
 
 _SUCCESS = (mt5.RES_S_OK, "Success")
 _NO_IPC = (mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")

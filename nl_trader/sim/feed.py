@@ -16,17 +16,9 @@ from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError
 from nl_trader.sim.broker import SimBroker
 from nl_trader.symbols import DEFAULT_SYMBOLS
-from nl_trader.timeframes import TIMEFRAME_MINUTES
+from nl_trader.timeframes import TIMEFRAME_MINUTES, epoch_seconds
 
 _COLUMNS = ("open", "high", "low", "close", "spread")
-
-
-def epoch_seconds(index: pd.Index) -> np.ndarray:
-    """Unix seconds of a datetime index, whatever its resolution (ns, us, s)."""
-    times = pd.DatetimeIndex(index)
-    if times.tz is None:
-        raise InvalidInputError(["index: bar times must be timezone-aware (UTC)"], what="bars")
-    return times.as_unit("s").asi8.astype("int64")
 
 
 class BarReplay:

@@ -46,7 +46,7 @@ from nl_trader.spec import (
 )
 from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price
 from nl_trader.symbols import SymbolSpec, symbol_spec
-from nl_trader.timeframes import timeframe_seconds
+from nl_trader.timeframes import epoch_seconds, timeframe_seconds
 
 Array = np.ndarray
 
@@ -180,10 +180,7 @@ class CompiledStrategy:
         missing = [c for c in ("open", "high", "low", "close") if c not in bars]
         if missing:
             raise InvalidInputError([f"bars: missing column {c!r}" for c in missing], what="bars")
-        index = pd.DatetimeIndex(bars.index)
-        if index.tz is None:
-            raise InvalidInputError(["bars: the index must be timezone-aware (UTC)"], what="bars")
-        time_s = index.as_unit("s").asi8.astype("int64")
+        time_s = epoch_seconds(bars.index)
         length = len(bars)
         spread = (
             bars["spread"].to_numpy(dtype="float64")
