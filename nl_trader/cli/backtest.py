@@ -1,0 +1,147 @@
+"""``nl-trader backtest``: a spec on bars, to the HTML and JSON reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from nl_trader.backtest.engine import BacktestSettings, run_backtest
+from nl_trader.backtest.report import DataInfo, sample_data_info, write_reports
+from nl_trader.cli.common import SpecPath, app, console, load_spec
+from nl_trader.data.sample import sample_bars
+from nl_trader.errors import InvalidInputError, NlTraderError
+from nl_trader.spec import StrategySpec
+from nl_trader.timeframes import TIMEFRAME_MINUTES
+
+
+def _bars_for(
+    spec: StrategySpec, data: str, symbol: str, timezone: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
+    """The bars the strategy runs on, the M1 bars for intrabar detail if any, and the data info."""
+    if data == "sample":
+        bars = sample_bars(symbol, spec.timeframe, bars=20_000)
+        return bars, None, sample_data_info(bars)
+    from nl_trader.data.loaders import load_bars, resample
+
+    loaded = load_bars(Path(data), symbol=symbol, timezone=timezone)
+    bars = loaded.bars
+    info = DataInfo(
+        source=str(data),
+        format=loaded.format,
+        fingerprint=loaded.fingerprint,
+        rows=len(bars),
+        timezone=str(loaded.source_timezone),
+        warnings=tuple(loaded.warnings),
+    )
+    have = str(bars.attrs.get("timeframe", ""))
+    if have == spec.timeframe:
+        return bars, None, info
+    if have and TIMEFRAME_MINUTES.get(have, 10**9) < TIMEFRAME_MINUTES.get(spec.timeframe, 0):
+        return resample(bars, spec.timeframe), (bars if have == "M1" else None), info
+    raise InvalidInputError(
+        [
+            f"--data: the strategy runs on {spec.timeframe} bars but {data} holds {have or 'unknown'} "
+            "bars; give bars of that timeframe or lower"
+        ],
+        what="backtest",
+    )
+
+
+def _window(bars: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
+    try:
+        if start:
+            bars = bars[bars.index >= pd.Timestamp(start, tz="UTC")]
+        if end:
+            bars = bars[bars.index < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)]
+    except ValueError as error:
+        raise InvalidInputError([f"--from/--to: {error}"], what="backtest") from None
+    return bars
+
+
+@app.command()
+def backtest(
+    spec: SpecPath,
+    data: Annotated[
+        str,
+        typer.Option(
+            "--data",
+            help="Bars file (MT5, MT4, HistData, CSV, "
+            "bid/ask), or 'sample' for the bundled sample.",
+        ),
+    ],
+    report: Annotated[
+        Path,
+        typer.Option("--report", help="Where to write the HTML report (the JSON goes beside it)."),
+    ] = Path("report.html"),
+    symbol: Annotated[str | None, typer.Option(help="Symbol (default: the spec's first).")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day (UTC), YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (UTC), YYYY-MM-DD.")] = None,
+    spread: Annotated[
+        float | None,
+        typer.Option(help="Fixed spread in points (default: the data's spread column)."),
+    ] = None,
+    commission: Annotated[float | None, typer.Option(help="Commission per lot and side.")] = None,
+    deposit: Annotated[float, typer.Option(help="Initial deposit.")] = 10_000.0,
+    leverage: Annotated[int, typer.Option(help="Account leverage (100 = 1:100).")] = 100,
+    account: Annotated[str, typer.Option(help="hedging or netting.")] = "hedging",
+    timezone: Annotated[
+        str | None, typer.Option(help="Time zone of the file's times (default: the format's own).")
+    ] = None,
+) -> None:
+    """Backtest a strategy spec on bars and write the HTML and JSON reports."""
+    parsed = load_spec(spec)
+    name = symbol or parsed.symbols[0]
+    try:
+        bars, m1, info = _bars_for(parsed, data, name, timezone)
+        bars = _window(bars, start, end)
+        if m1 is not None:
+            m1 = _window(m1, start, end)
+        settings = BacktestSettings(
+            deposit=deposit,
+            leverage=leverage,
+            account_mode=account,
+            spread_points=spread,
+            commission_per_lot=commission,
+        )
+    except (NlTraderError, ValidationError, OSError) as error:
+        console.print(f"[red]cannot backtest: {error}[/red]", markup=True)
+        raise typer.Exit(2) from None
+    with Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("bars", total=len(bars))
+        try:
+            result = run_backtest(
+                parsed,
+                bars,
+                symbol=name,
+                settings=settings,
+                m1_bars=m1,
+                progress=lambda done, total: progress.update(task, completed=done),
+            )
+        except NlTraderError as error:
+            console.print(f"cannot backtest: {error}", markup=False)
+            raise typer.Exit(2) from None
+    figures = write_reports(result, report, data=info)
+    console.print(
+        f"{parsed.name} on {name} {parsed.timeframe}, {len(bars):,} bars: net profit "
+        f"{figures.total_net_profit:,.2f} {settings.currency}, {figures.total_trades} trades, "
+        f"profit factor {figures.profit_factor or 0:.2f}, max equity drawdown "
+        f"{figures.equity_drawdown.relative_pct:.2f} % ({result.elapsed_s:.2f} s)",
+        markup=False,
+    )
+    for warning in info.warnings:
+        console.print(f"warning: {warning}", markup=False)
+    console.print(f"report: {report.resolve()}", markup=False)

@@ -1,0 +1,34 @@
+"""What every ``nl-trader`` command shares: the Typer app, the console and spec loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from nl_trader.spec import SpecError, StrategySpec, parse_spec
+
+app = typer.Typer(
+    help="nl_trader: plain-language forex strategies, backtested, then promoted to MetaTrader 5.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(width=max(Console().width, 120))
+
+SpecPath = Annotated[Path, typer.Argument(help="A StrategySpec JSON file.")]
+
+
+def load_spec(path: Path) -> StrategySpec:
+    """Read and validate a spec file, or print every problem and exit (1 invalid, 2 unreadable)."""
+    try:
+        return parse_spec(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        console.print(f"[red]cannot read {path}: {error.strerror}[/red]")
+        raise typer.Exit(2) from None
+    except SpecError as error:
+        console.print(f"[red]{path} is not a valid strategy:[/red]")
+        for problem in error.problems:
+            console.print(f"  - {problem}", markup=False)
+        raise typer.Exit(1) from None

@@ -1,0 +1,40 @@
+"""Commands on a spec file: ``validate``, ``explain``, ``schema``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from nl_trader.cli.common import SpecPath, app, console, load_spec
+from nl_trader.errors import NlTraderError
+from nl_trader.spec import json_schema, spec_hash
+from nl_trader.translate.explain import explain
+
+
+@app.command()
+def validate(spec: SpecPath) -> None:
+    """Check a strategy spec; print its hash, or every problem with its path."""
+    parsed = load_spec(spec)
+    console.print(f"valid: {parsed.name} (sha256 {spec_hash(parsed)})", markup=False)
+
+
+@app.command(name="explain")
+def explain_command(
+    spec: SpecPath,
+    lang: Annotated[str, typer.Option("--lang", help="en or zh-Hant")] = "en",
+) -> None:
+    """Describe a strategy in plain words, with the defaults that were filled in."""
+    parsed = load_spec(spec)
+    try:
+        console.print(explain(parsed, lang), markup=False)
+    except NlTraderError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of StrategySpec (with the indicator catalogue)."""
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
