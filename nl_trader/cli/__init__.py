@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from nl_trader import __version__
-from nl_trader.cli import backtest, demo, specs  # noqa: F401  (each registers its commands)
+from nl_trader.cli import (  # noqa: F401  (each module registers its commands)
+    backtest,
+    demo,
+    evals,
+    lifecycle,
+    specs,
+    translate,
+)
 from nl_trader.cli.common import app, console
 
 __all__ = ["app"]
