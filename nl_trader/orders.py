@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -316,7 +317,11 @@ class OrderParams(BaseModel):
     # ---- rules across fields -------------------------------------------------------------
     @model_validator(mode="after")
     def _cross_field(self, info: ValidationInfo) -> OrderParams:
-        strict = bool((info.context or {}).get("strict", False))
+        self._check_rules(strict=bool((info.context or {}).get("strict", False)))
+        return self
+
+    def _check_rules(self, *, strict: bool) -> None:
+        """The rules across fields; raise ValueError with one line per problem."""
         problems: list[str] = []
         warnings: list[str] = []
         kind = self.order_type
@@ -336,7 +341,6 @@ class OrderParams(BaseModel):
         if problems:
             raise ValueError("\n".join(problems))
         self._warnings = tuple(warnings)
-        return self
 
     def _check_targets(self, kind: str, problems: list[str]) -> None:
         if self.position_by is not None and self.position is None:
@@ -565,6 +569,15 @@ def parse_order_params(
         return raw
     if not isinstance(raw, Mapping):
         raise OrderParamsError([f"params: expected a dict, got {type(raw).__name__}"])
+    fields = _canonical_fields(raw)
+    if fields is not None:
+        # Every field given: model_construct would otherwise resolve each default (slow).
+        params = OrderParams.model_construct(set(fields), **(_DEFAULT_FIELDS | fields))
+        try:
+            params._check_rules(strict=strict)
+        except ValueError as exc:
+            raise OrderParamsError(str(exc).split("\n")) from None
+        return params
     bad_keys = [key for key in raw if not isinstance(key, str)]
     if bad_keys:
         raise OrderParamsError([f"{key!r}: keys must be text" for key in bad_keys])
@@ -578,6 +591,83 @@ def parse_order_params(
         for error in exc.errors(include_url=False):
             problems.extend(_format_error(error))
         raise OrderParamsError(problems) from None
+
+
+def _canonical_fields(raw: Mapping[Any, Any]) -> dict[str, Any] | None:
+    """The fields of ``raw`` when each one already has the value validation would give it.
+
+    Strategies emit such dicts thousands of times per backtest: for them the field validators
+    would only copy values, so they are skipped (the rules across fields still run). Any other
+    input returns None and goes through full validation, which also names the problems. A
+    property test checks that both ways agree.
+    """
+    fields: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = _CANONICAL.get(key)
+        if kind is None:
+            return None
+        if kind == "float":
+            if type(value) is not float and type(value) is not np.float64:
+                return None
+            number = float(value)
+            if not math.isfinite(number) or number < 0:
+                return None
+            if number == 0 and key not in ("sl", "tp"):
+                return None
+            fields[key] = number
+        elif kind == "count":
+            if type(value) is not int or not 0 <= value <= _UINT64_MAX:
+                return None
+            if value == 0 and key in ("position", "position_by", "order"):
+                return None
+            fields[key] = value
+        elif kind == "text":
+            if type(value) is not str or not value.isascii() or len(value) > MT5_TEXT_LIMIT:
+                return None
+            if key == "symbol" and (not value or value != value.strip()):
+                return None
+            fields[key] = value
+        elif kind == "order_type":
+            if type(value) is not str or value not in ORDER_TYPES:
+                return None
+            fields[key] = value
+        elif kind == "bool":
+            if type(value) is not bool:
+                return None
+            fields[key] = value
+        elif type(value) is not int or value not in kind:
+            return None
+        else:
+            fields[key] = value
+    if "backtest_toggle" not in fields or "symbol" not in fields or "order_type" not in fields:
+        return None
+    return fields
+
+
+_CANONICAL: dict[str, Any] = {
+    "backtest_toggle": "bool",
+    "symbol": "text",
+    "order_type": "order_type",
+    "volume": "float",
+    "price": "float",
+    "sl": "float",
+    "tp": "float",
+    "stoplimit": "float",
+    "deviation": "count",
+    "magic": "count",
+    "comment": "text",
+    "type_time": frozenset(TYPE_TIME_NAMES.values()),
+    "type_filling": frozenset(TYPE_FILLING_NAMES.values()),
+    "position": "count",
+    "position_by": "count",
+    "order": "count",
+}
+
+_DEFAULT_FIELDS: dict[str, Any] = {
+    name: field.default
+    for name, field in OrderParams.model_fields.items()
+    if not field.is_required()
+}
 
 
 # ---- preparing a request for a symbol (shared by the simulated route and the MT5 executor) --------

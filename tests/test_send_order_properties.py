@@ -16,9 +16,11 @@ import string
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from nl_trader import mt5
 from nl_trader.client import MAS
@@ -385,3 +387,115 @@ def test_valid_params_priced_from_the_quote_never_raise(backtest: bool) -> None:
             assert len(spy.sent) - sends_before in (0, 1)
 
     check()
+
+
+# ---- the canonical fast path of parse_order_params agrees with full validation ------------------
+_ODD_VALUES: dict[str, list[Any]] = {
+    "backtest_toggle": [1, "yes"],
+    "symbol": [" EURUSD", "", "EURUSD" * 6, "歐元"],
+    "order_type": ["BUY", "buyy", "close_by", "modify"],
+    "volume": [0.0, -0.1, 1, np.float32(0.3), "0.1", True, float("nan"), float("inf")],
+    "sl": [-0.5, 1, "1.0", float("inf")],
+    "tp": [-0.0, np.float32(1.2), None],
+    "price": [0.0, -1.0, 2, float("nan")],
+    "deviation": [-1, 2**64, 10.0, True],
+    "magic": [2**64, -5, 1.0],
+    "comment": ["x" * 30, "訂單", 5],
+    "type_time": [9, "GTC", True],
+    "type_filling": [3, "IOC", 2.0],
+    "position": [0, -1, None],
+}
+
+
+@st.composite
+def _strategy_dicts(draw: st.DrawFn) -> dict[str, Any]:
+    """A dict as a strategy emits it (market order, often with stops or a position to close),
+    with at most one field made odd."""
+    raw: dict[str, Any] = {
+        "backtest_toggle": draw(st.booleans()),
+        "symbol": draw(st.sampled_from(["EURUSD", "USDJPY.m"])),
+        "order_type": draw(st.sampled_from(["buy", "sell"])),
+        "volume": draw(st.sampled_from([0.1, 1.0, np.float64(0.2), 0.01])),
+    }
+    if draw(st.booleans()):
+        raw["sl"] = draw(st.sampled_from([0.0, 1.05, np.float64(1.0)]))
+        raw["tp"] = draw(st.sampled_from([0.0, 1.2, np.float64(1.3)]))
+    elif draw(st.booleans()):
+        raw["position"] = draw(st.sampled_from([1, 10000001]))
+    for key, values in (
+        ("magic", [0, 123456, 2**64 - 1]),
+        ("comment", ["", "nl_trader", "x" * 29]),
+        ("deviation", [0, 10]),
+        ("type_time", [0, 1]),
+        ("type_filling", [0, 1, 2]),
+    ):
+        if draw(st.booleans()):
+            raw[key] = draw(st.sampled_from(values))
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(sorted(_ODD_VALUES)))
+        raw[key] = draw(st.sampled_from(_ODD_VALUES[key]))
+    return raw
+
+
+def _outcome(run: Any) -> tuple[str, Any]:
+    try:
+        params = run()
+    except (OrderParamsError, ValueError):
+        return "error", None
+    return "ok", (params.model_dump(), params.model_fields_set, params.warnings)
+
+
+@PROPERTY_SETTINGS
+@given(_strategy_dicts(), st.booleans())
+def test_fast_path_gives_the_same_params_or_refusal_as_full_validation(
+    raw: dict[str, Any], strict: bool
+) -> None:
+    """Strategies' dicts skip the field validators; they must not change any outcome."""
+
+    def full() -> OrderParams:
+        try:
+            return OrderParams.model_validate(
+                dict(raw), context={"strict": strict, "server_utc_offset_s": 0}
+            )
+        except ValidationError as error:
+            raise ValueError(str(error)) from None
+
+    fast = _outcome(lambda: parse_order_params(raw, strict=strict))
+    slow = _outcome(full)
+    assert fast[0] == slow[0], (raw, fast, slow)
+    if fast[0] == "ok":
+        assert fast[1] == slow[1]
+        assert all(type(value) is not np.float64 for value in fast[1][0].values())
+
+
+_BASES: list[dict[str, Any]] = [
+    {"backtest_toggle": True, "symbol": "EURUSD", "order_type": "buy", "volume": 0.1},
+    {
+        "backtest_toggle": True,
+        "symbol": "EURUSD",
+        "order_type": "sell",
+        "volume": 0.1,
+        "sl": 1.2,
+        "tp": 1.0,
+        "magic": 7,
+        "comment": "nl_trader",
+    },
+    {"backtest_toggle": False, "symbol": "EURUSD", "order_type": "buy_limit", "price": 1.1},
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "odd"), [(key, odd) for key, values in _ODD_VALUES.items() for odd in values]
+)
+def test_each_odd_field_value_gets_the_same_outcome_on_both_paths(key: str, odd: Any) -> None:
+    for base in _BASES:
+        raw = {**base, key: odd}
+
+        def full(raw: dict[str, Any] = raw) -> OrderParams:
+            try:
+                return OrderParams.model_validate(raw, context={"server_utc_offset_s": 0})
+            except ValidationError as error:
+                raise ValueError(str(error)) from None
+
+        fast, slow = _outcome(lambda raw=raw: parse_order_params(raw)), _outcome(full)
+        assert fast == slow, (raw, fast, slow)

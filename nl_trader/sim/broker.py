@@ -421,7 +421,15 @@ class SimBroker:
 
     @property
     def margin(self) -> float:
-        return self._margin_for(self.positions.values())
+        positions = self.positions
+        if len(positions) == 1:  # the usual book: no hedged volume to share out
+            (position,) = positions.values()
+            quote = self.quotes.get(position.symbol)
+            per_lot = self._margin_per_lot(
+                self.symbols[position.symbol], quote.ask if quote else 0.0
+            )
+            return position.volume * per_lot
+        return self._margin_for(positions.values()) if positions else 0.0
 
     def account_info(self) -> dict[str, Any]:
         """The fields of MT5's ``AccountInfo``."""
@@ -671,18 +679,20 @@ class SimBroker:
         return levels
 
     def _move(self, spec: SymbolSpec, time_s: float, bid: float, ask: float) -> None:
+        name = spec.name
         self._advance_clock(time_s)
-        self.quotes[spec.name] = Quote(time_s, bid, ask)
+        self.quotes[name] = Quote(time_s, bid, ask)
         if self.positions:
             # Positions whose profit converts through this quote (EURJPY via USDJPY) move too.
-            self._revalue_converted(spec.name)
-        if not self._active_symbols.get(spec.name):
+            self._revalue_converted(name)
+        if not self._active_symbols.get(name):
             return
-        self._expire_orders(spec.name)
-        self._revalue(spec.name)  # margin checks of triggered orders need today's equity
-        self._trigger_orders(spec)
+        if self.orders:
+            self._expire_orders(name)
+            self._revalue(name)  # margin checks of triggered orders need today's equity
+            self._trigger_orders(spec)
         self._trigger_stops(spec)
-        self._revalue(spec.name)
+        self._revalue(name)
         self._stop_out()
         if self.lowest_equity is not None:
             self.lowest_equity = min(self.lowest_equity, self.equity)
@@ -1656,9 +1666,14 @@ class SimBroker:
 
     def _revalue_converted(self, moved: str) -> None:
         account = self.account.currency
-        for symbol in {p.symbol for p in self.positions.values()} - {moved}:
-            if self.symbols[symbol].currency_profit != account:
-                self._revalue(symbol)
+        symbols = self.symbols
+        seen = {moved}
+        for position in self.positions.values():
+            symbol = position.symbol
+            if symbol not in seen:
+                seen.add(symbol)
+                if symbols[symbol].currency_profit != account:
+                    self._revalue(symbol)
 
     def _rollover(self, midnight_s: int) -> None:
         """Charge one night's swap (three on the symbol's triple day) at a server midnight."""

@@ -17,6 +17,7 @@ from nl_trader.orders import OrderParams, prepare_request
 from nl_trader.routing import Notify, failure_message, modified, rejected
 from nl_trader.sim.broker import BrokerEvent, SimBroker
 from nl_trader.sim.feed import BarReplay
+from nl_trader.symbols import SymbolSpec
 from nl_trader.timeframes import timeframe_delta
 
 
@@ -39,6 +40,7 @@ class SimulatedRoute:
         if replay is not None and replay.cursor == 0 and warmup_bars:
             replay.step(broker, warmup_bars)
         self._notify: Notify | None = None
+        self._symbol_infos: dict[str, tuple[SymbolSpec, dict[str, Any]]] = {}
         self._warnings: tuple[str, ...] = ()
 
     def advance(self, bars: int = 1) -> int:
@@ -94,7 +96,7 @@ class SimulatedRoute:
         try:
             request, warnings = prepare_request(
                 params,
-                spec.as_symbol_info(bid=quote.bid, ask=quote.ask),
+                self._symbol_info(spec),
                 bid=quote.bid,
                 ask=quote.ask,
                 position=position.as_dict() if position else None,
@@ -137,6 +139,14 @@ class SimulatedRoute:
             )
             return str(request.get("position") or request.get("order"))
         return str(result.order)
+
+    def _symbol_info(self, spec: SymbolSpec) -> dict[str, Any]:
+        """The symbol's MT5 fields, built once per spec (requests need its trading rules only)."""
+        cached = self._symbol_infos.get(spec.name)
+        if cached is None or cached[0] is not spec:
+            cached = (spec, spec.as_symbol_info())
+            self._symbol_infos[spec.name] = cached
+        return cached[1]
 
     def _on_event(self, event: BrokerEvent) -> None:
         warnings, self._warnings = self._warnings, ()  # notes belong to the request's first event
