@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 from jinja2 import Environment, PackageLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
@@ -168,15 +167,21 @@ def render_html(
         "criteria": "",
     }
     charts = {
-        "equity": _div(_equity_chart(result)),
-        "drawdown": _div(_drawdown_chart(result)),
-        "price": _div(_price_chart(result)),
+        "equity": _div("equity", _equity_chart(result)),
+        "drawdown": _div("drawdown", _drawdown_chart(result)),
+        "price": _div("price", _price_chart(result)),
     }
     return template.render(r=view, charts=charts, months=_MONTHS, plotly_js=get_plotlyjs())
 
 
-def _div(figure: go.Figure) -> str:
-    return str(figure.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True}))
+def _div(name: str, figure: dict[str, Any]) -> str:
+    """A chart as a div and the script that draws it: Plotly JSON, no figure objects (fast)."""
+    payload = json.dumps(figure, separators=(",", ":"), allow_nan=False)
+    return (
+        f'<div id="chart-{name}" class="chart"></div><script>(function(){{var f={payload};'
+        f'Plotly.newPlot("chart-{name}",f.data,f.layout,{{responsive:true,displaylogo:false}});'
+        "})();</script>"
+    )
 
 
 def _thin(count: int, keep: np.ndarray | None = None) -> np.ndarray:
@@ -189,72 +194,93 @@ def _thin(count: int, keep: np.ndarray | None = None) -> np.ndarray:
     return chosen
 
 
-def _layout(figure: go.Figure, height: int = 340) -> go.Figure:
-    figure.update_layout(
-        height=height,
-        margin={"l": 50, "r": 20, "t": 10, "b": 30},
-        template="plotly_white",
-        legend={"orientation": "h", "y": 1.08},
-        hovermode="x unified",
-    )
-    return figure
+_AXIS = {"gridcolor": "#ebf0f8", "zerolinecolor": "#ebf0f8", "linecolor": "#d8dee9"}
 
 
-def _equity_chart(result: BacktestResult) -> go.Figure:
+def _figure(traces: list[dict[str, Any]], height: int = 340, y_suffix: str = "") -> dict[str, Any]:
+    """Plotly JSON with the report's look (white, light grid, legend on top)."""
+    return {
+        "data": traces,
+        "layout": {
+            "height": height,
+            "margin": {"l": 50, "r": 20, "t": 10, "b": 30},
+            "paper_bgcolor": "white",
+            "plot_bgcolor": "white",
+            "font": {"color": "#2a3f5f"},
+            "legend": {"orientation": "h", "y": 1.08},
+            "hovermode": "x unified",
+            "xaxis": {**_AXIS, "type": "date"},
+            "yaxis": {**_AXIS, "ticksuffix": y_suffix},
+        },
+    }
+
+
+def _times(index: pd.Index[Any]) -> list[str]:
+    """Chart x values: UTC wall-clock times (what the page shows, whatever the viewer's zone)."""
+    return list(pd.DatetimeIndex(index).strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _values(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(value) else float(value) for value in values]
+
+
+def _equity_chart(result: BacktestResult) -> dict[str, Any]:
     equity, balance = result.equity, result.balance
     worst = np.array([int(np.argmin(result.equity_low.to_numpy()))])
     index = _thin(len(equity), worst)
-    times = equity.index[index]
-    figure = go.Figure()
-    figure.add_trace(
-        go.Scatter(
-            x=times,
-            y=balance.to_numpy()[index],
-            name="balance",
-            line={"color": "#1f4e8c", "width": 1.6},
-        )
+    times = _times(equity.index[index])
+    return _figure(
+        [
+            {
+                "type": "scatter",
+                "x": times,
+                "y": _values(balance.to_numpy()[index]),
+                "name": "balance",
+                "line": {"color": "#1f4e8c", "width": 1.6},
+            },
+            {
+                "type": "scatter",
+                "x": times,
+                "y": _values(equity.to_numpy()[index]),
+                "name": "equity",
+                "line": {"color": "#2a9d8f", "width": 1.2},
+            },
+        ]
     )
-    figure.add_trace(
-        go.Scatter(
-            x=times,
-            y=equity.to_numpy()[index],
-            name="equity",
-            line={"color": "#2a9d8f", "width": 1.2},
-        )
-    )
-    return _layout(figure)
 
 
-def _drawdown_chart(result: BacktestResult) -> go.Figure:
+def _drawdown_chart(result: BacktestResult) -> dict[str, Any]:
     low = result.equity_low.to_numpy()
     peak = np.maximum.accumulate(np.maximum(result.equity.to_numpy(), result.settings.deposit))
     drawdown = (low - peak) / peak * 100.0
     index = _thin(len(low), np.array([int(np.argmin(drawdown))]))
-    figure = go.Figure(
-        go.Scatter(
-            x=result.equity.index[index],
-            y=drawdown[index],
-            fill="tozeroy",
-            name="equity drawdown %",
-            line={"color": "#b42318", "width": 1},
-        )
+    return _figure(
+        [
+            {
+                "type": "scatter",
+                "x": _times(result.equity.index[index]),
+                "y": _values(drawdown[index]),
+                "fill": "tozeroy",
+                "name": "equity drawdown %",
+                "line": {"color": "#b42318", "width": 1},
+            }
+        ],
+        240,
+        " %",
     )
-    figure.update_yaxes(ticksuffix=" %")
-    return _layout(figure, 240)
 
 
-def _price_chart(result: BacktestResult) -> go.Figure:
+def _price_chart(result: BacktestResult) -> dict[str, Any]:
     index = _thin(len(result.equity))
-    times = result.equity.index
-    close = result.close
-    figure = go.Figure(
-        go.Scatter(
-            x=times[index],
-            y=close[index],
-            name=f"{result.symbol} bid close",
-            line={"color": "#6b7785", "width": 1},
-        )
-    )
+    traces: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "x": _times(result.equity.index[index]),
+            "y": _values(np.asarray(result.close, dtype=float)[index]),
+            "name": f"{result.symbol} bid close",
+            "line": {"color": "#6b7785", "width": 1},
+        }
+    ]
     deals = [d for d in result.deals[1:] if d["type"] in (mt5.DEAL_TYPE_BUY, mt5.DEAL_TYPE_SELL)]
     deals = deals[-MAX_MARKERS:]
     groups = {
@@ -273,17 +299,18 @@ def _price_chart(result: BacktestResult) -> go.Figure:
     for name, (chosen, symbol, color) in groups.items():
         if not chosen:
             continue
-        figure.add_trace(
-            go.Scatter(
-                x=[pd.Timestamp(d["time"], unit="s", tz="UTC") for d in chosen],
-                y=[d["price"] for d in chosen],
-                mode="markers",
-                name=name,
-                marker={"symbol": symbol, "size": 8, "color": color},
-                text=[f"{d['volume']} lots, deal {d['ticket']}" for d in chosen],
-            )
+        traces.append(
+            {
+                "type": "scatter",
+                "x": _times(pd.to_datetime([d["time"] for d in chosen], unit="s")),
+                "y": [d["price"] for d in chosen],
+                "mode": "markers",
+                "name": name,
+                "marker": {"symbol": symbol, "size": 8, "color": color},
+                "text": [f"{d['volume']} lots, deal {d['ticket']}" for d in chosen],
+            }
         )
-    return _layout(figure, 420)
+    return _figure(traces, 420)
 
 
 def _price_note(result: BacktestResult) -> str:
