@@ -38,3 +38,34 @@ class RecordingClient(MAS):
 def _no_terminal_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests choose their terminal explicitly; a developer's NL_TRADER_TERMINAL must not leak in.
     monkeypatch.delenv("NL_TRADER_TERMINAL", raising=False)
+
+
+_MODEL_ENVIRONMENT = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "NL_TRADER_LLM",
+    "NL_TRADER_MODEL",
+    "NL_TRADER_LLM_MODE",
+    "NL_TRADER_LLM_TIMEOUT_S",
+    "NL_TRADER_LLM_TEMPERATURE",
+    "LANGCHAIN_TRACING_V2",
+    "LANGSMITH_TRACING",
+    "LANGCHAIN_API_KEY",
+    "LANGSMITH_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_model_requests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only tests marked `llm` (opt-in: pytest -m llm) may reach a real model. Everything else uses
+    # the scripted model or the scripted server on localhost, and a developer's keys or tracing
+    # settings must not leak in.
+    if request.node.get_closest_marker("llm") is not None:
+        return
+    from nl_trader.translate import llm
+
+    monkeypatch.setattr(llm, "ALLOW_MODEL_REQUESTS", False)
+    for name in _MODEL_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)

@@ -2,4 +2,134 @@
 
 from __future__ import annotations
 
-from nl_trader.cli.common import app, console  # noqa: F401
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from nl_trader.cli.common import app, console
+from nl_trader.errors import InvalidInputError, NlTraderError
+from nl_trader.translate.llm import LLM_CHOICES, default_llm_choice, make_llm
+from nl_trader.translate.translate import (
+    Translation,
+    TranslationError,
+    translate,
+    translation_to_dict,
+)
+
+EXIT_SPEC, EXIT_ERROR, EXIT_CLARIFY, EXIT_REFUSE = 0, 2, 3, 4
+_EXIT_CODES = {"spec": EXIT_SPEC, "clarify": EXIT_CLARIFY, "refuse": EXIT_REFUSE}
+_RAW_SHOWN = 2000
+
+
+def _fail(as_json: bool, message: str, problems: list[str], **extra: Any) -> typer.Exit:
+    if as_json:
+        print(
+            json.dumps(
+                {"outcome": "error", "error": message, "problems": problems, **extra},
+                ensure_ascii=False,
+            )
+        )
+    else:
+        console.print(f"[red]{message}[/red]", markup=True, highlight=False)
+        for problem in problems:
+            console.print(f"  - {problem}", markup=False)
+        raw = extra.get("last_raw_output")
+        if raw:
+            cut = raw if len(raw) <= _RAW_SHOWN else raw[:_RAW_SHOWN] + " ..."
+            console.print("last raw output of the model:", markup=False)
+            console.print(cut, markup=False)
+    return typer.Exit(EXIT_ERROR)
+
+
+def _show(result: Translation) -> None:
+    console.print(result.message, markup=False)
+    if result.spec is not None:
+        console.print("", markup=False)
+        console.print(result.explanation or "", markup=False)
+        console.print("", markup=False)
+        # The spec without its defaults: they are listed in the explain-back; --json prints the
+        # canonical form, every default written out.
+        written = result.spec.model_dump(mode="json", exclude_defaults=True)
+        print(json.dumps(written, indent=2, ensure_ascii=False))
+    elif result.missing:
+        console.print(f"(missing: {', '.join(result.missing)})", markup=False)
+    tokens = result.usage
+    console.print(
+        f"[dim]{result.model}, {result.attempts} attempt(s), {tokens.input_tokens} + "
+        f"{tokens.output_tokens} tokens, {result.latency_s:.2f} s, prompt {result.prompt_version} "
+        f"({result.prompt_hash[:12]})[/dim]",
+        highlight=False,
+    )
+    for item in result.transient_errors:
+        console.print(f"[dim]retried: {item}[/dim]", highlight=False)
+
+
+@app.command(name="translate")
+def translate_command(
+    text: Annotated[str, typer.Argument(help='The strategy in plain words; "-" reads stdin.')],
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            "--llm",
+            help=f"The model: {LLM_CHOICES}. Default: $NL_TRADER_LLM, else openai when "
+            "OPENAI_API_KEY or OPENAI_BASE_URL is set.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (the spec in canonical form).")
+    ] = False,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", min=1, max=10, help="Answers to ask for at most.")
+    ] = 3,
+) -> None:
+    """Translate a strategy text into a spec, clarifying questions, or a refusal.
+
+    Prints the explain-back in the text's language and the spec, or the questions, or the refusal.
+
+    Exit codes: 0 a spec; 3 clarifying questions; 4 a refusal; 2 an error (no model configured,
+    the model failed, or no valid answer after --max-attempts).
+
+    The openai model reads OPENAI_API_KEY, OPENAI_BASE_URL, NL_TRADER_MODEL and
+    NL_TRADER_LLM_MODE (auto, json_schema or json_mode) from the environment.
+    """
+    if text == "-":
+        text = sys.stdin.read()
+    choice = llm or default_llm_choice()
+    if choice is None:
+        raise _fail(
+            as_json,
+            "no model configured",
+            [
+                "set OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server, "
+                "NL_TRADER_MODEL for the model), or pass --llm scripted:FILE "
+                "(--llm scripted:examples answers the bundled example texts)"
+            ],
+        )
+    try:
+        model = make_llm(choice)
+        result = translate(text, model, max_attempts=max_attempts)
+    except TranslationError as error:
+        usage = {
+            "input_tokens": error.usage.input_tokens,
+            "output_tokens": error.usage.output_tokens,
+        }
+        raise _fail(
+            as_json,
+            str(error),
+            error.problems,
+            attempts=error.attempts,
+            last_raw_output=error.last_raw_output,
+            usage=usage,
+            transient_errors=list(error.transient_errors),
+        ) from None
+    except InvalidInputError as error:
+        raise _fail(as_json, f"invalid {error.what}", list(error.problems)) from None
+    except NlTraderError as error:
+        raise _fail(as_json, str(error), []) from None
+    if as_json:
+        print(json.dumps(translation_to_dict(result), ensure_ascii=False))
+    else:
+        _show(result)
+    raise typer.Exit(_EXIT_CODES[result.outcome])

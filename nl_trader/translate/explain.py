@@ -1,4 +1,4 @@
-"""Explain-back: a StrategySpec in plain words, English or Traditional Chinese.
+"""Explain-back: a StrategySpec in plain words, English, Traditional or Simplified Chinese.
 
 The person who will approve a strategy reads this, not the JSON. It says every rule the spec holds,
 in the order the strategy applies them, and ends with the defaults that were filled in because the
@@ -27,8 +27,8 @@ from nl_trader.spec import (
 )
 from nl_trader.strategy.indicators import REGISTRY
 
-Language = Literal["en", "zh-Hant"]
-LANGUAGES: tuple[Language, ...] = ("en", "zh-Hant")
+Language = Literal["en", "zh-Hant", "zh-Hans"]
+LANGUAGES: tuple[Language, ...] = ("en", "zh-Hant", "zh-Hans")
 
 _WORDS: dict[str, dict[str, str]] = {
     "en": {
@@ -174,6 +174,76 @@ _WORDS: dict[str, dict[str, str]] = {
         "defaults": "已填入的預設值（原文未提及）：",
         "no_defaults": "沒有填入任何預設值。",
     },
+    "zh-Hans": {
+        "open": "开盘价",
+        "high": "最高价",
+        "low": "最低价",
+        "close": "收盘价",
+        "typical": "典型价",
+        "median": "中间价",
+        "crosses_above": "{l} 上穿 {r}",
+        "crosses_below": "{l} 下穿 {r}",
+        "gt": "{l} 高于 {r}",
+        "lt": "{l} 低于 {r}",
+        "between": "{v} 介于 {lo} 与 {hi} 之间",
+        "rising": "{s} 连续 {n} 根K线上升",
+        "falling": "{s} 连续 {n} 根K线下降",
+        "and": " 且 ",
+        "or": " 或 ",
+        "not": "并非（{c}）",
+        "bars_ago": "{n} 根K线前的 {s}",
+        "plus_pips": "{s} + {n} 点（pips）",
+        "minus_pips": "{s} - {n} 点（pips）",
+        "plus_atr": "{s} + {n} x {atr}",
+        "minus_atr": "{s} - {n} x {atr}",
+        "output": "{i} 的 {o}",
+        "title": "策略“{name}”",
+        "market": "{symbols}，{tf} K线。",
+        "indicators": "指标：",
+        "long_entry": "当 {c} 时买入。",
+        "short_entry": "当 {c} 时卖出（做空）。",
+        "no_long": "不做多。",
+        "no_short": "不做空。",
+        "entry_market": "信号K线收盘时发出市价单进场（回测默认以下一根K线开盘价成交）。",
+        "entry_limit": "以比 {a} 优 {n} 点的限价单进场",
+        "entry_stop": "以超越 {a} {n} 点的止损单（突破单）进场",
+        "entry_stop_limit": "以止损限价单进场：止损价超越 {a} {n} 点，限价距止损价回撤 {m} 点",
+        "expiry_bars": "，{n} 根K线后失效。",
+        "expiry_time": "，于 {t}（{z}）失效。",
+        "no_expiry": "，撤销前有效。",
+        "sl_pips": "止损：距进场价 {n} 点。",
+        "sl_percent": "止损：距进场价 {n}% 价格。",
+        "sl_atr": "止损：距进场价 {n} x {atr}。",
+        "no_sl": "不设止损（已明确放弃）。",
+        "tp_pips": "止盈：距进场价 {n} 点。",
+        "tp_percent": "止盈：距进场价 {n}% 价格。",
+        "tp_atr": "止盈：距进场价 {n} x {atr}。",
+        "tp_risk_reward": "止盈：止损距离的 {n} 倍（风险回报比 1:{n}）。",
+        "no_tp": "不设止盈。",
+        "trail_pips": "移动止损：落后价格 {n} 点",
+        "trail_atr": "移动止损：落后价格 {n} x {atr}",
+        "trail_active": "，于盈利 {n} 点后启动。",
+        "trail_always": "。",
+        "break_even": "盈利 {n} 点后，止损移至进场价 + {m} 点（保本）。",
+        "opposite": "出现反向进场信号时平仓。",
+        "no_opposite": "反向信号不会平仓。",
+        "long_exit": "当 {c} 时平多单。",
+        "short_exit": "当 {c} 时平空单。",
+        "max_bars": "持仓 {n} 根K线后平仓。",
+        "close_at": "每天 {t}（{z}）全部平仓。",
+        "weekend": "周五 {t}（{z}）全部平仓，之后至周末不再开仓。",
+        "fixed_lots": "仓位：每笔 {n} 手",
+        "risk_percent": "仓位：每笔按止损距离承担净值的 {n}% 风险",
+        "risk_money": "仓位：每笔按止损距离承担 {n}（账户货币）风险",
+        "lot_limits": "（介于 {lo} 与 {hi} 手之间）。",
+        "positions": "最多同时持有 {n} 笔仓位，同一方向最多 {p} 笔进场。",
+        "weekdays": "交易日：{d}。",
+        "session": "仅在 {s} 至 {e}（{z}）之间",
+        "spread": "仅在点差不超过 {n} 点时交易。",
+        "ids": "订单带有魔术号 {m} 与注释“{c}”。",
+        "defaults": "已填入的默认值（原文未提及）：",
+        "no_defaults": "没有填入任何默认值。",
+    },
 }
 _DAYS = {
     "en": {
@@ -194,6 +264,15 @@ _DAYS = {
         "sat": "週六",
         "sun": "週日",
     },
+    "zh-Hans": {
+        "mon": "周一",
+        "tue": "周二",
+        "wed": "周三",
+        "thu": "周四",
+        "fri": "周五",
+        "sat": "周六",
+        "sun": "周日",
+    },
 }
 _OUTPUTS_ZH = {
     "macd": "MACD 線",
@@ -207,6 +286,31 @@ _OUTPUTS_ZH = {
     "adx": "ADX",
     "plus_di": "+DI",
     "minus_di": "-DI",
+}
+
+_OUTPUTS_ZH_HANS = {
+    **_OUTPUTS_ZH,
+    "signal": "信号线",
+    "histogram": "柱状图",
+    "upper": "上轨",
+    "lower": "下轨",
+    "middle": "中轨",
+}
+# The registry's Chinese titles are Traditional; these are their Simplified forms.
+_TITLES_ZH_HANS = {
+    "sma": "简单移动平均线",
+    "ema": "指数移动平均线",
+    "wma": "加权移动平均线",
+    "rsi": "相对强弱指数 (RSI)",
+    "macd": "MACD",
+    "bbands": "布林带",
+    "atr": "平均真实波幅 (ATR)",
+    "stochastic": "随机指标",
+    "adx": "平均趋向指数 (ADX)",
+    "cci": "顺势指标 (CCI)",
+    "donchian": "唐奇安通道",
+    "highest": "最高值",
+    "lowest": "最低值",
 }
 
 
@@ -234,7 +338,11 @@ class _Explainer:
         if indicator is None:
             return ident
         definition = REGISTRY[indicator.kind]
-        title = definition.title_zh if self.language == "zh-Hant" else definition.title
+        title = {
+            "en": definition.title,
+            "zh-Hant": definition.title_zh,
+            "zh-Hans": _TITLES_ZH_HANS.get(indicator.kind, definition.title_zh),
+        }[self.language]
         numbers = [
             _number(v) for v in indicator.resolved_params().values() if not isinstance(v, str)
         ]
@@ -247,7 +355,8 @@ class _Explainer:
         base = self.indicator_name(ident)
         if not output or output == "value":
             return base
-        shown = _OUTPUTS_ZH.get(output, output) if self.language == "zh-Hant" else output
+        outputs = {"en": {}, "zh-Hant": _OUTPUTS_ZH, "zh-Hans": _OUTPUTS_ZH_HANS}[self.language]
+        shown = outputs.get(output, output)
         return self.w("output", o=shown, i=base)
 
     def operand(self, operand: Any) -> str:
@@ -406,14 +515,14 @@ class _Explainer:
         out = [self.w("weekdays", d=", ".join(days[d] for d in filters.weekdays))]
         for session in filters.sessions:
             text = self.w("session", s=session.start, e=session.end, z=session.timezone)
-            out.append(text + ("。" if self.language == "zh-Hant" else "."))
+            out.append(text + ("." if self.language == "en" else "。"))
         if filters.max_spread_pips is not None:
             out.append(self.w("spread", n=_number(filters.max_spread_pips)))
         return out
 
 
 def explain(spec: StrategySpec, language: str = "en") -> str:
-    """Describe ``spec`` in ``language`` ("en" or "zh-Hant"), defaults filled in listed last."""
+    """Describe ``spec`` in ``language`` ("en", "zh-Hant" or "zh-Hans"), defaults listed last."""
     if language not in LANGUAGES:
         raise InvalidInputError(
             [f"language: {language!r} is not one of {', '.join(LANGUAGES)}"], what="explain-back"

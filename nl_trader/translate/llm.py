@@ -1,0 +1,241 @@
+"""The LLM port: a langchain ``BaseChatModel``, chosen by name, and the switch that guards it.
+
+``make_llm("scripted:PATH")`` gives the in-process scripted model replaying a script file
+(``scripted:examples`` is the bundled script answering the ``strategies/`` examples);
+``make_llm("openai")`` gives ``ChatOpenAI`` configured from the environment, so any
+OpenAI-compatible server works (OpenAI, Azure OpenAI's v1 endpoint, vLLM, Ollama, LM Studio):
+
+- ``OPENAI_API_KEY``: the key (optional for a server on localhost);
+- ``OPENAI_BASE_URL``: the server, e.g. ``http://localhost:11434/v1`` (default: OpenAI's);
+- ``NL_TRADER_MODEL``: the model name (default ``gpt-4o-mini``);
+- ``NL_TRADER_LLM_MODE``: ``auto`` (JSON Schema output, falling back to JSON mode when the server
+  rejects a schema), ``json_schema`` or ``json_mode``;
+- ``NL_TRADER_LLM_TIMEOUT_S``: seconds before a request times out (default 60);
+- ``NL_TRADER_LLM_TEMPERATURE``: default 0; ``default`` leaves it to the server.
+
+``ALLOW_MODEL_REQUESTS`` is the global switch, as in pydantic-ai: when False (tests set it so) a
+request to any model server other than one on localhost raises ``ModelRequestsForbiddenError``
+before it leaves the machine, both when the model is made and on every request it sends.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import openai
+from langchain_core.language_models import BaseChatModel
+
+from nl_trader.errors import InvalidInputError, NlTraderError
+
+ALLOW_MODEL_REQUESTS = True
+DEFAULT_MODEL = "gpt-4o-mini"
+EXAMPLES_SCRIPT = Path(__file__).resolve().parent / "scripts" / "examples.json"
+LLM_CHOICES = "scripted:PATH (scripted:examples for the bundled script) or openai"
+Mode = Literal["auto", "json_schema", "json_mode"]
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
+
+
+class ModelRequestsForbiddenError(NlTraderError):
+    """A request to a real model while ``ALLOW_MODEL_REQUESTS`` is False."""
+
+
+class LLMConfigError(InvalidInputError):
+    """The model cannot be set up as configured."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems, what="model configuration")
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (a scripted server, a local vLLM or Ollama)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in _LOCAL_HOSTS or host.endswith(".localhost")
+
+
+def check_request_allowed(url: str) -> None:
+    """Raise ``ModelRequestsForbiddenError`` if ``url`` may not be asked now."""
+    if not ALLOW_MODEL_REQUESTS and not is_local_url(url):
+        raise ModelRequestsForbiddenError(
+            f"model requests are forbidden here (ALLOW_MODEL_REQUESTS is False): refused a "
+            f"request to {_origin(url)}; use the scripted model or a server on localhost"
+        )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" if parts.hostname else url
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """How to reach an OpenAI-compatible model. The key never appears in a repr."""
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    mode: Mode = "auto"
+    timeout_s: float = 60.0
+    temperature: float | None = 0.0
+
+    @property
+    def url(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LLMConfig:
+        """Read the configuration from the environment (see the module docstring)."""
+        env = os.environ if environ is None else environ
+        problems = []
+        mode = env.get("NL_TRADER_LLM_MODE", "auto").strip() or "auto"
+        if mode not in ("auto", "json_schema", "json_mode"):
+            problems.append(
+                f"NL_TRADER_LLM_MODE: {mode!r} is not one of auto, json_schema, json_mode"
+            )
+        timeout_s = 60.0
+        raw_timeout = env.get("NL_TRADER_LLM_TIMEOUT_S", "").strip()
+        if raw_timeout:
+            try:
+                timeout_s = float(raw_timeout)
+                if not timeout_s > 0:
+                    raise ValueError
+            except ValueError:
+                problems.append(
+                    f"NL_TRADER_LLM_TIMEOUT_S: {raw_timeout!r} is not a positive number of seconds"
+                )
+        temperature: float | None = 0.0
+        raw_temperature = env.get("NL_TRADER_LLM_TEMPERATURE", "").strip()
+        if raw_temperature == "default":
+            temperature = None
+        elif raw_temperature:
+            try:
+                temperature = float(raw_temperature)
+            except ValueError:
+                problems.append(
+                    f"NL_TRADER_LLM_TEMPERATURE: {raw_temperature!r} is not a number or 'default'"
+                )
+        base_url = env.get("OPENAI_BASE_URL", "").strip() or None
+        api_key = env.get("OPENAI_API_KEY", "").strip() or None
+        if api_key is None and not (base_url and is_local_url(base_url)):
+            problems.append(
+                "OPENAI_API_KEY: not set; set it (and OPENAI_BASE_URL for a server other than "
+                "OpenAI's, NL_TRADER_MODEL for the model), or use --llm scripted:FILE"
+            )
+        if problems:
+            raise LLMConfigError(problems)
+        return cls(
+            model=env.get("NL_TRADER_MODEL", "").strip() or DEFAULT_MODEL,
+            base_url=base_url,
+            api_key=api_key,
+            mode=mode,  # type: ignore[arg-type]
+            timeout_s=timeout_s,
+            temperature=temperature,
+        )
+
+
+def make_llm(choice: str) -> BaseChatModel:
+    """The chat model named by ``choice``: ``scripted:PATH`` or ``openai``."""
+    name, _, argument = choice.partition(":")
+    if name == "scripted":
+        from nl_trader.translate.scripted import ScriptedChatModel
+
+        if not argument:
+            raise LLMConfigError([f"llm: {choice!r} names no script file (scripted:PATH)"])
+        path = EXAMPLES_SCRIPT if argument == "examples" else Path(argument)
+        return ScriptedChatModel.from_file(path)
+    if name == "openai" and not argument:
+        return make_openai_llm(LLMConfig.from_env())
+    raise LLMConfigError([f"llm: {choice!r} is not a model choice ({LLM_CHOICES})"])
+
+
+def make_openai_llm(config: LLMConfig) -> BaseChatModel:
+    """``ChatOpenAI`` for ``config``; refused at once if requests to its server are forbidden."""
+    check_request_allowed(config.url)
+    from nl_trader.translate.openai_adapter import make_chat_openai
+
+    return make_chat_openai(config)
+
+
+def default_llm_choice(environ: Mapping[str, str] | None = None) -> str | None:
+    """The model to use when none is named: ``NL_TRADER_LLM``, else ``openai`` when a key or a base
+    URL is set, else None (the caller asks for ``--llm``)."""
+    env = os.environ if environ is None else environ
+    named = env.get("NL_TRADER_LLM", "").strip()
+    if named:
+        return named
+    if env.get("OPENAI_API_KEY", "").strip() or env.get("OPENAI_BASE_URL", "").strip():
+        return "openai"
+    return None
+
+
+# ---- failures of the model call -----------------------------------------------------------------
+class ScriptedModelError(NlTraderError):
+    """An HTTP-like failure played by the in-process scripted model (e.g. status 429)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        self.status_code = status_code
+        super().__init__(f"scripted model error {status_code}: {message}")
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the chain of errors behind it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether trying again later may succeed: timeouts, rate limits, server errors, lost links."""
+    if any(isinstance(item, ModelRequestsForbiddenError) for item in causes(error)):
+        return False
+    if isinstance(error, openai.RateLimitError) and getattr(error, "code", None) == (
+        "insufficient_quota"
+    ):
+        return False  # out of credit: waiting does not help
+    if isinstance(error, openai.APITimeoutError | openai.APIConnectionError):
+        return True
+    if isinstance(error, TimeoutError | ConnectionError):
+        return True
+    status = getattr(error, "status_code", None)
+    return isinstance(status, int) and (status in _TRANSIENT_STATUS or status >= 500)
+
+
+_KEY_LIKE = re.compile(r"\b(sk|key|api)[-_][A-Za-z0-9_\-]{8,}")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without the given secrets nor anything shaped like an API key."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEY_LIKE.sub(lambda match: f"{match.group(1)}-***", text)
+
+
+def describe_model_error(error: BaseException) -> str:
+    """One line saying how a model call failed, without secrets."""
+    status = getattr(error, "status_code", None)
+    if isinstance(error, openai.APITimeoutError | TimeoutError):
+        text = "timed out"
+    elif isinstance(error, openai.APIConnectionError):
+        text = f"cannot reach the model server ({error.__cause__ or error})"
+    elif isinstance(error, openai.APIStatusError) or isinstance(status, int):
+        kind = {429: "rate limited", 408: "request timeout"}.get(
+            status or 0, "server error" if (status or 0) >= 500 else "refused"
+        )
+        body = getattr(error, "body", None)
+        message = (body.get("message") if isinstance(body, dict) else None) or (
+            getattr(error, "message", None) or str(error)
+        )
+        text = f"{kind} (HTTP {status}): {message}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return redact(" ".join(text.split())[:500], (os.environ.get("OPENAI_API_KEY"),))
