@@ -32,3 +32,10 @@ def load_spec(path: Path) -> StrategySpec:
         for problem in error.problems:
             console.print(f"  - {problem}", markup=False)
         raise typer.Exit(1) from None
+
+
+# The --llm option of the commands that translate (the choices are made in translate/llm.py).
+LLM_HELP = (
+    "The model: scripted:PATH (scripted:examples for the bundled script) or openai. "
+    "Default: $NL_TRADER_LLM, else openai when OPENAI_API_KEY or OPENAI_BASE_URL is set."
+)

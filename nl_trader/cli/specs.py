@@ -23,7 +23,7 @@ def validate(spec: SpecPath) -> None:
 @app.command(name="explain")
 def explain_command(
     spec: SpecPath,
-    lang: Annotated[str, typer.Option("--lang", help="en or zh-Hant")] = "en",
+    lang: Annotated[str, typer.Option("--lang", help="en, zh-Hant or zh-Hans")] = "en",
 ) -> None:
     """Describe a strategy in plain words, with the defaults that were filled in."""
     parsed = load_spec(spec)

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nl_trader.cli.common import app, console
+from nl_trader.cli.common import LLM_HELP, app, console
 from nl_trader.errors import InvalidInputError, NlTraderError
-from nl_trader.translate.llm import LLM_CHOICES, default_llm_choice, make_llm
-from nl_trader.translate.translate import (
-    Translation,
-    TranslationError,
-    translate,
-    translation_to_dict,
-)
+
+if TYPE_CHECKING:
+    from nl_trader.translate.translate import Translation
 
 EXIT_SPEC, EXIT_ERROR, EXIT_CLARIFY, EXIT_REFUSE = 0, 2, 3, 4
 _EXIT_CODES = {"spec": EXIT_SPEC, "clarify": EXIT_CLARIFY, "refuse": EXIT_REFUSE}
@@ -73,8 +69,7 @@ def translate_command(
         str | None,
         typer.Option(
             "--llm",
-            help=f"The model: {LLM_CHOICES}. Default: $NL_TRADER_LLM, else openai when "
-            "OPENAI_API_KEY or OPENAI_BASE_URL is set.",
+            help=LLM_HELP,
         ),
     ] = None,
     as_json: Annotated[
@@ -94,6 +89,10 @@ def translate_command(
     The openai model reads OPENAI_API_KEY, OPENAI_BASE_URL, NL_TRADER_MODEL and
     NL_TRADER_LLM_MODE (auto, json_schema or json_mode) from the environment.
     """
+    # langchain and openai load here, not when the CLI starts (every command would wait for them).
+    from nl_trader.translate.llm import default_llm_choice, make_llm
+    from nl_trader.translate.translate import TranslationError, translate, translation_to_dict
+
     if text == "-":
         text = sys.stdin.read()
     choice = llm or default_llm_choice()
