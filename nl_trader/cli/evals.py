@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nl_trader.cli.common import app, console
+from nl_trader.cli.common import LLM_HELP, app, console
 from nl_trader.errors import InvalidInputError
-from nl_trader.translate.evaluate import (
-    CASES_DIR,
-    DEFAULT_SAMPLE_BARS,
-    EVALS_DIR,
-    OUTCOMES,
-    RECORDED_SCRIPT,
-    SPEC_FIELDS,
-    CaseResult,
-    EvalCase,
-    EvalReport,
-    RecordingChatModel,
-    load_cases,
-    run_eval,
-    select_cases,
-)
-from nl_trader.translate.llm import LLM_CHOICES, make_llm
+
+if TYPE_CHECKING:
+    from nl_trader.translate.evaluate import CaseResult, EvalCase, EvalReport
+
+# Where the cases and the recorded answers live (a checkout's evals/, like strategies/ and prompts/).
+EVALS_DIR = Path(__file__).resolve().parents[2] / "evals"
 
 EXIT_BELOW_THRESHOLD, EXIT_UNUSABLE = 1, 2
 RECORDED = "recorded"
@@ -51,6 +41,8 @@ def _pct(value: float | None) -> str:
 
 
 def _show(report: EvalReport) -> None:
+    from nl_trader.translate.evaluate import OUTCOMES, SPEC_FIELDS
+
     summary = report.summary
     languages = ", ".join(f"{count} {name}" for name, count in sorted(summary.languages.items()))
     console.print(
@@ -167,13 +159,13 @@ def eval_command(
         str,
         typer.Option(
             "--llm",
-            help=f"The model: '{RECORDED}' (the recorded answers of evals/recorded/scripted.json) "
-            f"or {LLM_CHOICES}.",
+            help=f"'{RECORDED}' (the recorded answers of evals/recorded/scripted.json), or "
+            + LLM_HELP,
         ),
     ] = RECORDED,
     cases_dir: Annotated[
         Path, typer.Option("--cases", help="Folder of *.jsonl case files.")
-    ] = CASES_DIR,
+    ] = EVALS_DIR / "cases",
     out: Annotated[Path, typer.Option("--out", help="Where to write the JSON report.")] = EVALS_DIR
     / "results"
     / "latest.json",
@@ -190,9 +182,11 @@ def eval_command(
         typer.Option("--only", help="Only the cases whose id contains this, or with this tag."),
     ] = None,
     bars: Annotated[
-        int,
-        typer.Option("--bars", min=100, help="Sample bars per backtest-equivalence check."),
-    ] = DEFAULT_SAMPLE_BARS,
+        int | None,
+        typer.Option(
+            "--bars", min=100, help="Sample bars per backtest-equivalence check (default 3000)."
+        ),
+    ] = None,
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", min=1, help="Answers asked per case (ask-again).")
     ] = 3,
@@ -204,6 +198,17 @@ def eval_command(
     ] = None,
 ) -> None:
     """Translate every eval case, score the answers, print the table and write the JSON report."""
+    # langchain, openai and the backtester load here, not when the CLI starts.
+    from nl_trader.translate.evaluate import (
+        DEFAULT_SAMPLE_BARS,
+        RECORDED_SCRIPT,
+        RecordingChatModel,
+        load_cases,
+        run_eval,
+        select_cases,
+    )
+    from nl_trader.translate.llm import make_llm
+
     choice = f"scripted:{RECORDED_SCRIPT}" if llm == RECORDED else llm
     try:
         cases = select_cases(load_cases(cases_dir), only or ())
@@ -235,7 +240,7 @@ def eval_command(
             recorder or model,
             llm_name=llm,
             max_attempts=max_attempts,
-            bars=bars,
+            bars=bars or DEFAULT_SAMPLE_BARS,
             cases_dir=cases_dir,
             on_case=done,
         )
