@@ -345,3 +345,22 @@ def snap_volume(volume: float, spec_min: float, spec_step: float) -> float | Non
         return None
     decimals = max(0, -math.floor(math.log10(spec_step)) + 2)
     return round(spec_min + nearest * spec_step, decimals)
+
+
+def conversion_pairs(symbol: str, account_currency: str) -> tuple[str, ...]:
+    """The pairs whose quotes turn ``symbol``'s profit and margin into ``account_currency``.
+
+    GBPJPY on a USD account needs GBPUSD (its margin, in pounds) and USDJPY (its profit, in yen);
+    EURUSD needs none. Only pairs with a default specification are named; a currency none of them
+    converts is left to ``fallback_rates``.
+    """
+    info = symbol_spec(symbol)
+    pairs: list[str] = []
+    for currency in dict.fromkeys((info.currency_margin, info.currency_profit)):
+        if currency == account_currency:
+            continue
+        for pair in (f"{currency}{account_currency}", f"{account_currency}{currency}"):
+            if pair in DEFAULT_SYMBOLS and pair != info.name and pair not in pairs:
+                pairs.append(pair)
+                break
+    return tuple(pairs)

@@ -6,7 +6,7 @@ import pytest
 
 from nl_trader.errors import InvalidInputError
 from nl_trader.live.fake_terminal import FakeTerminal
-from nl_trader.symbols import spec_from_symbol_info, symbol_spec
+from nl_trader.symbols import conversion_pairs, spec_from_symbol_info, symbol_spec
 
 
 @pytest.mark.parametrize(("name", "pip"), [("EURUSD", 0.0001), ("USDJPY", 0.01), ("XAUUSD", 0.1)])
@@ -43,3 +43,17 @@ def test_the_spec_and_the_timeframe_table_know_the_same_mt5_timeframes() -> None
     assert tuple(TIMEFRAME_CODES) == TIMEFRAMES
     assert TIMEFRAME_CODES["H1"] == mt5.TIMEFRAME_H1 == 16385
     assert timeframe_seconds("H4") == 4 * 3600
+
+
+def test_a_yen_cross_converts_its_margin_and_profit_through_two_dollar_pairs() -> None:
+    """GBPJPY on a USD account: margin in pounds (GBPUSD), profit in yen (USDJPY)."""
+    assert conversion_pairs("GBPJPY", "USD") == ("GBPUSD", "USDJPY")
+
+
+def test_a_pair_quoting_the_account_currency_needs_no_conversion() -> None:
+    assert conversion_pairs("EURUSD", "USD") == ()
+    assert conversion_pairs("EURUSD", "EUR") == ()  # its own quote converts the dollars
+
+
+def test_gold_on_a_euro_account_converts_through_eurusd() -> None:
+    assert conversion_pairs("XAUUSD", "EUR") == ("EURUSD",)

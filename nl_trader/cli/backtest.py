@@ -16,7 +16,10 @@ from nl_trader.cli.common import SpecPath, app, console, load_spec
 from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import StrategySpec
+from nl_trader.symbols import conversion_pairs
 from nl_trader.timeframes import TIMEFRAME_MINUTES
+
+SAMPLE_BARS = 20_000  # bars of the bundled sample a backtest on --data sample runs over
 
 
 def _bars_for(
@@ -24,7 +27,7 @@ def _bars_for(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
     """The bars the strategy runs on, the M1 bars for intrabar detail if any, and the data info."""
     if data == "sample":
-        bars = sample_bars(symbol, spec.timeframe, bars=20_000)
+        bars = sample_bars(symbol, spec.timeframe, bars=SAMPLE_BARS)
         return bars, None, sample_data_info(bars)
     from nl_trader.data.loaders import load_bars, resample
 
@@ -50,6 +53,49 @@ def _bars_for(
         ],
         what="backtest",
     )
+
+
+def _conversion_bars(
+    symbol: str, timeframe: str, data: str, convert: list[str], account_currency: str
+) -> dict[str, pd.DataFrame]:
+    """Bars of the pairs that turn the symbol's money into the account currency.
+
+    From the bundled sample when the data is the sample; else from ``--convert PAIR=FILE``; a pair
+    still missing is refused before the run, naming it.
+    """
+    needed = conversion_pairs(symbol, account_currency)
+    if data == "sample":
+        return {pair: sample_bars(pair, timeframe, bars=SAMPLE_BARS) for pair in needed}
+    from nl_trader.data.loaders import load_bars, resample
+
+    frames: dict[str, pd.DataFrame] = {}
+    for item in convert:
+        pair, _, path = item.partition("=")
+        pair = pair.strip().upper()
+        if not pair or not path:
+            raise InvalidInputError(
+                [f"--convert: expected PAIR=FILE (e.g. USDJPY=usdjpy_h1.csv), got {item!r}"],
+                what="backtest",
+            )
+        bars = load_bars(Path(path), symbol=pair).bars
+        have = str(bars.attrs.get("timeframe", ""))
+        if (
+            have
+            and have != timeframe
+            and TIMEFRAME_MINUTES.get(have, 0) < TIMEFRAME_MINUTES[timeframe]
+        ):
+            bars = resample(bars, timeframe)
+        frames[pair] = bars
+    missing = [pair for pair in needed if pair not in frames]
+    if missing:
+        raise InvalidInputError(
+            [
+                f"--convert: {symbol}'s money converts to {account_currency} through "
+                f"{', '.join(missing)}; give its bars with --convert {missing[0]}=FILE"
+            ],
+            what="backtest",
+        )
+    return frames
 
 
 def _window(bars: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
@@ -89,27 +135,55 @@ def backtest(
     ] = None,
     commission: Annotated[float | None, typer.Option(help="Commission per lot and side.")] = None,
     deposit: Annotated[float, typer.Option(help="Initial deposit.")] = 10_000.0,
+    currency: Annotated[str, typer.Option(help="Account currency (USD, EUR, ...).")] = "USD",
     leverage: Annotated[int, typer.Option(help="Account leverage (100 = 1:100).")] = 100,
     account: Annotated[str, typer.Option(help="hedging or netting.")] = "hedging",
     timezone: Annotated[
         str | None, typer.Option(help="Time zone of the file's times (default: the format's own).")
+    ] = None,
+    convert: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--convert",
+            help="PAIR=FILE: bars of a pair that converts the symbol's money to the account "
+            "currency (USDJPY for EURJPY on a USD account); the sample brings its own.",
+        ),
     ] = None,
 ) -> None:
     """Backtest a strategy spec on bars and write the HTML and JSON reports."""
     parsed = load_spec(spec)
     name = symbol or parsed.symbols[0]
     try:
-        bars, m1, info = _bars_for(parsed, data, name, timezone)
-        bars = _window(bars, start, end)
-        if m1 is not None:
-            m1 = _window(m1, start, end)
         settings = BacktestSettings(
             deposit=deposit,
+            currency=currency.upper(),
             leverage=leverage,
             account_mode=account,
             spread_points=spread,
             commission_per_lot=commission,
         )
+        bars, m1, info = _bars_for(parsed, data, name, timezone)
+        conversions = {
+            pair: _window(frame, start, end)
+            for pair, frame in _conversion_bars(
+                name, parsed.timeframe, data, convert or [], settings.currency
+            ).items()
+        }
+        bars = _window(bars, start, end)
+        if m1 is not None:
+            m1 = _window(m1, start, end)
+        for pair, frame in conversions.items():
+            if len(bars) and (not len(frame) or frame.index[0] > bars.index[0]):
+                first = f"{frame.index[0]:%Y-%m-%d}" if len(frame) else "nowhere in the window"
+                raise InvalidInputError(
+                    [
+                        f"--convert: {pair}'s bars start {first}, after the first bar to test "
+                        f"({bars.index[0]:%Y-%m-%d}); pass --from {first} or a longer file"
+                        if len(frame)
+                        else f"--convert: {pair} has no bars between --from and --to"
+                    ],
+                    what="backtest",
+                )
     except (NlTraderError, ValidationError, OSError) as error:
         console.print(f"[red]cannot backtest: {error}[/red]", markup=True)
         raise typer.Exit(2) from None
@@ -129,6 +203,7 @@ def backtest(
                 symbol=name,
                 settings=settings,
                 m1_bars=m1,
+                conversion_bars=conversions,
                 progress=lambda done, total: progress.update(task, completed=done),
             )
         except NlTraderError as error:

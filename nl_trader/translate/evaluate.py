@@ -42,7 +42,7 @@ from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import SpecError, StrategySpec, canonical_json, parse_spec, spec_hash
 from nl_trader.strategy.examples import EXAMPLES_DIR, load_examples
 from nl_trader.strategy.indicators import REGISTRY
-from nl_trader.symbols import symbol_spec
+from nl_trader.symbols import conversion_pairs
 from nl_trader.translate.prompts import load_prompts
 from nl_trader.translate.translate import (
     Outcome,
@@ -529,21 +529,10 @@ BacktestCache = dict[tuple[str, str, int], tuple[list[list[Any]], list[list[Any]
 
 def _conversion_bars(symbol: str, timeframe: str, bars: int) -> dict[str, pd.DataFrame]:
     """Sample bars of the pairs that turn a cross's money into USD (USDJPY for GBPJPY's yen)."""
-    info = symbol_spec(symbol)
-    frames = {}
-    for currency in dict.fromkeys((info.currency_base, info.currency_profit)):
-        if currency == ACCOUNT_CURRENCY:
-            continue
-        for pair in (f"{currency}{ACCOUNT_CURRENCY}", f"{ACCOUNT_CURRENCY}{currency}"):
-            if pair == symbol or pair in frames:
-                continue
-            try:
-                symbol_spec(pair)
-            except InvalidInputError:
-                continue
-            frames[pair] = sample_bars(pair, timeframe, bars=bars)
-            break
-    return frames
+    return {
+        pair: sample_bars(pair, timeframe, bars=bars)
+        for pair in conversion_pairs(symbol, ACCOUNT_CURRENCY)
+    }
 
 
 def backtest_equivalent(
