@@ -101,3 +101,77 @@ def test_backtest_refuses_an_unknown_account_mode(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "account_mode" in result.output
+
+
+# ---- nl-trader demo: the README's main job ----------------------------------------------------------
+def test_demo_runs_the_pipeline_from_a_sentence_to_a_journaled_paper_session(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from nl_trader.store import State, Store
+
+    started = time.perf_counter()
+    result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo"), "--by", "reviewer"])
+    elapsed_s = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert elapsed_s < 30
+    output = result.output
+    text = (STRATEGIES / "ma_crossover.txt").read_text(encoding="utf-8").strip()
+    assert text[:60] in output
+    assert "Buy when fast (simple moving average 20) crosses above slow" in output  # explain-back
+    assert "Promotion criteria, run 1" in output
+    assert "approval 1: reviewer approved strategy 1" in output
+    assert any(line.startswith("execution  100000") for line in output.splitlines())
+    assert "chain verified" in output
+
+    with Store(tmp_path / "demo" / "demo.db") as store:
+        run = store.run(1)
+        report = store.resolve(run.report_path)
+        assert report.is_file()
+        assert f"report: {report}" in output
+        (approval,) = store.approvals(1)
+        assert (approval.approved_by, approval.run_id) == ("reviewer", run.id)
+        assert approval.report_hash == run.report_hash
+        (session,) = store.sessions(1)
+        assert (session.mode, session.status) == ("paper", "stopped")
+        assert run.oos_start is not None
+        executions = [e for e in store.journal(session.id) if e.kind == "execution"]
+        assert executions
+        assert all(e.event_time is not None and e.event_time >= run.oos_start for e in executions)
+        assert store.strategy(1).state == State.STOPPED
+        assert store.verify_audit().ok
+        translation = store.translation(1)
+        assert translation.model == "scripted-examples"
+
+
+def test_demo_starts_from_a_fresh_store_each_time(tmp_path: Path) -> None:
+    workdir = str(tmp_path / "demo")
+    arguments = ["demo", "--dir", workdir, "--bars", "2000", "--paper-bars", "20"]
+    assert runner.invoke(app, arguments).exit_code == 0
+    second = runner.invoke(app, arguments)
+    assert second.exit_code == 0, second.output
+    from nl_trader.store import Store
+
+    with Store(tmp_path / "demo" / "demo.db") as store:
+        assert [s.id for s in store.strategies()] == [1]
+    assert len(list((tmp_path / "demo" / "reports").glob("*.html"))) == 1
+
+
+def test_demo_orders_adds_the_send_order_tour_in_both_routes(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--bars",
+            "2000",
+            "--paper-bars",
+            "10",
+            "--orders",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Simulated route (backtest_toggle=True" in result.output
+    assert "MT5 route (backtest_toggle=False) on the fake terminal" in result.output

@@ -1,16 +1,56 @@
-"""``nl-trader demo``: the README's main job, offline."""
+"""``nl-trader demo``: the README's main job, offline, in a few seconds.
+
+A bundled example text -> the scripted model's spec and its explain-back -> a backtest on the
+bundled EURUSD sample with its HTML report -> a recorded approval -> a paper session on the fake
+terminal replaying the bars the backtest did not see -> a summary. ``--orders`` adds the tour of
+the seed's ``send_order`` API in both routes.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from pathlib import Path
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
 from nl_trader import __version__, mt5
 from nl_trader.cli.common import app, console
+from nl_trader.cli.lifecycle import (
+    event_printer,
+    format_pf,
+    load_run_bars,
+    paper_session_terminal,
+    print_approval,
+    print_run,
+    print_summary,
+)
 from nl_trader.client import MAS
+from nl_trader.errors import NlTraderError
+from nl_trader.lifecycle import (
+    AccountFacts,
+    TranslationFacts,
+    approve,
+    backtest,
+    check_can_go_live,
+    current_actor,
+    record_translation,
+    register,
+    report_file,
+    run_criteria,
+)
+from nl_trader.live.accounts import PAPER_PROFILE
 from nl_trader.live.fake_terminal import FakeTerminal
+from nl_trader.live.session import SessionSummary, start_session
+from nl_trader.store import Store
+from nl_trader.strategy.examples import load_examples
+
+DEMO_DIR = Path("nl_trader_demo")
+DEMO_EXAMPLE = "ma_crossover"
+DEMO_SAMPLE_BARS = 6_000  # H1: about a year of EURUSD
+DEMO_PAPER_BARS = 240  # H1: two weeks of the held-out period
 
 
 class _PrintingClient(MAS):
@@ -112,10 +152,225 @@ def _server_now(client: MAS, backtest: bool) -> int:
 
 
 @app.command()
-def demo() -> None:
-    """Run the order API in both routes: simulated, then paper trading on the fake terminal."""
+def demo(
+    workdir: Annotated[
+        Path,
+        typer.Option("--dir", help="Where the demo's database and reports go (its db is reset)."),
+    ] = DEMO_DIR,
+    example: Annotated[
+        str, typer.Option(help="Which example of strategies/ to run (its slug).")
+    ] = DEMO_EXAMPLE,
+    sample_size: Annotated[
+        int, typer.Option("--bars", min=1_000, help="Bars of the bundled sample to backtest on.")
+    ] = DEMO_SAMPLE_BARS,
+    paper_bars: Annotated[
+        int, typer.Option("--paper-bars", min=1, help="Bars the paper session trades.")
+    ] = DEMO_PAPER_BARS,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who approves (default: your login name).")
+    ] = None,
+    orders: Annotated[
+        bool, typer.Option("--orders", help="Then tour the send_order API in both routes.")
+    ] = False,
+) -> None:
+    """The main job, offline: a sentence to a spec, a backtest report, an approval, paper trading.
+
+    A bundled example text is translated by the scripted model, explained back, stored, backtested
+    on the bundled EURUSD sample (the last 20 % held out), its HTML report written and recorded,
+    approved by a person (an override is recorded when the promotion criteria are not met), and
+    traded for a while on the fake terminal replaying the held-out bars, through the gate, with
+    every order status and execution printed and journaled as it arrives.
+    """
+    started = time.perf_counter()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    console.print(f"[bold]nl_trader {__version__}[/bold]: the unified send_order API, offline\n")
+    console.print(
+        f"[bold]nl_trader {__version__}[/bold]: from a sentence to paper trading, offline\n"
+    )
+    chosen = {item.slug: item for item in load_examples()}.get(example)
+    if chosen is None:
+        console.print(f"[red]--example: no example {example!r} in strategies/[/red]")
+        raise typer.Exit(2)
+    db = _fresh_workdir(workdir)
+    actor = (by or current_actor()).strip()
+    with Store(db) as store:
+        run_pipeline(store, chosen.text, actor, sample_size=sample_size, paper_bars=paper_bars)
+        console.print(
+            f"\n[bold]Where[/bold]: database {store.path.resolve()}, reports in "
+            f"{(store.path.parent / 'reports').resolve()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(
+            f"Next: nl-trader show 1 --db {store.path} ; nl-trader audit --verify --db {store.path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"demo finished in {time.perf_counter() - started:.1f} s", highlight=False)
+    if orders:
+        order_api_tour()
+
+
+def _fresh_workdir(workdir: Path) -> Path:
+    """The demo's own database, new for each run (its old reports are removed too)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "demo.db"
+    for leftover in (db, db.with_name("demo.db-wal"), db.with_name("demo.db-shm")):
+        leftover.unlink(missing_ok=True)
+    reports = workdir / "reports"
+    if reports.is_dir():
+        for old in [*reports.glob("strategy-*.html"), *reports.glob("strategy-*.json")]:
+            old.unlink()
+    return db
+
+
+def run_pipeline(
+    store: Store, text: str, actor: str, *, sample_size: int, paper_bars: int
+) -> SessionSummary:
+    """The issue's pipeline on one text, printing each stage; returns the paper session's summary."""
+    console.rule("1. The trader's text")
+    console.print(text, markup=False)
+
+    console.rule("2. Translation (scripted model) and explain-back")
+    # Loaded here: langchain and openai cost a second to import, and only translating needs them.
+    from nl_trader.translate.llm import make_llm
+    from nl_trader.translate.translate import translate
+
+    result = translate(text, make_llm("scripted:examples"))
+    if result.spec is None:
+        raise NlTraderError(f"the scripted model did not give a spec: {result.message}")
+    translation_id = record_translation(store, TranslationFacts.from_translation(result), by=actor)
+    version = register(
+        store,
+        result.spec,
+        text=text,
+        by=actor,
+        language=result.language,
+        translation_id=translation_id,
+    )
+    strategy_id = version.strategy_id
+    console.print(result.explanation or "", markup=False)
+    console.print(
+        f"[dim]model {result.model}, {result.attempts} attempt(s), prompt {result.prompt_version} "
+        f"({result.prompt_hash[:12]}), {result.usage.total_tokens} tokens, "
+        f"{result.latency_s:.2f} s[/dim]",
+        highlight=False,
+    )
+    console.print(
+        f"stored: strategy {strategy_id} version 1, spec sha256 {version.spec_hash}",
+        markup=False,
+    )
+
+    console.rule("3. Backtest on the bundled EURUSD sample")
+    spec = result.spec
+    data = {"source": "sample", "symbol": spec.symbols[0], "bars": sample_size}
+    bars, _, info = load_run_bars(spec, data)
+    run = backtest(
+        store,
+        strategy_id,
+        bars,
+        data=data,
+        data_info=info,
+        report_dir=store.path.parent / "reports",
+        by=actor,
+    )
+    print_run(store, run)
+
+    console.rule("4. Approval by a person")
+    verdict = run_criteria(run)
+    override = (
+        None
+        if verdict.met
+        else "demo on the bundled synthetic sample: the criteria are shown above, not met"
+    )
+    approval = approve(
+        store,
+        strategy_id,
+        run_id=run.id,
+        by=actor,
+        note="nl-trader demo",
+        override_reason=override,
+    )
+    print_approval(approval)
+    decision = check_can_go_live(store, strategy_id)
+    console.print(
+        "gate on the paper account: "
+        + ("allowed" if decision.allowed else "; ".join(decision.reasons)),
+        markup=False,
+    )
+    real = AccountFacts(
+        login=51234567, server="Broker-Live", trade_mode=mt5.ACCOUNT_TRADE_MODE_REAL
+    )
+    refused = check_can_go_live(store, strategy_id, account=real)
+    console.print(
+        "gate on a REAL-money account without confirmation: refused: " + "; ".join(refused.reasons),
+        markup=False,
+    )
+
+    console.rule(
+        f"5. Paper session: {paper_bars} bars the backtest did not see, on the fake terminal"
+    )
+    session = start_session(
+        store,
+        strategy_id,
+        profile=PAPER_PROFILE,
+        terminal=lambda: paper_session_terminal(store, strategy_id),
+        by=actor,
+        listener=event_printer(),
+    )
+    summary = session.run(max_bars=paper_bars)
+    print_summary(summary)
+
+    console.rule("6. Summary")
+    check = store.verify_audit()
+    journal = store.journal(summary.session_id)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    figures = run.figures
+    rows = [
+        (
+            "strategy",
+            f'{strategy_id} "{spec.name}", state {store.strategy(strategy_id).state.value}',
+        ),
+        ("spec sha256", version.spec_hash),
+        (
+            "translation",
+            f"{result.model}, prompt {result.prompt_version}, {result.attempts} attempt(s)",
+        ),
+        (
+            "backtest",
+            f"run {run.id}: {figures['total_trades']} trades, net {figures['total_net_profit']:,.2f}, "
+            f"PF {format_pf(figures['profit_factor'])}, max DD {figures['equity_drawdown_pct']:.2f} %, "
+            f"criteria {'met' if verdict.met else 'not met'}",
+        ),
+        ("report", str(report_file(store, run))),
+        (
+            "approval",
+            f"{approval.id} by {approval.approved_by}, report sha256 {approval.report_hash[:16]}"
+            + (", override recorded" if override else ""),
+        ),
+        (
+            "paper session",
+            f"{summary.session_id}: {summary.bars_processed} bars, {summary.orders_sent} orders, "
+            f"{summary.executions} executions, P/L {summary.realised_profit:+,.2f} "
+            f"{summary.currency}",
+        ),
+        ("journal", f"{len(journal)} entries (orders sent, statuses, executions)"),
+        (
+            "audit",
+            f"{check.entries} entries, chain {'verified' if check.ok else 'BROKEN'}, head "
+            f"{check.head_hash[:16]}",
+        ),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    return summary
+
+
+def order_api_tour() -> None:
+    """Run the order API in both routes: simulated, then paper trading on the fake terminal."""
+    console.rule("The send_order API in both routes")
     login = {"account": "YOUR_ACCOUNT", "password": "YOUR_PASSWORD", "server": "YOUR_SERVER"}
 
     sim_table = _events_table("Simulated route (backtest_toggle=True, bundled EURUSD sample)")

@@ -1,0 +1,1043 @@
+"""The strategy lifecycle: from a sentence to live trading only through records a person can audit.
+
+States (``State``): draft -> backtested -> approved -> paper / live -> stopped, and retired.
+
+* ``register`` stores a strategy (its text, spec and hash) as version 1, in draft; ``edit`` makes a
+  new version whose parent is the current one, back in draft.
+* ``backtest`` tests the current version on the first part of the data and keeps the last part
+  (``PromotionCriteria.oos_fraction``) out of it: the out-of-sample period, tested on its own for
+  the out-of-sample criterion and replayed by the paper session. It writes the HTML and JSON
+  reports and records their hashes with the figures and the criteria result.
+* ``approve`` binds a person to one version (spec hash) AND one report (report hash), with a note
+  and an expiry. A run that misses the promotion criteria needs an override with its reason, and
+  the override is recorded.
+* ``check_can_go_live`` is the gate: it lists every reason a session may not start (no approval,
+  revoked, expired, spec changed, another report, report changed or missing, criteria missed
+  without override, a record that no longer matches its audit entry, a retired strategy, a session
+  already running, a real-money account without its confirmation). ``revoke`` and ``retire``
+  close the way again.
+
+Every change is one transaction with its audit entry (``nl_trader.store``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nl_trader import mt5
+from nl_trader.backtest.engine import ENGINE_VERSION, BacktestSettings, run_backtest
+from nl_trader.backtest.report import DataInfo, report_figures, write_reports
+from nl_trader.backtest.stats import TesterStats
+from nl_trader.errors import InvalidInputError, NlTraderError
+from nl_trader.spec import StrategySpec, spec_hash
+from nl_trader.store import Approval, BacktestRun, State, Store, Version
+
+if TYPE_CHECKING:  # translating loads langchain; the lifecycle does not need it
+    from nl_trader.translate.translate import Translation
+
+ACTOR_ENV = "NL_TRADER_USER"
+CONFIG_ENV = "NL_TRADER_CONFIG"
+DEFAULT_APPROVAL_DAYS = 30
+MAX_APPROVAL_DAYS = 365
+TRADE_MODES = {
+    mt5.ACCOUNT_TRADE_MODE_DEMO: "demo",
+    mt5.ACCOUNT_TRADE_MODE_CONTEST: "contest",
+    mt5.ACCOUNT_TRADE_MODE_REAL: "real",
+}
+
+
+class LifecycleError(InvalidInputError):
+    """A lifecycle step refused: each problem names what is wrong and what to do."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(problems, what="lifecycle step")
+
+
+class GateRefusedError(NlTraderError):
+    """Starting a session was refused by the gate; ``reasons`` holds every reason."""
+
+    def __init__(self, strategy_id: int, reasons: tuple[str, ...]) -> None:
+        self.strategy_id = strategy_id
+        self.reasons = reasons
+        super().__init__(f"strategy {strategy_id} may not go live: " + "; ".join(reasons))
+
+
+def current_actor() -> str:
+    """Who acts: ``NL_TRADER_USER``, else the login name."""
+    configured = os.environ.get(ACTOR_ENV, "").strip()
+    if configured:
+        return configured
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# ---- configuration ------------------------------------------------------------------------------
+def config_path() -> Path:
+    """``NL_TRADER_CONFIG`` if set, else ``~/.nl_trader/config.toml``."""
+    configured = os.environ.get(CONFIG_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".nl_trader" / "config.toml"
+
+
+def read_config(path: Path | None = None) -> dict[str, Any]:
+    """The TOML configuration (``[promotion]``, ``[accounts.NAME]``); empty when there is none."""
+    target = path or config_path()
+    if not target.is_file():
+        if path is not None:
+            raise InvalidInputError([f"config: no file at {target}"], what="configuration")
+        return {}
+    try:
+        return tomllib.loads(target.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise InvalidInputError([f"config: {target}: {error}"], what="configuration") from None
+
+
+class PromotionCriteria(BaseModel):
+    """What a backtest must show before a strategy may be approved without an override.
+
+    ``min_trades``: closed trades in the backtest (30: fewer say little). ``max_drawdown_pct``:
+    the deepest equity drawdown, percent of its peak (25.0). ``min_profit_factor``: gross profit
+    over gross loss (1.1). ``oos_fraction``: the share of the data, at its end, held out of the
+    report's backtest (0.2 = the last 20 %); ``min_oos_profit_factor``: what the strategy must
+    show on that held-out period on its own (1.0: it must not lose there; None: not checked).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_trades: int = Field(default=30, ge=0)
+    max_drawdown_pct: float = Field(default=25.0, gt=0, le=100)
+    min_profit_factor: float = Field(default=1.1, ge=0)
+    oos_fraction: float = Field(default=0.2, ge=0, lt=0.9)
+    min_oos_profit_factor: float | None = Field(default=1.0, ge=0)
+
+
+def load_criteria(
+    path: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> PromotionCriteria:
+    """The criteria: defaults, then the config's ``[promotion]`` table, then ``overrides``."""
+    values = dict(read_config(path).get("promotion", {}))
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return PromotionCriteria.model_validate(values)
+    except ValidationError as error:
+        problems = [
+            f"promotion.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+            for item in error.errors(include_url=False)
+        ]
+        raise InvalidInputError(problems, what="promotion criteria") from None
+
+
+@dataclass(frozen=True)
+class CriterionCheck:
+    name: str
+    required: str
+    actual: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class CriteriaResult:
+    """Each criterion with what was required and what the backtest showed."""
+
+    met: bool
+    checks: tuple[CriterionCheck, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "met": self.met,
+            "checks": [
+                {"name": c.name, "required": c.required, "actual": c.actual, "passed": c.passed}
+                for c in self.checks
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CriteriaResult:
+        return cls(
+            met=bool(data["met"]),
+            checks=tuple(CriterionCheck(**check) for check in data["checks"]),
+        )
+
+    def failures(self) -> list[str]:
+        return [
+            f"{c.name}: {c.actual} (required {c.required})" for c in self.checks if not c.passed
+        ]
+
+
+def _profit_factor_check(name: str, figures: Mapping[str, Any], minimum: float) -> CriterionCheck:
+    trades = int(figures["total_trades"])
+    factor = figures["profit_factor"]
+    if trades == 0:
+        return CriterionCheck(name, f">= {minimum:.2f}", "no trades", False)
+    if factor is None:  # no losing trade: an unbounded profit factor
+        return CriterionCheck(name, f">= {minimum:.2f}", "no losing trade", True)
+    return CriterionCheck(name, f">= {minimum:.2f}", f"{factor:.2f}", factor >= minimum)
+
+
+def evaluate_criteria(
+    figures: Mapping[str, Any],
+    oos_figures: Mapping[str, Any] | None,
+    criteria: PromotionCriteria,
+) -> CriteriaResult:
+    """Check a run's figures (``figures_summary``) against the criteria."""
+    trades = int(figures["total_trades"])
+    drawdown = float(figures["equity_drawdown_pct"])
+    checks = [
+        CriterionCheck(
+            "trades", f">= {criteria.min_trades}", str(trades), trades >= criteria.min_trades
+        ),
+        CriterionCheck(
+            "max equity drawdown",
+            f"<= {criteria.max_drawdown_pct:.2f} %",
+            f"{drawdown:.2f} %",
+            drawdown <= criteria.max_drawdown_pct,
+        ),
+        _profit_factor_check("profit factor", figures, criteria.min_profit_factor),
+    ]
+    if criteria.oos_fraction > 0 and criteria.min_oos_profit_factor is not None:
+        if oos_figures is None:
+            checks.append(
+                CriterionCheck(
+                    "out-of-sample profit factor",
+                    f">= {criteria.min_oos_profit_factor:.2f}",
+                    "no out-of-sample period",
+                    False,
+                )
+            )
+        else:
+            checks.append(
+                _profit_factor_check(
+                    "out-of-sample profit factor", oos_figures, criteria.min_oos_profit_factor
+                )
+            )
+    return CriteriaResult(all(check.passed for check in checks), tuple(checks))
+
+
+def figures_summary(stats: TesterStats) -> dict[str, Any]:
+    """The figures the lifecycle keeps and judges (the report holds them all)."""
+    return {
+        "bars": stats.bars,
+        "initial_deposit": stats.initial_deposit,
+        "final_balance": stats.final_balance,
+        "final_equity": stats.final_equity,
+        "total_net_profit": stats.total_net_profit,
+        "gross_profit": stats.gross_profit,
+        "gross_loss": stats.gross_loss,
+        "total_trades": stats.total_trades,
+        "profit_factor": stats.profit_factor,
+        "expected_payoff": stats.expected_payoff,
+        "sharpe_ratio": stats.sharpe_ratio,
+        "profit_trades_pct": stats.profit_trades_pct,
+        "equity_drawdown_pct": stats.equity_drawdown.relative_pct,
+        "equity_drawdown_money": stats.equity_drawdown.maximal_money,
+    }
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or None when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def stored_spec_json(spec: StrategySpec) -> str:
+    """The spec as its author gave it (defaults left out, so the explain-back can still list the
+    defaults filled in); its identity is ``spec_hash``, over the canonical form."""
+    return spec.model_dump_json(exclude_unset=True)
+
+
+def _subject(strategy_id: int) -> str:
+    return f"strategy/{strategy_id}"
+
+
+def _require(condition: bool, problem: str) -> None:
+    if not condition:
+        raise LifecycleError([problem])
+
+
+def _not_retired(store: Store, strategy_id: int, doing: str) -> None:
+    state = store.strategy(strategy_id).state
+    _require(
+        state != State.RETIRED,
+        f"strategy {strategy_id}: it is retired; a retired strategy cannot be {doing}",
+    )
+    running = store.running_session(strategy_id)
+    _require(
+        running is None,
+        f"strategy {strategy_id}: session {running.id if running else ''} is running; stop it first "
+        f"(nl-trader live stop {strategy_id})",
+    )
+
+
+# ---- registering and editing --------------------------------------------------------------------
+@dataclass(frozen=True)
+class TranslationFacts:
+    """What the store keeps of one ``translate()`` call (no prompt text, no key)."""
+
+    text: str
+    language: str
+    outcome: str
+    model: str
+    prompt_version: str
+    prompt_hash: str
+    input_tokens: int
+    output_tokens: int
+    attempts: int
+    latency_s: float
+    spec_hash: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def from_translation(cls, result: Translation) -> TranslationFacts:
+        """What the store keeps of a ``Translation``: its outcome, model, prompt and cost."""
+        return cls(
+            text=result.text,
+            language=result.language,
+            outcome=result.outcome,
+            model=result.model,
+            prompt_version=result.prompt_version,
+            prompt_hash=result.prompt_hash,
+            input_tokens=result.usage.input_tokens,
+            output_tokens=result.usage.output_tokens,
+            attempts=result.attempts,
+            latency_s=result.latency_s,
+            spec_hash=spec_hash(result.spec) if result.spec is not None else None,
+            detail={
+                "questions": list(result.questions),
+                "missing": list(result.missing),
+                "unsupported": list(result.unsupported),
+                "message": result.message,
+                "defaults_filled": list(result.defaults_filled),
+            },
+        )
+
+
+def record_translation(store: Store, facts: TranslationFacts, *, by: str) -> int:
+    """Store one translation attempt (a spec, a question or a refusal); return its id."""
+    with store.transaction():
+        ident = store.insert_translation(
+            {
+                "text": facts.text,
+                "language": facts.language,
+                "outcome": facts.outcome,
+                "model": facts.model,
+                "prompt_version": facts.prompt_version,
+                "prompt_hash": facts.prompt_hash,
+                "input_tokens": facts.input_tokens,
+                "output_tokens": facts.output_tokens,
+                "attempts": facts.attempts,
+                "latency_s": facts.latency_s,
+                "spec_hash": facts.spec_hash,
+                "detail": facts.detail,
+                "created_by": by,
+            }
+        )
+        store.audit(
+            by,
+            "translation.recorded",
+            f"translation/{ident}",
+            {
+                "translation_id": ident,
+                "outcome": facts.outcome,
+                "model": facts.model,
+                "prompt_version": facts.prompt_version,
+                "prompt_hash": facts.prompt_hash,
+                "spec_hash": facts.spec_hash,
+                "tokens": facts.input_tokens + facts.output_tokens,
+            },
+        )
+    return ident
+
+
+def register(
+    store: Store,
+    spec: StrategySpec,
+    *,
+    text: str,
+    by: str,
+    language: str = "en",
+    translation_id: int | None = None,
+    note: str = "",
+) -> Version:
+    """Store a new strategy: its text and spec as version 1, in draft."""
+    _require(bool(by.strip()), "by: say who registers the strategy")
+    with store.transaction():
+        strategy_id = store.insert_strategy(name=spec.name, by=by)
+        version_id = store.insert_version(
+            {
+                "strategy_id": strategy_id,
+                "number": 1,
+                "parent_id": None,
+                "text": text,
+                "language": language,
+                "spec_json": stored_spec_json(spec),
+                "spec_hash": spec_hash(spec),
+                "translation_id": translation_id,
+                "note": note,
+                "created_by": by,
+            }
+        )
+        store.audit(
+            by,
+            "strategy.created",
+            _subject(strategy_id),
+            {
+                "strategy_id": strategy_id,
+                "version_id": version_id,
+                "version": 1,
+                "name": spec.name,
+                "spec_hash": spec_hash(spec),
+                "translation_id": translation_id,
+            },
+        )
+    return store.version(version_id)
+
+
+def edit(
+    store: Store,
+    strategy_id: int,
+    spec: StrategySpec,
+    *,
+    by: str,
+    note: str = "",
+    text: str | None = None,
+) -> Version:
+    """Make a new version of the strategy (parent: the current one). It needs a new backtest and
+    a new approval before it can trade."""
+    _not_retired(store, strategy_id, "edited")
+    current = store.current_version(strategy_id)
+    _require(
+        spec_hash(spec) != current.spec_hash,
+        f"spec: identical to version {current.number} (sha256 {current.spec_hash[:12]}); "
+        "nothing to change",
+    )
+    with store.transaction():
+        version_id = store.insert_version(
+            {
+                "strategy_id": strategy_id,
+                "number": current.number + 1,
+                "parent_id": current.id,
+                "text": text if text is not None else current.text,
+                "language": current.language,
+                "spec_json": stored_spec_json(spec),
+                "spec_hash": spec_hash(spec),
+                "translation_id": None,
+                "note": note,
+                "created_by": by,
+            }
+        )
+        store.set_state(strategy_id, State.DRAFT)
+        store.audit(
+            by,
+            "strategy.edited",
+            _subject(strategy_id),
+            {
+                "strategy_id": strategy_id,
+                "version_id": version_id,
+                "version": current.number + 1,
+                "parent_version_id": current.id,
+                "parent_spec_hash": current.spec_hash,
+                "spec_hash": spec_hash(spec),
+                "note": note,
+            },
+        )
+    return store.version(version_id)
+
+
+# ---- backtesting ---------------------------------------------------------------------------------
+def split_out_of_sample(bars: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bars of the report's backtest, and the last ``fraction`` of them held out."""
+    held = math.floor(len(bars) * fraction)
+    if held == 0:
+        return bars, bars.iloc[:0]
+    return bars.iloc[:-held], bars.iloc[-held:]
+
+
+def backtest(
+    store: Store,
+    strategy_id: int,
+    bars: pd.DataFrame,
+    *,
+    data: dict[str, Any],
+    data_info: DataInfo,
+    report_dir: Path,
+    by: str,
+    settings: BacktestSettings | None = None,
+    criteria: PromotionCriteria | None = None,
+    m1_bars: pd.DataFrame | None = None,
+    conversion_bars: Mapping[str, pd.DataFrame] | None = None,
+) -> BacktestRun:
+    """Backtest the current version, write its reports, and record the run with its criteria.
+
+    ``data`` says how to load the same bars again (for the paper session), e.g.
+    ``{"source": "sample", "symbol": "EURUSD", "bars": 6000}``; ``data_info`` is the report's
+    data section. The report covers the bars before the out-of-sample period only.
+    ``conversion_bars`` are the bars of the pairs that convert the symbol's money to the account
+    currency (GBPUSD for EURGBP on a USD account), as ``run_backtest`` takes them.
+    """
+    _not_retired(store, strategy_id, "backtested")
+    settings = settings or BacktestSettings()
+    criteria = criteria or PromotionCriteria()
+    version = store.current_version(strategy_id)
+    spec = version.spec
+    symbol = str(data.get("symbol") or spec.symbols[0])
+    in_sample, held_out = split_out_of_sample(bars, criteria.oos_fraction)
+    _require(len(in_sample) > 0, "data: no bars before the out-of-sample period to backtest on")
+    m1_in = m1_out = None
+    if m1_bars is not None:
+        cut = held_out.index[0] if len(held_out) else None
+        m1_in = m1_bars if cut is None else m1_bars[m1_bars.index < cut]
+        m1_out = None if cut is None else m1_bars[m1_bars.index >= cut]
+    conversions = dict(conversion_bars or {})
+    result = run_backtest(
+        spec,
+        in_sample,
+        symbol=symbol,
+        settings=settings,
+        m1_bars=m1_in,
+        conversion_bars=conversions,
+    )
+    oos_figures = None
+    if len(held_out):
+        oos_result = run_backtest(
+            spec,
+            held_out,
+            symbol=symbol,
+            settings=settings,
+            m1_bars=m1_out,
+            conversion_bars=conversions,
+        )
+        oos_figures = figures_summary(report_figures(oos_result))
+    stamp = store.now().strftime("%Y%m%dT%H%M%S%fZ")
+    report = report_dir / f"strategy-{strategy_id}-v{version.number}-{stamp}.html"
+    info = DataInfo(
+        source=data_info.source,
+        format=data_info.format,
+        fingerprint=data_info.fingerprint,
+        rows=len(in_sample),
+        timezone=data_info.timezone,
+        warnings=data_info.warnings,
+    )
+    # The files are written (atomically) before the record: a crash in between leaves an orphan
+    # report, never a record pointing at a missing or half-written file.
+    stats = write_reports(result, report, data=info)
+    figures = figures_summary(stats)
+    verdict = evaluate_criteria(figures, oos_figures, criteria)
+    report_json = report.with_suffix(".json")
+    html_hash, json_hash = file_sha256(report), file_sha256(report_json)
+    if html_hash is None or json_hash is None:
+        raise LifecycleError([f"report: cannot read back {report} after writing it"])
+    with store.transaction():
+        _not_retired(store, strategy_id, "backtested")
+        _require(
+            store.current_version(strategy_id).id == version.id,
+            f"strategy {strategy_id}: edited while it was being backtested; backtest again",
+        )
+        run_id = store.insert_run(
+            {
+                "strategy_id": strategy_id,
+                "version_id": version.id,
+                "spec_hash": version.spec_hash,
+                "symbol": symbol,
+                "data": data,
+                "data_fingerprint": data_info.fingerprint,
+                "period_start": in_sample.index[0].to_pydatetime(),
+                "period_end": in_sample.index[-1].to_pydatetime(),
+                "bars": len(in_sample),
+                "oos_start": held_out.index[0].to_pydatetime() if len(held_out) else None,
+                "oos_end": held_out.index[-1].to_pydatetime() if len(held_out) else None,
+                "oos_bars": len(held_out),
+                "settings": settings.model_dump(mode="json"),
+                "figures": figures,
+                "oos_figures": oos_figures,
+                "criteria": {**verdict.to_dict(), "criteria": criteria.model_dump()},
+                "report_path": store.relative(report),
+                "report_hash": html_hash,
+                "report_json_path": store.relative(report_json),
+                "report_json_hash": json_hash,
+                "engine_version": ENGINE_VERSION,
+                "elapsed_s": result.elapsed_s,
+                "created_by": by,
+            }
+        )
+        store.set_state(strategy_id, State.BACKTESTED)
+        store.audit(
+            by,
+            "backtest.recorded",
+            _subject(strategy_id),
+            {
+                "run_id": run_id,
+                "version_id": version.id,
+                "spec_hash": version.spec_hash,
+                "data_fingerprint": data_info.fingerprint,
+                "report_hash": html_hash,
+                "report_json_hash": json_hash,
+                "criteria_met": verdict.met,
+                "total_trades": figures["total_trades"],
+                "total_net_profit": figures["total_net_profit"],
+            },
+        )
+    return store.run(run_id)
+
+
+def run_criteria(run: BacktestRun) -> CriteriaResult:
+    """The criteria result recorded with a run."""
+    return CriteriaResult.from_dict(run.criteria)
+
+
+def report_file(store: Store, run: BacktestRun) -> Path:
+    """The HTML report of a run (recorded paths are relative to the store's folder)."""
+    return store.resolve(run.report_path)
+
+
+def report_problems(store: Store, run: BacktestRun, expected_hash: str | None = None) -> list[str]:
+    """Why a run's report files can no longer be trusted: missing, or changed since recorded."""
+    problems = []
+    for kind, recorded_path, recorded in (
+        ("report", run.report_path, expected_hash or run.report_hash),
+        ("JSON report", run.report_json_path, run.report_json_hash),
+    ):
+        path = store.resolve(recorded_path)
+        actual = file_sha256(path)
+        if actual is None:
+            problems.append(f"the {kind} of run {run.id} is missing ({path})")
+        elif actual != recorded:
+            problems.append(
+                f"the {kind} of run {run.id} changed since it was recorded "
+                f"(sha256 {actual[:12]}, recorded {recorded[:12]}): {path}"
+            )
+    return problems
+
+
+# ---- approval -------------------------------------------------------------------------------------
+def approve(
+    store: Store,
+    strategy_id: int,
+    *,
+    run_id: int,
+    by: str,
+    note: str = "",
+    expires_in: timedelta = timedelta(days=DEFAULT_APPROVAL_DAYS),
+    override_reason: str | None = None,
+) -> Approval:
+    """Approve the current version on one backtest report, for ``expires_in`` from now.
+
+    Refused unless the run is the latest backtest of the current version and its report files
+    still hash to what was recorded. A run that misses the promotion criteria needs
+    ``override_reason``; the override is part of the approval and of its audit entry.
+    """
+    problems: list[str] = []
+    if not by.strip():
+        problems.append("by: name the person who approves")
+    if not timedelta(0) < expires_in <= timedelta(days=MAX_APPROVAL_DAYS):
+        problems.append(
+            f"expires: an approval lasts more than 0 and at most {MAX_APPROVAL_DAYS} days"
+        )
+    if override_reason is not None and not override_reason.strip():
+        problems.append("override: give the reason for approving despite the criteria")
+    strategy = store.strategy(strategy_id)
+    if strategy.state == State.RETIRED:
+        problems.append(f"strategy {strategy_id}: it is retired; it cannot be approved")
+    running = store.running_session(strategy_id)
+    if running is not None:
+        problems.append(
+            f"strategy {strategy_id}: session {running.id} is running; stop it before approving again"
+        )
+    version = store.current_version(strategy_id)
+    run = store.run(run_id)
+    if run.strategy_id != strategy_id:
+        problems.append(
+            f"run {run_id}: it is a backtest of strategy {run.strategy_id}, not {strategy_id}"
+        )
+    elif run.version_id != version.id:
+        tested = store.version(run.version_id)
+        problems.append(
+            f"run {run_id}: it tested version {tested.number}, but strategy {strategy_id} is at "
+            f"version {version.number} (the spec changed); backtest version {version.number} and "
+            "approve that run"
+        )
+    else:
+        latest = store.latest_run(version.id)
+        if latest is not None and latest.id != run.id:
+            problems.append(
+                f"run {run_id}: not the latest backtest of version {version.number} (run {latest.id} "
+                f"is); approve run {latest.id}"
+            )
+        if run.spec_hash != version.spec_hash:
+            problems.append(f"run {run_id}: its spec hash does not match version {version.number}")
+        problems.extend(report_problems(store, run))
+    verdict = run_criteria(run)
+    if not verdict.met and override_reason is None:
+        problems.append(
+            f"run {run_id}: the promotion criteria are not met ("
+            + "; ".join(verdict.failures())
+            + "); approve with an override and its reason to go ahead anyway"
+        )
+    if problems:
+        raise LifecycleError(problems)
+    now = store.now()
+    with store.transaction():
+        approval_id = store.insert_approval(
+            {
+                "strategy_id": strategy_id,
+                "version_id": version.id,
+                "spec_hash": version.spec_hash,
+                "run_id": run.id,
+                "report_hash": run.report_hash,
+                "approved_by": by,
+                "approved_at": now,
+                "note": note,
+                "expires_at": now + expires_in,
+                "criteria_met": verdict.met,
+                "criteria": run.criteria,
+                "override_reason": override_reason if not verdict.met else None,
+            }
+        )
+        approval = store.approval(approval_id)
+        store.set_state(strategy_id, State.APPROVED)
+        store.audit(
+            by,
+            "approval.granted",
+            _subject(strategy_id),
+            {**approval.binding(), "criteria_failures": verdict.failures()},
+        )
+    return approval
+
+
+def revoke(store: Store, strategy_id: int, *, by: str, reason: str) -> list[Approval]:
+    """Revoke the strategy's valid approvals, and ask a running session to stop."""
+    _require(bool(by.strip()), "by: name the person who revokes")
+    _require(bool(reason.strip()), "reason: say why the approval is revoked")
+    now = store.now()
+    active = [a for a in store.approvals(strategy_id) if not a.revoked and a.expires_at > now]
+    _require(bool(active), f"strategy {strategy_id}: no approval in force to revoke")
+    with store.transaction():
+        for approval in active:
+            store.mark_revoked(approval.id, by=by, reason=reason)
+            store.audit(
+                by,
+                "approval.revoked",
+                _subject(strategy_id),
+                {"approval_id": approval.id, "reason": reason},
+            )
+        running = store.running_session(strategy_id)
+        if running is not None:
+            _request_stop(store, running.id, by=by, reason=f"approval revoked: {reason}")
+        if store.strategy(strategy_id).state in (
+            State.APPROVED,
+            State.PAPER,
+            State.LIVE,
+            State.STOPPED,
+        ):
+            store.set_state(strategy_id, State.BACKTESTED)
+    return [store.approval(approval.id) for approval in active]
+
+
+def retire(store: Store, strategy_id: int, *, by: str, reason: str) -> None:
+    """Retire the strategy for good: it can no longer be backtested, approved or started."""
+    _require(bool(reason.strip()), "reason: say why the strategy is retired")
+    _not_retired(store, strategy_id, "retired again")
+    with store.transaction():
+        store.set_state(strategy_id, State.RETIRED)
+        store.audit(by, "strategy.retired", _subject(strategy_id), {"reason": reason})
+
+
+# ---- the gate ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AccountFacts:
+    """The trading account a session would use, as ``account_info()`` reports it."""
+
+    login: int | None
+    server: str
+    trade_mode: int
+    company: str = ""
+
+    @classmethod
+    def from_account_info(cls, info: Mapping[str, Any]) -> AccountFacts:
+        login = info.get("login")
+        return cls(
+            login=int(login) if login else None,
+            server=str(info.get("server", "")),
+            trade_mode=int(info.get("trade_mode", mt5.ACCOUNT_TRADE_MODE_DEMO)),
+            company=str(info.get("company", "")),
+        )
+
+    @property
+    def real_money(self) -> bool:
+        return self.trade_mode == mt5.ACCOUNT_TRADE_MODE_REAL
+
+    @property
+    def trade_mode_name(self) -> str:
+        return TRADE_MODES.get(self.trade_mode, str(self.trade_mode))
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The gate's answer: allowed, or every reason it is not."""
+
+    strategy_id: int
+    allowed: bool
+    reasons: tuple[str, ...]
+    approval: Approval | None
+    version: Version
+
+    def raise_if_refused(self) -> None:
+        if not self.allowed:
+            raise GateRefusedError(self.strategy_id, self.reasons)
+
+
+def check_can_go_live(
+    store: Store,
+    strategy_id: int,
+    *,
+    account: AccountFacts | None = None,
+    confirm_real: int | None = None,
+) -> GateDecision:
+    """May a session of this strategy start now, on this account? Every reason it may not.
+
+    A real-money account (``trade_mode`` REAL) also needs ``confirm_real`` equal to its login
+    number: the person typed which real account they mean.
+    """
+    strategy = store.strategy(strategy_id)
+    version = store.current_version(strategy_id)
+    reasons: list[str] = []
+    if strategy.state == State.RETIRED:
+        reasons.append(f"strategy {strategy_id} is retired")
+    running = store.running_session(strategy_id)
+    if running is not None:
+        reasons.append(
+            f"session {running.id} of strategy {strategy_id} is already running (since "
+            f"{running.started_at:%Y-%m-%d %H:%M} UTC)"
+        )
+    approval = store.latest_approval(strategy_id)
+    if approval is None:
+        reasons.append(
+            f"strategy {strategy_id} has no approval: backtest it and approve its report "
+            f"(nl-trader approve {strategy_id} --report RUN --by NAME)"
+        )
+    else:
+        reasons.extend(_approval_problems(store, approval, version))
+    if account is not None and account.real_money:
+        if confirm_real is None:
+            reasons.append(
+                f"account {account.login} on {account.server} is a REAL-money account: confirm "
+                f"with --confirm-real {account.login}"
+            )
+        elif confirm_real != account.login:
+            reasons.append(
+                f"account {account.login} on {account.server} is a REAL-money account, and the "
+                f"confirmation names account {confirm_real}"
+            )
+    return GateDecision(strategy_id, not reasons, tuple(reasons), approval, version)
+
+
+def _approval_problems(store: Store, approval: Approval, version: Version) -> list[str]:
+    problems: list[str] = []
+    name = f"approval {approval.id}"
+    if spec_hash(version.spec) != version.spec_hash:
+        problems.append(
+            f"version {version.number}'s spec does not hash to its recorded sha256 "
+            f"{version.spec_hash[:12]}: it was changed outside nl_trader"
+        )
+    if approval.version_id != version.id or approval.spec_hash != version.spec_hash:
+        approved = store.version(approval.version_id)
+        problems.append(
+            f"the spec changed since {name} (it approved version {approved.number}, sha256 "
+            f"{approval.spec_hash[:12]}; the strategy is at version {version.number}, sha256 "
+            f"{version.spec_hash[:12]}): backtest and approve version {version.number}"
+        )
+    if approval.revoked:
+        at = approval.revoked_at.strftime("%Y-%m-%d %H:%M") if approval.revoked_at else "?"
+        problems.append(
+            f"{name} was revoked by {approval.revoked_by} at {at} UTC: {approval.revoke_reason}"
+        )
+    if store.now() >= approval.expires_at:
+        problems.append(f"{name} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC")
+    run = store.run(approval.run_id)
+    if run.version_id != approval.version_id or run.spec_hash != approval.spec_hash:
+        problems.append(f"{name} binds run {run.id}, which tested another version")
+    latest = store.latest_run(approval.version_id)
+    if latest is not None and latest.id != run.id:
+        problems.append(
+            f"a newer backtest (run {latest.id}) replaced the report {name} approved (run "
+            f"{run.id}): approve run {latest.id}"
+        )
+    if approval.report_hash != run.report_hash:
+        problems.append(f"{name} binds a report hash that run {run.id} did not record")
+    problems.extend(report_problems(store, run, approval.report_hash))
+    if not approval.criteria_met and not approval.override_reason:
+        problems.append(f"{name} does not meet the promotion criteria and records no override")
+    problems.extend(approval_audit_problems(store, approval))
+    return problems
+
+
+def approval_audit_problems(store: Store, approval: Approval) -> list[str]:
+    """Whether the approval still reads as its audit entry recorded it (no edit behind the log)."""
+    entries = [
+        entry
+        for entry in store.audit_entries(subject=_subject(approval.strategy_id))
+        if entry.action == "approval.granted" and entry.payload.get("approval_id") == approval.id
+    ]
+    if not entries:
+        return [f"approval {approval.id} has no audit entry: it was not made by nl_trader"]
+    recorded = {key: entries[0].payload.get(key) for key in approval.binding()}
+    if recorded != approval.binding():
+        changed = sorted(k for k, v in approval.binding().items() if recorded.get(k) != v)
+        return [
+            f"approval {approval.id} does not match its audit entry {entries[0].seq} "
+            f"({', '.join(changed)} changed outside nl_trader)"
+        ]
+    revoked = any(
+        entry.action == "approval.revoked" and entry.payload.get("approval_id") == approval.id
+        for entry in store.audit_entries(subject=_subject(approval.strategy_id))
+    )
+    if revoked and not approval.revoked:
+        return [f"approval {approval.id} was revoked (audit log) but its record says it is not"]
+    return []
+
+
+def record_refusal(
+    store: Store, decision: GateDecision, *, by: str, account: AccountFacts | None
+) -> None:
+    """Put a refused start in the audit log, with its reasons."""
+    with store.transaction():
+        store.audit(
+            by,
+            "live.refused",
+            _subject(decision.strategy_id),
+            {
+                "reasons": list(decision.reasons),
+                "approval_id": decision.approval.id if decision.approval else None,
+                "account_login": account.login if account else None,
+                "account_server": account.server if account else None,
+                "trade_mode": account.trade_mode_name if account else None,
+            },
+        )
+
+
+# ---- sessions ---------------------------------------------------------------------------------------
+def open_session(
+    store: Store,
+    decision: GateDecision,
+    *,
+    by: str,
+    mode: str,
+    account_profile: str,
+    terminal: str,
+    account: AccountFacts,
+    confirm_real: int | None,
+) -> int:
+    """Record a session the gate allowed, as running; return its id.
+
+    The gate is asked again inside the transaction, so two processes cannot both start one.
+    """
+    strategy_id = decision.strategy_id
+    with store.transaction():
+        again = check_can_go_live(store, strategy_id, account=account, confirm_real=confirm_real)
+        again.raise_if_refused()
+        if again.approval is None:  # allowed implies an approval; never start without one
+            raise GateRefusedError(strategy_id, ("no approval",))
+        session_id = store.insert_session(
+            {
+                "strategy_id": strategy_id,
+                "version_id": again.version.id,
+                "approval_id": again.approval.id,
+                "mode": mode,
+                "account_profile": account_profile,
+                "terminal": terminal,
+                "account_login": account.login,
+                "account_server": account.server,
+                "trade_mode": account.trade_mode_name,
+                "real_confirmed": account.real_money and confirm_real == account.login,
+                "status": "running",
+                "started_at": store.now(),
+                "started_by": by,
+                "heartbeat_at": store.now(),
+            }
+        )
+        store.set_state(strategy_id, State.LIVE if mode == "live" else State.PAPER)
+        store.audit(
+            by,
+            "live.started",
+            _subject(strategy_id),
+            {
+                "session_id": session_id,
+                "mode": mode,
+                "approval_id": again.approval.id,
+                "version_id": again.version.id,
+                "spec_hash": again.version.spec_hash,
+                "report_hash": again.approval.report_hash,
+                "account_profile": account_profile,
+                "terminal": terminal,
+                "account_login": account.login,
+                "account_server": account.server,
+                "trade_mode": account.trade_mode_name,
+            },
+        )
+    return session_id
+
+
+def _request_stop(store: Store, session_id: int, *, by: str, reason: str) -> None:
+    store.update_session(session_id, {"stop_requested_at": store.now(), "stop_requested_by": by})
+    session = store.session(session_id)
+    store.audit(
+        by,
+        "live.stop_requested",
+        _subject(session.strategy_id),
+        {"session_id": session_id, "reason": reason},
+    )
+
+
+def request_stop(store: Store, session_id: int, *, by: str, reason: str = "") -> None:
+    """Ask a running session to stop; it sees the flag at its next poll."""
+    session = store.session(session_id)
+    _require(session.running, f"session {session_id}: not running ({session.stop_reason})")
+    with store.transaction():
+        _request_stop(store, session_id, by=by, reason=reason or "stop requested")
+
+
+def close_session(
+    store: Store, session_id: int, *, by: str, reason: str, summary: Mapping[str, Any]
+) -> None:
+    """Record that a session ended: stopped, why, and its figures."""
+    with store.transaction():
+        session = store.session(session_id)
+        if not session.running:
+            return
+        store.update_session(
+            session_id, {"status": "stopped", "stopped_at": store.now(), "stop_reason": reason}
+        )
+        strategy = store.strategy(session.strategy_id)
+        if strategy.state in (State.PAPER, State.LIVE):
+            store.set_state(session.strategy_id, State.STOPPED)
+        store.audit(
+            by,
+            "live.stopped",
+            _subject(session.strategy_id),
+            {"session_id": session_id, "reason": reason, **dict(summary)},
+        )
+
+
+def verify_records(store: Store) -> list[str]:
+    """Records that disagree with the audit log: every approval must read as it was recorded."""
+    problems: list[str] = []
+    for strategy in store.strategies():
+        for approval in store.approvals(strategy.id):
+            problems.extend(approval_audit_problems(store, approval))
+    return problems

@@ -1,0 +1,36 @@
+"""The lifecycle's store: SQLite (strategies, versions, translations, backtest runs, approvals,
+live sessions, the order journal) and the hash-chained audit log."""
+
+from nl_trader.store.audit import AuditCheck, AuditEntry
+from nl_trader.store.db import DB_ENV, StoreError, default_db_path
+from nl_trader.store.records import (
+    Approval,
+    BacktestRun,
+    JournalEntry,
+    LiveSessionRecord,
+    State,
+    Strategy,
+    TranslationRecord,
+    Version,
+)
+from nl_trader.store.store import RecordNotFoundError, Store, to_json, utc_now
+
+__all__ = [
+    "DB_ENV",
+    "Approval",
+    "AuditCheck",
+    "AuditEntry",
+    "BacktestRun",
+    "JournalEntry",
+    "LiveSessionRecord",
+    "RecordNotFoundError",
+    "State",
+    "Store",
+    "StoreError",
+    "Strategy",
+    "TranslationRecord",
+    "Version",
+    "default_db_path",
+    "to_json",
+    "utc_now",
+]

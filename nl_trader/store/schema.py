@@ -1,0 +1,163 @@
+"""The store's schema, as migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.
+
+Never edit a migration that has shipped; add the next one. Times are ISO 8601 UTC text, JSON
+columns hold canonical JSON, hashes are SHA-256 in hex. No column holds a secret: an account is
+stored by its profile name, login number and server, never its password.
+"""
+
+from __future__ import annotations
+
+_V1 = """
+CREATE TABLE strategies (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN
+                    ('draft', 'backtested', 'approved', 'paper', 'live', 'stopped', 'retired')),
+    created_at  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+CREATE TABLE translations (
+    id              INTEGER PRIMARY KEY,
+    text            TEXT NOT NULL,
+    language        TEXT NOT NULL,
+    outcome         TEXT NOT NULL CHECK (outcome IN ('spec', 'clarify', 'refuse')),
+    model           TEXT NOT NULL,
+    prompt_version  TEXT NOT NULL,
+    prompt_hash     TEXT NOT NULL,
+    input_tokens    INTEGER NOT NULL,
+    output_tokens   INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL,
+    latency_s       REAL NOT NULL,
+    spec_hash       TEXT,
+    detail          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    created_by      TEXT NOT NULL
+);
+
+CREATE TABLE versions (
+    id              INTEGER PRIMARY KEY,
+    strategy_id     INTEGER NOT NULL REFERENCES strategies (id),
+    number          INTEGER NOT NULL CHECK (number >= 1),
+    parent_id       INTEGER REFERENCES versions (id),
+    text            TEXT NOT NULL,
+    language        TEXT NOT NULL,
+    spec_json       TEXT NOT NULL,
+    spec_hash       TEXT NOT NULL,
+    translation_id  INTEGER REFERENCES translations (id),
+    note            TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    created_by      TEXT NOT NULL,
+    UNIQUE (strategy_id, number)
+);
+
+CREATE TABLE backtest_runs (
+    id                INTEGER PRIMARY KEY,
+    strategy_id       INTEGER NOT NULL REFERENCES strategies (id),
+    version_id        INTEGER NOT NULL REFERENCES versions (id),
+    spec_hash         TEXT NOT NULL,
+    symbol            TEXT NOT NULL,
+    data              TEXT NOT NULL,
+    data_fingerprint  TEXT NOT NULL,
+    period_start      TEXT NOT NULL,
+    period_end        TEXT NOT NULL,
+    bars              INTEGER NOT NULL,
+    oos_start         TEXT,
+    oos_end           TEXT,
+    oos_bars          INTEGER NOT NULL,
+    settings          TEXT NOT NULL,
+    figures           TEXT NOT NULL,
+    oos_figures       TEXT,
+    criteria          TEXT NOT NULL,
+    report_path       TEXT NOT NULL,
+    report_hash       TEXT NOT NULL,
+    report_json_path  TEXT NOT NULL,
+    report_json_hash  TEXT NOT NULL,
+    engine_version    TEXT NOT NULL,
+    elapsed_s         REAL NOT NULL,
+    created_at        TEXT NOT NULL,
+    created_by        TEXT NOT NULL
+);
+
+CREATE TABLE approvals (
+    id               INTEGER PRIMARY KEY,
+    strategy_id      INTEGER NOT NULL REFERENCES strategies (id),
+    version_id       INTEGER NOT NULL REFERENCES versions (id),
+    spec_hash        TEXT NOT NULL,
+    run_id           INTEGER NOT NULL REFERENCES backtest_runs (id),
+    report_hash      TEXT NOT NULL,
+    approved_by      TEXT NOT NULL,
+    approved_at      TEXT NOT NULL,
+    note             TEXT NOT NULL,
+    expires_at       TEXT NOT NULL,
+    criteria_met     INTEGER NOT NULL CHECK (criteria_met IN (0, 1)),
+    criteria         TEXT NOT NULL,
+    override_reason  TEXT,
+    revoked_at       TEXT,
+    revoked_by       TEXT,
+    revoke_reason    TEXT,
+    CHECK (criteria_met = 1 OR override_reason IS NOT NULL)
+);
+
+CREATE TABLE live_sessions (
+    id                 INTEGER PRIMARY KEY,
+    strategy_id        INTEGER NOT NULL REFERENCES strategies (id),
+    version_id         INTEGER NOT NULL REFERENCES versions (id),
+    approval_id        INTEGER NOT NULL REFERENCES approvals (id),
+    mode               TEXT NOT NULL CHECK (mode IN ('paper', 'live')),
+    account_profile    TEXT NOT NULL,
+    terminal           TEXT NOT NULL,
+    account_login      INTEGER,
+    account_server     TEXT NOT NULL,
+    trade_mode         TEXT NOT NULL,
+    real_confirmed     INTEGER NOT NULL CHECK (real_confirmed IN (0, 1)),
+    status             TEXT NOT NULL CHECK (status IN ('running', 'stopped')),
+    started_at         TEXT NOT NULL,
+    started_by         TEXT NOT NULL,
+    stop_requested_at  TEXT,
+    stop_requested_by  TEXT,
+    stopped_at         TEXT,
+    stop_reason        TEXT,
+    heartbeat_at       TEXT,
+    bars_processed     INTEGER NOT NULL DEFAULT 0,
+    last_bar_time      TEXT
+);
+-- At most one running session per strategy, whatever process asks.
+CREATE UNIQUE INDEX live_sessions_one_running
+    ON live_sessions (strategy_id) WHERE status = 'running';
+
+CREATE TABLE journal (
+    id           INTEGER PRIMARY KEY,
+    session_id   INTEGER NOT NULL REFERENCES live_sessions (id),
+    kind         TEXT NOT NULL CHECK (kind IN ('sent', 'status', 'execution')),
+    order_id     TEXT,
+    state        TEXT,
+    payload      TEXT NOT NULL,
+    event_time   TEXT,
+    recorded_at  TEXT NOT NULL
+);
+CREATE INDEX journal_by_session ON journal (session_id, id);
+
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY,
+    time       TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL UNIQUE
+);
+-- Append-only: the chain of hashes shows any change made around these triggers.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit: the log is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'audit: the log is append-only');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)

@@ -1,0 +1,332 @@
+"""The store: typed reads and writes over the SQLite database, and the audit log beside them.
+
+Writes are plain helpers meant to run inside ``Store.transaction()``, together with the audit
+entry that records them (``Store.audit``): the change and its audit line commit together or not
+at all. The lifecycle (``nl_trader.lifecycle``) decides what may change; the store only records.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nl_trader.errors import InvalidInputError
+from nl_trader.store.audit import AuditCheck, AuditEntry, append_entry, read_entries, verify_chain
+from nl_trader.store.db import Database, default_db_path
+from nl_trader.store.records import (
+    Approval,
+    BacktestRun,
+    JournalEntry,
+    LiveSessionRecord,
+    State,
+    Strategy,
+    TranslationRecord,
+    Version,
+    from_row,
+)
+
+R = TypeVar("R")
+Clock = Callable[[], datetime]
+
+
+class RecordNotFoundError(InvalidInputError):
+    """An id that names no record: ``strategy: no strategy 7``."""
+
+    def __init__(self, kind: str, ident: int) -> None:
+        super().__init__([f"{kind}: no {kind.replace('_', ' ')} {ident}"], what="reference")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_json(value: Any) -> str:
+    """Canonical JSON for a column (sorted keys; datetimes as ISO text)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_iso
+    )
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+class Store:
+    """The lifecycle's records in one SQLite file (default: ``default_db_path()``).
+
+    ``clock`` gives the current UTC time (tests pass a fixed one to check expiries).
+    """
+
+    def __init__(self, path: Path | str | None = None, *, clock: Clock = utc_now) -> None:
+        self.db = Database(path if path is not None else default_db_path())
+        self.clock = clock
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self.db.connection
+
+    def close(self) -> None:
+        self.db.close()
+
+    def relative(self, path: Path) -> str:
+        """How a file is recorded: relative to the store's folder when inside it (the folder can
+        move), else absolute."""
+        target = path.resolve()
+        try:
+            return str(target.relative_to(self.path.resolve().parent))
+        except ValueError:
+            return str(target)
+
+    def resolve(self, recorded: str) -> Path:
+        """The file a recorded path names (see ``relative``)."""
+        path = Path(recorded)
+        return path if path.is_absolute() else self.path.resolve().parent / path
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db.transaction() as connection:
+            yield connection
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # ---- audit -------------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, subject: str, payload: dict[str, Any]) -> AuditEntry:
+        """Append an audit entry (inside the transaction of the change it records)."""
+        return append_entry(
+            self.connection,
+            time=self.now(),
+            actor=actor,
+            action=action,
+            subject=subject,
+            payload=json.loads(to_json(payload)),
+        )
+
+    def audit_entries(
+        self, *, subject: str | None = None, limit: int | None = None
+    ) -> list[AuditEntry]:
+        return read_entries(self.connection, subject=subject, limit=limit)
+
+    def verify_audit(self, *, expected_head: str | None = None) -> AuditCheck:
+        return verify_chain(self.connection, expected_head=expected_head)
+
+    # ---- generic -----------------------------------------------------------------------------
+    def _insert(self, table: str, values: dict[str, Any]) -> int:
+        if not self.db.in_transaction:
+            raise RuntimeError(f"{table}: write inside Store.transaction()")
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        cursor = self.connection.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+            [_column(value) for value in values.values()],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _update(self, table: str, ident: int, values: dict[str, Any]) -> None:
+        if not self.db.in_transaction:
+            raise RuntimeError(f"{table}: write inside Store.transaction()")
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        self.connection.execute(
+            f"UPDATE {table} SET {assignments} WHERE id = ?",
+            [*(_column(value) for value in values.values()), ident],
+        )
+
+    def _one(self, cls: type[R], table: str, ident: int, kind: str) -> R:
+        row = self.connection.execute(
+            f"SELECT * FROM {table} WHERE id = ?",
+            (ident,),
+        ).fetchone()
+        if row is None:
+            raise RecordNotFoundError(kind, ident)
+        return from_row(cls, row)
+
+    def _many(self, cls: type[R], query: str, args: tuple[Any, ...] = ()) -> list[R]:
+        return [from_row(cls, row) for row in self.connection.execute(query, args).fetchall()]
+
+    # ---- strategies and versions -------------------------------------------------------------
+    def strategy(self, ident: int) -> Strategy:
+        return self._one(Strategy, "strategies", ident, "strategy")
+
+    def strategies(self) -> list[Strategy]:
+        return self._many(Strategy, "SELECT * FROM strategies ORDER BY id")
+
+    def insert_strategy(self, *, name: str, by: str) -> int:
+        now = self.now()
+        return self._insert(
+            "strategies",
+            {
+                "name": name,
+                "state": State.DRAFT,
+                "created_at": now,
+                "created_by": by,
+                "updated_at": now,
+            },
+        )
+
+    def set_state(self, strategy_id: int, state: State) -> None:
+        self._update("strategies", strategy_id, {"state": state, "updated_at": self.now()})
+
+    def version(self, ident: int) -> Version:
+        return self._one(Version, "versions", ident, "version")
+
+    def versions(self, strategy_id: int) -> list[Version]:
+        return self._many(
+            Version, "SELECT * FROM versions WHERE strategy_id = ? ORDER BY number", (strategy_id,)
+        )
+
+    def current_version(self, strategy_id: int) -> Version:
+        found = self._many(
+            Version,
+            "SELECT * FROM versions WHERE strategy_id = ? ORDER BY number DESC LIMIT 1",
+            (strategy_id,),
+        )
+        if not found:
+            raise RecordNotFoundError("strategy", strategy_id)
+        return found[0]
+
+    def insert_version(self, values: dict[str, Any]) -> int:
+        return self._insert("versions", {**values, "created_at": self.now()})
+
+    # ---- translations ------------------------------------------------------------------------
+    def translation(self, ident: int) -> TranslationRecord:
+        return self._one(TranslationRecord, "translations", ident, "translation")
+
+    def insert_translation(self, values: dict[str, Any]) -> int:
+        return self._insert("translations", {**values, "created_at": self.now()})
+
+    # ---- backtest runs -----------------------------------------------------------------------
+    def run(self, ident: int) -> BacktestRun:
+        return self._one(BacktestRun, "backtest_runs", ident, "run")
+
+    def runs(self, strategy_id: int) -> list[BacktestRun]:
+        return self._many(
+            BacktestRun,
+            "SELECT * FROM backtest_runs WHERE strategy_id = ? ORDER BY id",
+            (strategy_id,),
+        )
+
+    def latest_run(self, version_id: int) -> BacktestRun | None:
+        found = self._many(
+            BacktestRun,
+            "SELECT * FROM backtest_runs WHERE version_id = ? ORDER BY id DESC LIMIT 1",
+            (version_id,),
+        )
+        return found[0] if found else None
+
+    def insert_run(self, values: dict[str, Any]) -> int:
+        return self._insert("backtest_runs", {**values, "created_at": self.now()})
+
+    # ---- approvals ---------------------------------------------------------------------------
+    def approval(self, ident: int) -> Approval:
+        return self._one(Approval, "approvals", ident, "approval")
+
+    def approvals(self, strategy_id: int) -> list[Approval]:
+        return self._many(
+            Approval, "SELECT * FROM approvals WHERE strategy_id = ? ORDER BY id", (strategy_id,)
+        )
+
+    def latest_approval(self, strategy_id: int) -> Approval | None:
+        found = self._many(
+            Approval,
+            "SELECT * FROM approvals WHERE strategy_id = ? ORDER BY id DESC LIMIT 1",
+            (strategy_id,),
+        )
+        return found[0] if found else None
+
+    def insert_approval(self, values: dict[str, Any]) -> int:
+        return self._insert("approvals", values)
+
+    def mark_revoked(self, approval_id: int, *, by: str, reason: str) -> None:
+        self._update(
+            "approvals",
+            approval_id,
+            {"revoked_at": self.now(), "revoked_by": by, "revoke_reason": reason},
+        )
+
+    # ---- live sessions and their journal -----------------------------------------------------
+    def session(self, ident: int) -> LiveSessionRecord:
+        return self._one(LiveSessionRecord, "live_sessions", ident, "session")
+
+    def sessions(self, strategy_id: int | None = None) -> list[LiveSessionRecord]:
+        if strategy_id is None:
+            return self._many(LiveSessionRecord, "SELECT * FROM live_sessions ORDER BY id")
+        return self._many(
+            LiveSessionRecord,
+            "SELECT * FROM live_sessions WHERE strategy_id = ? ORDER BY id",
+            (strategy_id,),
+        )
+
+    def running_session(self, strategy_id: int) -> LiveSessionRecord | None:
+        found = self._many(
+            LiveSessionRecord,
+            "SELECT * FROM live_sessions WHERE strategy_id = ? AND status = 'running'",
+            (strategy_id,),
+        )
+        return found[0] if found else None
+
+    def insert_session(self, values: dict[str, Any]) -> int:
+        return self._insert("live_sessions", values)
+
+    def update_session(self, session_id: int, values: dict[str, Any]) -> None:
+        self._update("live_sessions", session_id, values)
+
+    def journal(self, session_id: int) -> list[JournalEntry]:
+        return self._many(
+            JournalEntry, "SELECT * FROM journal WHERE session_id = ? ORDER BY id", (session_id,)
+        )
+
+    def add_journal(
+        self,
+        session_id: int,
+        *,
+        kind: str,
+        order_id: str | None,
+        state: str | None,
+        payload: dict[str, Any],
+        event_time: datetime | None,
+    ) -> int:
+        with self.transaction():
+            return self._insert(
+                "journal",
+                {
+                    "session_id": session_id,
+                    "kind": kind,
+                    "order_id": order_id,
+                    "state": state,
+                    "payload": to_json(payload),
+                    "event_time": event_time,
+                    "recorded_at": self.now(),
+                },
+            )
+
+
+def _column(value: Any) -> Any:
+    """A Python value as SQLite stores it: enums as text, datetimes as ISO UTC, dicts as JSON."""
+    if isinstance(value, State):
+        return value.value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("time: give timezone-aware UTC datetimes to the store")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict | list):
+        return to_json(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
