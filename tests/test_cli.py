@@ -103,6 +103,61 @@ def test_backtest_refuses_an_unknown_account_mode(tmp_path: Path) -> None:
     assert "account_mode" in result.output
 
 
+def _cross_spec(tmp_path: Path, symbol: str) -> Path:
+    spec = json.loads((STRATEGIES / "ma_crossover.json").read_text())
+    spec["symbols"] = [symbol]
+    path = tmp_path / f"{symbol.lower()}.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def test_backtest_of_a_yen_cross_on_the_sample_converts_its_yen_to_dollars(tmp_path: Path) -> None:
+    """EURJPY's profit is in yen: the sample brings USDJPY (and EURUSD for the margin)."""
+    report = tmp_path / "eurjpy.html"
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(_cross_spec(tmp_path, "EURJPY")),
+            "--data",
+            "sample",
+            "--report",
+            str(report),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    trades = json.loads(report.with_suffix(".json").read_text())["trades"]
+    assert trades
+    for trade in trades:
+        sign = 1 if trade["side"] == "long" else -1
+        yen = sign * (trade["exit_price"] - trade["entry_price"]) * trade["volume"] * 100_000
+        dollars = trade["net_profit"] - trade["swap"] - trade["commission"]
+        if abs(yen) > 500:  # a yen-per-dollar rate of the sample's era, not 1:1
+            assert 100 < yen / dollars < 200, trade
+
+
+def test_backtest_of_a_cross_on_a_file_names_the_conversion_pair_it_needs(tmp_path: Path) -> None:
+    bars = tmp_path / "eurjpy.csv"
+    bars.write_text(
+        "datetime,open,high,low,close\n"
+        + "".join(f"2025-06-02 {hour:02d}:00,160.0,160.2,159.8,160.1\n" for hour in range(0, 20))
+    )
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            str(_cross_spec(tmp_path, "EURJPY")),
+            "--data",
+            str(bars),
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+    )
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "--convert EURUSD=FILE --convert USDJPY=FILE" in output
+
+
 # ---- nl-trader demo: the README's main job ----------------------------------------------------------
 def test_demo_runs_the_pipeline_from_a_sentence_to_a_journaled_paper_session(
     tmp_path: Path,

@@ -12,17 +12,18 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from nl_trader.backtest.engine import BacktestSettings, run_backtest
 from nl_trader.backtest.report import DataInfo, sample_data_info, write_reports
-from nl_trader.cli.common import SpecPath, app, console, load_spec
+from nl_trader.cli.common import app, console, load_spec
 from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import StrategySpec
 from nl_trader.symbols import conversion_pairs
 from nl_trader.timeframes import TIMEFRAME_MINUTES
 
+DEFAULT_REPORT = Path("report.html")
 SAMPLE_BARS = 20_000  # bars of the bundled sample a backtest on --data sample runs over
 
 
-def _bars_for(
+def bars_for(
     spec: StrategySpec, data: str, symbol: str, timezone: str | None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
     """The bars the strategy runs on, the M1 bars for intrabar detail if any, and the data info."""
@@ -55,7 +56,7 @@ def _bars_for(
     )
 
 
-def _conversion_bars(
+def conversion_bars_for(
     symbol: str, timeframe: str, data: str, convert: list[str], account_currency: str
 ) -> dict[str, pd.DataFrame]:
     """Bars of the pairs that turn the symbol's money into the account currency.
@@ -91,14 +92,15 @@ def _conversion_bars(
         raise InvalidInputError(
             [
                 f"--convert: {symbol}'s money converts to {account_currency} through "
-                f"{', '.join(missing)}; give its bars with --convert {missing[0]}=FILE"
+                f"{', '.join(missing)}; give "
+                + " ".join(f"--convert {pair}=FILE" for pair in missing)
             ],
             what="backtest",
         )
     return frames
 
 
-def _window(bars: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
+def window(bars: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
     try:
         if start:
             bars = bars[bars.index >= pd.Timestamp(start, tz="UTC")]
@@ -111,7 +113,14 @@ def _window(bars: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFr
 
 @app.command()
 def backtest(
-    spec: SpecPath,
+    spec: Annotated[
+        Path,
+        typer.Argument(
+            help="A StrategySpec JSON file, or the id of a stored strategy (nl-trader list): its "
+            "run is then recorded for approval, as backtest-strategy does.",
+            metavar="SPEC|ID",
+        ),
+    ],
     data: Annotated[
         str,
         typer.Option(
@@ -122,8 +131,12 @@ def backtest(
     ],
     report: Annotated[
         Path,
-        typer.Option("--report", help="Where to write the HTML report (the JSON goes beside it)."),
-    ] = Path("report.html"),
+        typer.Option(
+            "--report",
+            help="Where to write the HTML report (the JSON goes beside it); for a stored "
+            "strategy, its folder (default: reports/ beside the database).",
+        ),
+    ] = DEFAULT_REPORT,
     symbol: Annotated[str | None, typer.Option(help="Symbol (default: the spec's first).")] = None,
     start: Annotated[
         str | None, typer.Option("--from", help="First day (UTC), YYYY-MM-DD.")
@@ -149,8 +162,33 @@ def backtest(
             "currency (USDJPY for EURJPY on a USD account); the sample brings its own.",
         ),
     ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option("--db", help="The store, for a stored strategy (default: $NL_TRADER_DB)."),
+    ] = None,
 ) -> None:
     """Backtest a strategy spec on bars and write the HTML and JSON reports."""
+    if str(spec).isdigit() and not spec.exists():
+        from nl_trader.cli.lifecycle import backtest_strategy
+
+        backtest_strategy(
+            int(str(spec)),
+            data=data,
+            report_dir=report.parent if report != DEFAULT_REPORT else None,
+            symbol=symbol,
+            start=start,
+            end=end,
+            spread=spread,
+            commission=commission,
+            deposit=deposit,
+            currency=currency,
+            leverage=leverage,
+            account=account,
+            timezone=timezone,
+            convert=convert,
+            db=db,
+        )
+        return
     parsed = load_spec(spec)
     name = symbol or parsed.symbols[0]
     try:
@@ -162,16 +200,16 @@ def backtest(
             spread_points=spread,
             commission_per_lot=commission,
         )
-        bars, m1, info = _bars_for(parsed, data, name, timezone)
+        bars, m1, info = bars_for(parsed, data, name, timezone)
         conversions = {
-            pair: _window(frame, start, end)
-            for pair, frame in _conversion_bars(
+            pair: window(frame, start, end)
+            for pair, frame in conversion_bars_for(
                 name, parsed.timeframe, data, convert or [], settings.currency
             ).items()
         }
-        bars = _window(bars, start, end)
+        bars = window(bars, start, end)
         if m1 is not None:
-            m1 = _window(m1, start, end)
+            m1 = window(m1, start, end)
         for pair, frame in conversions.items():
             if len(bars) and (not len(frame) or frame.index[0] > bars.index[0]):
                 first = f"{frame.index[0]:%Y-%m-%d}" if len(frame) else "nowhere in the window"

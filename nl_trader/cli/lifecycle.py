@@ -140,13 +140,13 @@ def load_run_bars(
     spec: StrategySpec, data: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
     """The bars a run is (or was) made on, from its ``data`` description, and their DataInfo."""
-    from nl_trader.cli.backtest import _bars_for, _window
+    from nl_trader.cli.backtest import bars_for, window
 
     symbol = str(data["symbol"])
     source = str(data["source"])
     if source == "sample":
         count = int(data.get("bars") or DEFAULT_SAMPLE_BARS)
-        bars = _window(
+        bars = window(
             sample_bars(symbol, spec.timeframe, bars=count), data.get("from"), data.get("to")
         )
         digest = pd.util.hash_pandas_object(bars, index=True).to_numpy().tobytes()
@@ -157,10 +157,10 @@ def load_run_bars(
             rows=len(bars),
         )
         return bars, None, info
-    bars, m1, info = _bars_for(spec, source, symbol, data.get("timezone"))
-    bars = _window(bars, data.get("from"), data.get("to"))
+    bars, m1, info = bars_for(spec, source, symbol, data.get("timezone"))
+    bars = window(bars, data.get("from"), data.get("to"))
     if m1 is not None:
-        m1 = _window(m1, data.get("from"), data.get("to"))
+        m1 = window(m1, data.get("from"), data.get("to"))
     return bars, m1, info
 
 
@@ -169,7 +169,7 @@ def load_conversion_bars(
 ) -> dict[str, pd.DataFrame]:
     """Bars of the pairs that convert the symbol's money to ``currency``: from the sample with
     sample data, else the run's ``convert`` files (PAIR=FILE)."""
-    from nl_trader.cli.backtest import _conversion_bars, _window
+    from nl_trader.cli.backtest import conversion_bars_for, window
 
     symbol = str(data["symbol"])
     if not conversion_pairs(symbol, currency):
@@ -182,12 +182,10 @@ def load_conversion_bars(
             for pair in conversion_pairs(symbol, currency)
         }
     else:
-        frames = _conversion_bars(
+        frames = conversion_bars_for(
             symbol, spec.timeframe, source, list(data.get("convert") or []), currency
         )
-    return {
-        pair: _window(frame, data.get("from"), data.get("to")) for pair, frame in frames.items()
-    }
+    return {pair: window(frame, data.get("from"), data.get("to")) for pair, frame in frames.items()}
 
 
 # ---- new, edit -----------------------------------------------------------------------------------
@@ -301,7 +299,7 @@ def _print_registered(strategy_id: int, spec: StrategySpec, explanation: str | N
         f"stored as strategy {strategy_id} version 1 (sha256 {spec_hash(spec)}), state draft",
         markup=False,
     )
-    console.print(f"next: nl-trader backtest-strategy {strategy_id} --data sample", markup=False)
+    console.print(f"next: nl-trader backtest {strategy_id} --data sample", markup=False)
 
 
 @app.command(name="edit")

@@ -301,3 +301,19 @@ def test_a_cross_pair_is_backtested_and_paper_traded_with_its_conversion_pair(
     assert closing
     assert all(fill["symbol"] == "EURGBP" for fill in fills)
     assert any(fill["profit"] != 0 for fill in closing)  # converted to USD, not refused
+
+
+def test_backtest_with_a_stored_strategy_id_records_a_run_for_approval(tmp_path: Path) -> None:
+    """`nl-trader backtest ID --data ...` (the issue's spelling) is backtest-strategy's run."""
+    db = str(tmp_path / "nl.db")
+    code, output = _invoke(
+        "new", MA_TEXT, "--spec", str(STRATEGIES / "ma_crossover.json"), "--db", db
+    )
+    assert code == 0, output
+    code, output = _invoke("backtest", "1", "--data", "sample", "--db", db)
+    assert code == 0, output
+    assert "Promotion criteria, run 1" in output
+    with Store(Path(db)) as store:
+        (run,) = store.runs(1)
+        assert (Path(db).parent / run.report_path).is_file()
+        assert store.strategy(1).state == State.BACKTESTED
