@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nl_trader import mt5
 from nl_trader.backtest.engine import ENGINE_VERSION, BacktestSettings, run_backtest
-from nl_trader.backtest.report import DataInfo, report_figures, write_reports
+from nl_trader.backtest.report import CriteriaView, DataInfo, report_figures, write_reports
 from nl_trader.backtest.stats import TesterStats
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import StrategySpec, spec_hash
@@ -536,9 +536,13 @@ def backtest(
     )
     # The files are written (atomically) before the record: a crash in between leaves an orphan
     # report, never a record pointing at a missing or half-written file.
-    stats = write_reports(result, report, data=info)
+    stats = report_figures(result)
     figures = figures_summary(stats)
     verdict = evaluate_criteria(figures, oos_figures, criteria)
+    shown = CriteriaView(
+        verdict.met, tuple((c.name, c.required, c.actual, c.passed) for c in verdict.checks)
+    )
+    write_reports(result, report, data=info, figures=stats, criteria=shown)
     report_json = report.with_suffix(".json")
     html_hash, json_hash = file_sha256(report), file_sha256(report_json)
     if html_hash is None or json_hash is None:

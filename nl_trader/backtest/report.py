@@ -96,16 +96,38 @@ def report_json(
     }
 
 
+@dataclass(frozen=True)
+class CriteriaView:
+    """Promotion criteria to show beside the figures: (name, required, actual, passed) rows."""
+
+    met: bool
+    rows: tuple[tuple[str, str, str, bool], ...]
+
+
 def write_reports(
     result: BacktestResult,
     html_path: Path,
     *,
     data: DataInfo,
     json_path: Path | None = None,
+    figures: TesterStats | None = None,
+    criteria: CriteriaView | None = None,
 ) -> TesterStats:
-    """Write the HTML report (and its JSON twin, default: same name with .json); return figures."""
-    figures = report_figures(result)
+    """Write the HTML report (and its JSON twin, default: same name with .json); return figures.
+
+    ``figures`` spares computing them again when the caller has them; ``criteria`` (the
+    lifecycle's promotion criteria and how this run fares) are shown beside the figures.
+    """
+    figures = figures or report_figures(result)
     content = report_json(result, data, figures)
+    if criteria is not None:
+        content["criteria"] = {
+            "met": criteria.met,
+            "checks": [
+                {"name": name, "required": required, "actual": actual, "passed": passed}
+                for name, required, actual, passed in criteria.rows
+            ],
+        }
     html_path.parent.mkdir(parents=True, exist_ok=True)
     json_target = json_path or html_path.with_suffix(".json")
     _atomic_write(json_target, json.dumps(content, indent=2, ensure_ascii=False, default=str))
@@ -164,7 +186,7 @@ def render_html(
         "warnings": list(data.warnings) + _run_warnings(result),
         "provenance": list(content["provenance"].items()),
         "price_chart_note": _price_note(result),
-        "criteria": "",
+        "criteria": content.get("criteria"),
     }
     charts = {
         "equity": _div("equity", _equity_chart(result)),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from nl_trader.backtest.engine import BacktestResult, BacktestSettings, run_backtest
-from nl_trader.backtest.report import DataInfo, sample_data_info, write_reports
+from nl_trader.backtest.report import CriteriaView, DataInfo, sample_data_info, write_reports
 from nl_trader.backtest.stats import TesterStats as Figures  # not Test*: pytest would collect it
 from nl_trader.data.sample import sample_bars
 from nl_trader.spec import parse_spec
@@ -281,3 +281,31 @@ def test_golden_figures_of_ma_crossover_on_the_real_eurusd_h1_file_are_unchanged
     assert current["inputs"] == golden["inputs"], "the spec or the data file changed"
     for name, value in golden["figures"].items():
         assert current["figures"][name] == pytest.approx(value, rel=RELATIVE), name
+
+
+def test_promotion_criteria_are_shown_beside_the_figures_in_html_and_json(
+    written: Written, tmp_path: Path
+) -> None:
+    """A person approving reads the criteria the run missed on the report itself."""
+    criteria = CriteriaView(
+        False, (("trades", ">= 30", "41", True), ("profit factor", ">= 1.10", "0.82", False))
+    )
+    path = tmp_path / "with_criteria.html"
+    write_reports(
+        written.result, path, data=written.data, figures=written.figures, criteria=criteria
+    )
+    page = path.read_text(encoding="utf-8")
+    summary, charts = page.index("<h2>Summary</h2>"), page.index("<h2>Equity and balance</h2>")
+    assert summary < page.index("Promotion criteria") < charts
+    assert re.search(
+        r"profit factor</td><td>&gt;= 1.10</td><td>0.82</td><td class=\"neg\">no", page
+    )
+    stored = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))["criteria"]
+    assert stored["met"] is False
+    assert stored["checks"][1] == {
+        "name": "profit factor",
+        "required": ">= 1.10",
+        "actual": "0.82",
+        "passed": False,
+    }
+    assert "Promotion criteria" not in written.html  # a plain backtest has none
