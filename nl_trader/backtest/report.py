@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 
 from nl_trader import __version__, mt5
 from nl_trader.backtest.engine import ENGINE_VERSION, BacktestResult
-from nl_trader.backtest.stats import TesterStats, closed_trades, compute_stats
+from nl_trader.backtest.stats import ClosedTrade, TesterStats, closed_trades, compute_stats
 from nl_trader.spec import canonical_json
 from nl_trader.translate.explain import explain
 
@@ -56,7 +56,7 @@ def sample_data_info(bars: pd.DataFrame) -> DataInfo:
     return DataInfo(source=source, format="bars", fingerprint=digest.hexdigest(), rows=len(bars))
 
 
-def report_figures(result: BacktestResult) -> TesterStats:
+def report_figures(result: BacktestResult, trades: list[ClosedTrade] | None = None) -> TesterStats:
     return compute_stats(
         result.deals,
         result.equity,
@@ -64,14 +64,19 @@ def report_figures(result: BacktestResult) -> TesterStats:
         initial_deposit=result.settings.deposit,
         in_market=result.in_market,
         equity_low=result.equity_low,
+        trades=trades,
     )
 
 
 def report_json(
-    result: BacktestResult, data: DataInfo, figures: TesterStats | None = None
+    result: BacktestResult,
+    data: DataInfo,
+    figures: TesterStats | None = None,
+    trades: list[ClosedTrade] | None = None,
 ) -> dict[str, Any]:
     """The report's content as JSON-able data (the HTML shows the same)."""
-    figures = figures or report_figures(result)
+    trades = closed_trades(result.deals) if trades is None else trades
+    figures = figures or report_figures(result, trades)
     return {
         "title": result.spec.name,
         "symbol": result.symbol,
@@ -79,7 +84,7 @@ def report_json(
         "period": [_utc(result.equity.index[0]), _utc(result.equity.index[-1])],
         "settings": result.settings.model_dump(),
         "figures": figures.to_dict(),
-        "trades": _trade_rows(result),
+        "trades": _trade_rows(result, trades),
         "rejected_orders": result.rejected,
         "skipped_entries": result.skipped,
         "spec": json.loads(canonical_json(result.spec)),
@@ -118,8 +123,9 @@ def write_reports(
     ``figures`` spares computing them again when the caller has them; ``criteria`` (the
     lifecycle's promotion criteria and how this run fares) are shown beside the figures.
     """
-    figures = figures or report_figures(result)
-    content = report_json(result, data, figures)
+    trades = closed_trades(result.deals)
+    figures = figures or report_figures(result, trades)
+    content = report_json(result, data, figures, trades)
     if criteria is not None:
         content["criteria"] = {
             "met": criteria.met,
@@ -130,7 +136,8 @@ def write_reports(
         }
     html_path.parent.mkdir(parents=True, exist_ok=True)
     json_target = json_path or html_path.with_suffix(".json")
-    _atomic_write(json_target, json.dumps(content, indent=2, ensure_ascii=False, default=str))
+    # One line: json's C encoder only runs without indent (5x faster on a year of M1 trades).
+    _atomic_write(json_target, json.dumps(content, ensure_ascii=False, default=str))
     _atomic_write(html_path, render_html(result, data, figures, content))
     return figures
 
@@ -343,9 +350,9 @@ def _price_note(result: BacktestResult) -> str:
 
 
 # ---- tables ------------------------------------------------------------------------------------
-def _trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
+def _trade_rows(result: BacktestResult, trades: list[ClosedTrade]) -> list[dict[str, Any]]:
     """One row per closing deal, with its position's entry and the trade's net result."""
-    net_by_deal = {trade.deal_ticket: trade.net_profit for trade in closed_trades(result.deals)}
+    net_by_deal = {trade.deal_ticket: trade.net_profit for trade in trades}
     entries: dict[int, list[dict[str, Any]]] = {}
     rows = []
     for deal in result.deals[1:]:

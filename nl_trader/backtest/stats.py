@@ -504,6 +504,7 @@ def compute_stats(
     risk_free_rate: float = 0.0,
     in_market: pd.Series | None = None,
     equity_low: pd.Series | None = None,
+    trades: list[ClosedTrade] | None = None,
 ) -> TesterStats:
     """Compute the Strategy Tester figures of one run.
 
@@ -513,7 +514,8 @@ def compute_stats(
     curves start from it. ``risk_free_rate``: annual, as a fraction (0.03 = 3 % a year), for the
     daily Sharpe and Sortino ratios. ``in_market``: one bool per bar, True while a position is
     open, for the exposure. ``equity_low``: the worst equity inside each bar (on ``equity``'s
-    times), so drawdowns see intrabar dips; returns use ``equity``.
+    times), so drawdowns see intrabar dips; returns use ``equity``. ``trades``: the deals'
+    ``closed_trades``, when the caller has them already.
     """
     problems: list[str] = []
     if not math.isfinite(initial_deposit) or initial_deposit <= 0:
@@ -525,7 +527,8 @@ def compute_stats(
     equity_curve = _curve("equity", equity)
     balance_curve = _curve("balance", balance)
     low_curve = _curve("equity_low", equity_low)
-    trades = closed_trades(deals)
+    if trades is None:
+        trades = closed_trades(deals)
     results = [trade.net_profit for trade in trades]
     wins = [result for result in results if result > 0]
     losses = [result for result in results if result < 0]
