@@ -205,7 +205,8 @@ def render_html(
 
 def _div(name: str, figure: dict[str, Any]) -> str:
     """A chart as a div and the script that draws it: Plotly JSON, no figure objects (fast)."""
-    payload = json.dumps(figure, separators=(",", ":"), allow_nan=False)
+    # "<\/" keeps any text in the data (a symbol name) from closing the script element.
+    payload = json.dumps(figure, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     return (
         f'<div id="chart-{name}" class="chart"></div><script>(function(){{var f={payload};'
         f'Plotly.newPlot("chart-{name}",f.data,f.layout,{{responsive:true,displaylogo:false}});'

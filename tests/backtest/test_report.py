@@ -309,3 +309,13 @@ def test_promotion_criteria_are_shown_beside_the_figures_in_html_and_json(
         "passed": False,
     }
     assert "Promotion criteria" not in written.html  # a plain backtest has none
+
+
+def test_chart_data_cannot_close_its_script_element() -> None:
+    """A name inside chart data (a symbol, a comment) stays data even if it reads like HTML."""
+    from nl_trader.backtest.report import _div
+
+    page = _div("price", {"data": [{"name": "</script><script>alert(1)//"}], "layout": {}})
+    assert page.count("</script>") == 1  # only the chart's own closing tag
+    payload = page[page.index("var f=") + len("var f=") : page.index(";Plotly.newPlot")]
+    assert json.loads(payload)["data"][0]["name"] == "</script><script>alert(1)//"
