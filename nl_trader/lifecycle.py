@@ -271,6 +271,11 @@ def _require(condition: bool, problem: str) -> None:
         raise LifecycleError([problem])
 
 
+def require_actor(by: str, doing: str) -> None:
+    """Every change names its person: the audit log's actor is never blank."""
+    _require(bool(by.strip()), f"by: name the person who {doing}")
+
+
 def _not_retired(store: Store, strategy_id: int, doing: str) -> None:
     state = store.strategy(strategy_id).state
     _require(
@@ -330,6 +335,7 @@ class TranslationFacts:
 
 def record_translation(store: Store, facts: TranslationFacts, *, by: str) -> int:
     """Store one translation attempt (a spec, a question or a refusal); return its id."""
+    require_actor(by, "asked for the translation")
     with store.transaction():
         ident = store.insert_translation(
             {
@@ -376,7 +382,7 @@ def register(
     note: str = "",
 ) -> Version:
     """Store a new strategy: its text and spec as version 1, in draft."""
-    _require(bool(by.strip()), "by: say who registers the strategy")
+    require_actor(by, "registers the strategy")
     with store.transaction():
         strategy_id = store.insert_strategy(name=spec.name, by=by)
         version_id = store.insert_version(
@@ -420,6 +426,7 @@ def edit(
 ) -> Version:
     """Make a new version of the strategy (parent: the current one). It needs a new backtest and
     a new approval before it can trade."""
+    require_actor(by, "edits the strategy")
     _not_retired(store, strategy_id, "edited")
     current = store.current_version(strategy_id)
     _require(
@@ -491,6 +498,7 @@ def backtest(
     ``conversion_bars`` are the bars of the pairs that convert the symbol's money to the account
     currency (GBPUSD for EURGBP on a USD account), as ``run_backtest`` takes them.
     """
+    require_actor(by, "runs the backtest")
     _not_retired(store, strategy_id, "backtested")
     settings = settings or BacktestSettings()
     criteria = criteria or PromotionCriteria()
@@ -498,6 +506,11 @@ def backtest(
     spec = version.spec
     symbol = str(data.get("symbol") or spec.symbols[0])
     in_sample, held_out = split_out_of_sample(bars, criteria.oos_fraction)
+    if len(bars) == 0:
+        raise InvalidInputError(
+            ["data: no bars to backtest on (is the --from/--to window empty?)"],
+            what="backtest data",
+        )
     _require(len(in_sample) > 0, "data: no bars before the out-of-sample period to backtest on")
     m1_in = m1_out = None
     if m1_bars is not None:
@@ -726,8 +739,9 @@ def approve(
 
 def revoke(store: Store, strategy_id: int, *, by: str, reason: str) -> list[Approval]:
     """Revoke the strategy's valid approvals, and ask a running session to stop."""
-    _require(bool(by.strip()), "by: name the person who revokes")
+    require_actor(by, "revokes")
     _require(bool(reason.strip()), "reason: say why the approval is revoked")
+    store.strategy(strategy_id)  # an unknown id is named as such, not as "no approval"
     now = store.now()
     active = [a for a in store.approvals(strategy_id) if not a.revoked and a.expires_at > now]
     _require(bool(active), f"strategy {strategy_id}: no approval in force to revoke")
@@ -755,6 +769,7 @@ def revoke(store: Store, strategy_id: int, *, by: str, reason: str) -> list[Appr
 
 def retire(store: Store, strategy_id: int, *, by: str, reason: str) -> None:
     """Retire the strategy for good: it can no longer be backtested, approved or started."""
+    require_actor(by, "retires the strategy")
     _require(bool(reason.strip()), "reason: say why the strategy is retired")
     _not_retired(store, strategy_id, "retired again")
     with store.transaction():
@@ -774,11 +789,14 @@ class AccountFacts:
 
     @classmethod
     def from_account_info(cls, info: Mapping[str, Any]) -> AccountFacts:
+        """The facts of ``account_info()``; an account that does not say its trade mode is taken
+        for a REAL-money one (it then needs the confirmation), never for a demo."""
         login = info.get("login")
+        trade_mode = info.get("trade_mode")
         return cls(
             login=int(login) if login else None,
             server=str(info.get("server", "")),
-            trade_mode=int(info.get("trade_mode", mt5.ACCOUNT_TRADE_MODE_DEMO)),
+            trade_mode=mt5.ACCOUNT_TRADE_MODE_REAL if trade_mode is None else int(trade_mode),
             company=str(info.get("company", "")),
         )
 
@@ -920,6 +938,7 @@ def record_refusal(
     store: Store, decision: GateDecision, *, by: str, account: AccountFacts | None
 ) -> None:
     """Put a refused start in the audit log, with its reasons."""
+    require_actor(by, "asked to start the session")
     with store.transaction():
         store.audit(
             by,
@@ -952,6 +971,7 @@ def open_session(
     The gate is asked again inside the transaction, so two processes cannot both start one.
     """
     strategy_id = decision.strategy_id
+    require_actor(by, "starts the session")
     with store.transaction():
         again = check_can_go_live(store, strategy_id, account=account, confirm_real=confirm_real)
         again.raise_if_refused()
@@ -1010,6 +1030,7 @@ def _request_stop(store: Store, session_id: int, *, by: str, reason: str) -> Non
 
 def request_stop(store: Store, session_id: int, *, by: str, reason: str = "") -> None:
     """Ask a running session to stop; it sees the flag at its next poll."""
+    require_actor(by, "stops the session")
     session = store.session(session_id)
     _require(session.running, f"session {session_id}: not running ({session.stop_reason})")
     with store.transaction():

@@ -16,12 +16,16 @@ from pathlib import Path
 import pytest
 
 from nl_trader import mt5
+from nl_trader.backtest.report import sample_data_info
 from nl_trader.errors import InvalidInputError
 from nl_trader.lifecycle import (
     AccountFacts,
+    GateDecision,
+    GateRefusedError,
     LifecycleError,
     PromotionCriteria,
     approve,
+    backtest,
     check_can_go_live,
     edit,
     evaluate_criteria,
@@ -70,6 +74,20 @@ def _reasons(store: Store, **kwargs: object) -> tuple[str, ...]:
     decision = check_can_go_live(store, PASSED, **kwargs)  # type: ignore[arg-type]
     assert not decision.allowed
     return decision.reasons
+
+
+def _open_paper_session(store: Store, decision: GateDecision) -> int:
+    """Record a paper session on the demo account, as ``start_session`` does once logged in."""
+    return open_session(
+        store,
+        decision,
+        by="trader",
+        mode="paper",
+        account_profile="paper",
+        terminal="fake",
+        account=DEMO_ACCOUNT,
+        confirm_real=None,
+    )
 
 
 def _raw(copy: StoreCopy, statement: str) -> None:
@@ -323,16 +341,7 @@ def test_the_gate_refuses_a_retired_strategy(store: Store) -> None:
 def test_the_gate_refuses_a_second_session_of_a_running_strategy(store: Store) -> None:
     _approved(store)
     decision = check_can_go_live(store, PASSED, account=DEMO_ACCOUNT)
-    session_id = open_session(
-        store,
-        decision,
-        by="trader",
-        mode="paper",
-        account_profile="paper",
-        terminal="fake",
-        account=DEMO_ACCOUNT,
-        confirm_real=None,
-    )
+    session_id = _open_paper_session(store, decision)
     (reason,) = _reasons(store)
     assert reason.startswith(f"session {session_id} of strategy 1 is already running")
     assert store.strategy(PASSED).state == State.PAPER
@@ -350,6 +359,20 @@ def test_a_real_money_account_needs_its_login_typed_as_confirmation(store: Store
     assert check_can_go_live(store, PASSED, account=DEMO_ACCOUNT).allowed
 
 
+def test_an_account_that_does_not_say_its_trade_mode_is_taken_for_real_money(
+    store: Store,
+) -> None:
+    _approved(store)
+    silent = AccountFacts.from_account_info({"login": 7_700_003, "server": "Unknown"})
+    assert silent.real_money
+    (reason,) = _reasons(store, account=silent)
+    assert reason.startswith("account 7700003 on Unknown is a REAL-money account: confirm")
+    demo = AccountFacts.from_account_info(
+        {"login": 5_000_001, "server": "Sim", "trade_mode": mt5.ACCOUNT_TRADE_MODE_DEMO}
+    )
+    assert check_can_go_live(store, PASSED, account=demo).allowed
+
+
 def test_an_approval_edited_behind_the_audit_log_is_refused(store: Store, copy: StoreCopy) -> None:
     approve(store, PASSED, run_id=1, by="junior", expires_in=timedelta(days=1))
     _raw(
@@ -361,6 +384,16 @@ def test_an_approval_edited_behind_the_audit_log_is_refused(store: Store, copy: 
         "approval 1 does not match its audit entry 5 (approved_by, expires_at changed outside "
         "nl_trader)"
     )
+    assert verify_records(store) == [reason]
+
+
+def test_a_revocation_undone_behind_the_audit_log_is_refused(store: Store, copy: StoreCopy) -> None:
+    _approved(store)
+    revoke(store, PASSED, by="risk officer", reason="limits breached")
+    _raw(copy, "UPDATE approvals SET revoked_at = NULL, revoked_by = NULL, revoke_reason = NULL")
+    assert not store.approval(1).revoked
+    (reason,) = _reasons(store)
+    assert reason == "approval 1 was revoked (audit log) but its record says it is not"
     assert verify_records(store) == [reason]
 
 
@@ -378,6 +411,18 @@ def test_an_approval_inserted_behind_the_audit_log_is_refused(copy: StoreCopy) -
     with copy.open() as store:
         (reason,) = _reasons(store)
     assert reason == "approval 1 has no audit entry: it was not made by nl_trader"
+
+
+def test_a_session_cannot_open_on_a_decision_made_before_a_revocation(store: Store) -> None:
+    """The gate is asked again when the session is recorded: a stale 'allowed' starts nothing."""
+    _approved(store)
+    decision = check_can_go_live(store, PASSED, account=DEMO_ACCOUNT)
+    assert decision.allowed
+    revoke(store, PASSED, by="risk officer", reason="limits breached")
+    with pytest.raises(GateRefusedError, match="approval 1 was revoked by risk officer"):
+        _open_paper_session(store, decision)
+    assert store.sessions() == []
+    assert store.strategy(PASSED).state == State.BACKTESTED
 
 
 def test_every_reason_is_given_at_once(store: Store, copy: StoreCopy) -> None:
@@ -412,6 +457,48 @@ def test_a_retired_strategy_cannot_be_edited_backtested_approved_or_retired_agai
     with pytest.raises(LifecycleError, match="retired again"):
         retire(store, PASSED, by="trader", reason="again")
     assert store.audit_entries()[-1].payload == {"reason": "superseded by strategy 2"}
+
+
+def test_revoking_for_an_unknown_strategy_names_the_strategy(store: Store) -> None:
+    with pytest.raises(InvalidInputError, match="strategy: no strategy 99"):
+        revoke(store, 99, by="risk officer", reason="x")
+
+
+def test_every_change_names_its_person_so_no_audit_entry_has_a_blank_actor(store: Store) -> None:
+    entries = len(store.audit_entries())
+    changed = example_spec().model_copy(update={"magic": 31})
+    with pytest.raises(LifecycleError, match="by: name the person who edits the strategy"):
+        edit(store, PASSED, changed, by=" ")
+    with pytest.raises(LifecycleError, match="by: name the person who runs the backtest"):
+        backtest(
+            store,
+            PASSED,
+            sample(example_spec()),
+            data={"source": "sample", "symbol": "EURUSD", "bars": SAMPLE_BARS},
+            data_info=sample_data_info(sample(example_spec())),
+            report_dir=store.path.parent / "reports",
+            by="",
+        )
+    with pytest.raises(LifecycleError, match="by: name the person who retires the strategy"):
+        retire(store, PASSED, by=" ", reason="superseded")
+    assert len(store.audit_entries()) == entries
+    assert store.current_version(PASSED).number == 1
+    assert store.strategy(PASSED).state == State.BACKTESTED
+
+
+def test_a_backtest_on_an_empty_window_of_data_is_bad_input(store: Store) -> None:
+    empty = sample(example_spec()).iloc[:0]
+    with pytest.raises(InvalidInputError, match="data: no bars to backtest on"):
+        backtest(
+            store,
+            PASSED,
+            empty,
+            data={"source": "sample", "symbol": "EURUSD", "bars": SAMPLE_BARS},
+            data_info=sample_data_info(sample(example_spec())),
+            report_dir=store.path.parent / "reports",
+            by="quant",
+        )
+    assert [run.id for run in store.runs(PASSED)] == [1]
 
 
 def test_revoking_the_approval_of_a_retired_strategy_keeps_it_retired(store: Store) -> None:

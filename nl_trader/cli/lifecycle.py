@@ -29,6 +29,7 @@ from nl_trader.cli.common import app, console, load_spec
 from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import (
+    MAX_APPROVAL_DAYS,
     GateRefusedError,
     LifecycleError,
     TranslationFacts,
@@ -52,7 +53,7 @@ from nl_trader.live.accounts import get_profile
 from nl_trader.live.session import LiveSession, journal_problems, paper_terminal, start_session
 from nl_trader.live.terminal import open_terminal
 from nl_trader.spec import StrategySpec, spec_hash
-from nl_trader.store import BacktestRun, Store, StoreError
+from nl_trader.store import BacktestRun, Store
 from nl_trader.symbols import conversion_pairs
 from nl_trader.translate.explain import explain
 
@@ -92,15 +93,10 @@ app.add_typer(live_app, name="live")
 
 
 @contextmanager
-def open_store(db: Path | None) -> Iterator[Store]:
-    """The store, with lifecycle errors turned into messages and exit codes."""
+def reported() -> Iterator[None]:
+    """Lifecycle errors as messages and exit codes: 1 refused (with every reason), 2 bad input."""
     try:
-        store = Store(db)
-    except StoreError as error:
-        console.print(str(error), style="red", markup=False)
-        raise typer.Exit(EXIT_INPUT) from None
-    try:
-        yield store
+        yield
     except GateRefusedError as error:
         console.print(f"[red]refused: strategy {error.strategy_id} may not go live:[/red]")
         for reason in error.reasons:
@@ -118,9 +114,20 @@ def open_store(db: Path | None) -> Iterator[Store]:
         raise typer.Exit(EXIT_INPUT) from None
     except NlTraderError as error:
         console.print(f"{error}", style="red", markup=False)
+        for problem in getattr(error, "problems", ()):  # a TranslationError's last problems
+            console.print(f"  - {problem}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
-    finally:
-        store.close()
+
+
+@contextmanager
+def open_store(db: Path | None) -> Iterator[Store]:
+    """The store, with lifecycle errors turned into messages and exit codes (``reported``)."""
+    with reported():
+        store = Store(db)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 def _actor(by: str | None) -> str:
@@ -225,7 +232,7 @@ def new(
             _print_registered(version.strategy_id, spec, None)
         return
     from nl_trader.translate.llm import default_llm_choice, make_llm
-    from nl_trader.translate.translate import TranslationError, translate
+    from nl_trader.translate.translate import translate
 
     choice = llm or default_llm_choice()
     if choice is None:
@@ -234,21 +241,8 @@ def new(
             "[dim]no model configured (OPENAI_API_KEY, NL_TRADER_LLM): using the bundled "
             "scripted model, which answers the example texts of strategies/ only[/dim]"
         )
-    try:
+    with reported():
         result = translate(text, make_llm(choice), max_attempts=max_attempts)
-    except TranslationError as error:
-        console.print(f"{error}", style="red", markup=False)
-        for problem in error.problems:
-            console.print(f"  - {problem}", markup=False)
-        raise typer.Exit(EXIT_INPUT) from None
-    except InvalidInputError as error:
-        console.print(f"[red]invalid {error.what}:[/red]")
-        for problem in error.problems:
-            console.print(f"  - {problem}", markup=False)
-        raise typer.Exit(EXIT_INPUT) from None
-    except NlTraderError as error:
-        console.print(f"{error}", style="red", markup=False)
-        raise typer.Exit(EXIT_INPUT) from None
     with open_store(db) as store:
         translation_id = record_translation(
             store, TranslationFacts.from_translation(result), by=actor
@@ -617,7 +611,9 @@ def backtest_strategy(
             )
             bars, m1, info = load_run_bars(spec, description)
             conversions = load_conversion_bars(spec, description, settings.currency)
-        except (ValidationError, OSError) as error:
+        except ValidationError as error:
+            raise InvalidInputError(_settings_problems(error), what="backtest settings") from None
+        except OSError as error:
             console.print(f"cannot backtest: {error}", style="red", markup=False)
             raise typer.Exit(EXIT_INPUT) from None
         run = backtest(
@@ -637,6 +633,26 @@ def backtest_strategy(
         console.print(
             f"next: nl-trader approve {strategy_id} --report {run.id} --by NAME", markup=False
         )
+
+
+# The options of backtest-strategy that set each field of BacktestSettings.
+_SETTINGS_OPTIONS = {
+    "deposit": "--deposit",
+    "currency": "--currency",
+    "leverage": "--leverage",
+    "account_mode": "--account",
+    "spread_points": "--spread",
+    "commission_per_lot": "--commission",
+}
+
+
+def _settings_problems(error: ValidationError) -> list[str]:
+    """Each invalid setting as ``--option: problem``."""
+    problems = []
+    for item in error.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"])
+        problems.append(f"{_SETTINGS_OPTIONS.get(name, name)}: {item['msg']}")
+    return problems
 
 
 def _absolute_pair_file(item: str) -> str:
@@ -734,10 +750,25 @@ def approve_command(
             run_id=run_id,
             by=by,
             note=note,
-            expires_in=timedelta(days=expires_days),
+            expires_in=_approval_days(expires_days),
             override_reason=override,
         )
         print_approval(approval)
+
+
+def _approval_days(days: float) -> timedelta:
+    """``--expires-days`` as a duration (``approve`` judges its range with the other problems); a
+    value no duration can hold (nan, inf, 1e308) is named here."""
+    try:
+        return timedelta(days=days)
+    except (ValueError, OverflowError):
+        raise InvalidInputError(
+            [
+                f"--expires-days: {days} is not a number of days (more than 0, at most "
+                f"{MAX_APPROVAL_DAYS})"
+            ],
+            what="approval",
+        ) from None
 
 
 def print_approval(approval: Any) -> None:
@@ -919,7 +950,8 @@ def live_start(
     The gate refuses with every reason: no approval, revoked, expired, the spec edited or a newer
     report since the approval, the report file changed or missing, a retired strategy, a session
     already running, a REAL account without --confirm-real LOGIN. Order statuses and executions
-    are printed and journaled as they arrive. Stop it with Ctrl-C or `nl-trader live stop ID`.
+    are printed and journaled as they arrive. Stop it with Ctrl-C or `nl-trader live stop ID`;
+    it also stops when its approval is revoked or expires.
     """
     with open_store(db) as store:
         profile = get_profile(account, config)
@@ -989,6 +1021,7 @@ def live_stop(
     from nl_trader.lifecycle import close_session
 
     with open_store(db) as store:
+        store.strategy(strategy_id)  # an unknown id is named as such
         running = store.running_session(strategy_id)
         if running is None:
             raise LifecycleError([f"strategy {strategy_id}: no session is running"])
@@ -1021,7 +1054,7 @@ def audit(
         str | None,
         typer.Option("--head", help="A head hash recorded earlier: fail if it is gone."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="Entries to list (newest).")] = 30,
+    limit: Annotated[int, typer.Option(min=1, help="Entries to list (newest).")] = 30,
     db: DbOption = None,
 ) -> None:
     """Show the audit log; with --verify, check that nothing in it was changed or removed."""

@@ -5,10 +5,11 @@ The compiled strategy decides at the close of each new bar, on the bars the term
 ``MAS`` client to the MT5 executor, and every order sent, order status and execution is written to
 the store's journal as it arrives. Between bars the session polls the executor (MT5 pushes
 nothing) and the store's stop flag, so ``nl-trader live stop`` (or a revoked approval) from another
-process ends it at the next poll. It trades the spec's first symbol, as the backtest does. On a real
-terminal the bar that closed before the session started is not acted on (its signal is stale);
-decisions come at the close of each bar that closes while the session runs. A stop closes the
-strategy's positions and cancels its orders (``flatten_on_stop``) unless asked not to.
+process ends it at the next poll, as does the expiry of its approval. It trades the spec's first
+symbol, as the backtest does. On a real terminal the bar that closed before the session started is
+not acted on (its signal is stale); decisions come at the close of each bar that closes while the
+session runs. A stop closes the strategy's positions and cancels its orders (``flatten_on_stop``)
+unless asked not to.
 
 The journal keeps, per order: its statuses and executions as they arrive, then a ``sent`` entry
 with the params and what ``send_order`` returned (the callbacks of a send fire before it returns).
@@ -45,6 +46,7 @@ from nl_trader.lifecycle import (
     close_session,
     open_session,
     record_refusal,
+    require_actor,
 )
 from nl_trader.live.accounts import AccountProfile
 from nl_trader.live.executor import Credentials
@@ -144,8 +146,12 @@ def paper_terminal(
         if settings.account_mode == "hedging"
         else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING,
     )
+    # The backtest's path inside a bar too: a bar that spans both stop and target must close at
+    # the same one in the paper session as in the report.
     execution = ExecutionModel(
-        slippage_points=settings.slippage_points, fallback_rates=settings.fallback_rates
+        slippage_points=settings.slippage_points,
+        intrabar=settings.intrabar,
+        fallback_rates=settings.fallback_rates,
     )
     broker = SimBroker(specs, account=account, execution=execution)
     frame = bars if settings.spread_points is None else bars.assign(spread=settings.spread_points)
@@ -256,20 +262,10 @@ class LiveSession:
             return False
         signals = self.strategy.prepare(frame)
         orders = self.strategy.decide(len(frame) - 1, signals, self._book(), backtest=False)
-        for params in orders:
-            reply = self.client.send_order(params)
-            accepted = reply.isdigit()
-            self.summary.orders_sent += 1
-            self.summary.orders_refused += 0 if accepted else 1
-            self._journal(
-                "sent",
-                reply if accepted else None,
-                "sent" if accepted else "refused",
-                {"params": params, "reply": reply},
-                frame.index[-1].to_pydatetime(),
-            )
-        self.summary.bars_processed += 1
         stamp = frame.index[-1].to_pydatetime()
+        for params in orders:
+            self._send(params, stamp)
+        self.summary.bars_processed += 1
         self.summary.first_bar = self.summary.first_bar or stamp.isoformat()
         self.summary.last_bar = stamp.isoformat()
         with self.store.transaction():
@@ -310,10 +306,15 @@ class LiveSession:
 
     # ---- helpers -----------------------------------------------------------------------------
     def _stop_requested(self) -> str | None:
+        """Why the session must stop now: a stop was asked for, or its approval ran out (an
+        expired approval is no approval: the session may not trade on after it)."""
         record = self.store.session(self.session_id)
-        if record.stop_requested_at is None:
-            return None
-        return f"stop requested by {record.stop_requested_by}"
+        if record.stop_requested_at is not None:
+            return f"stop requested by {record.stop_requested_by}"
+        approval = self.store.approval(record.approval_id)
+        if self.store.now() >= approval.expires_at:
+            return f"approval {approval.id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC"
+        return None
 
     def _closed_bars(self) -> pd.DataFrame | None:
         rates = self.terminal.copy_rates_from_pos(
@@ -393,17 +394,21 @@ class LiveSession:
         last = self.summary.last_bar
         moment = datetime.fromisoformat(last) if last else datetime.now(UTC)
         for params in orders:
-            reply = self.client.send_order(params)
-            accepted = reply.isdigit()
-            self.summary.orders_sent += 1
-            self.summary.orders_refused += 0 if accepted else 1
-            self._journal(
-                "sent",
-                reply if accepted else None,
-                "sent" if accepted else "refused",
-                {"params": params, "reply": reply},
-                moment,
-            )
+            self._send(params, moment)
+
+    def _send(self, params: dict[str, Any], moment: datetime) -> None:
+        """Send one order and journal it with what ``send_order`` returned (an id, or why not)."""
+        reply = self.client.send_order(params)
+        accepted = reply.isdigit()
+        self.summary.orders_sent += 1
+        self.summary.orders_refused += 0 if accepted else 1
+        self._journal(
+            "sent",
+            reply if accepted else None,
+            "sent" if accepted else "refused",
+            {"params": params, "reply": reply},
+            moment,
+        )
 
     def _on_event(self, kind: str, order_id: str, payload: dict[str, Any]) -> None:
         if kind == "execution":
@@ -475,6 +480,7 @@ def start_session(
     that may not trade), then again with the account's facts once logged in. A refusal is recorded in the audit log and
     raised as ``GateRefusedError`` with every reason.
     """
+    require_actor(by, "starts the session")
     first = check_can_go_live(store, strategy_id)
     if not first.allowed:
         record_refusal(store, first, by=by, account=None)

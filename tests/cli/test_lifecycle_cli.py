@@ -317,3 +317,58 @@ def test_backtest_with_a_stored_strategy_id_records_a_run_for_approval(tmp_path:
         (run,) = store.runs(1)
         assert (Path(db).parent / run.report_path).is_file()
         assert store.strategy(1).state == State.BACKTESTED
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "1e308"])
+def test_an_approval_length_no_duration_can_hold_is_named_not_a_crash(db: str, days: str) -> None:
+    code, output = _invoke(
+        "approve", "1", "--report", "1", "--by", "risk officer", "--expires-days", days,
+        "--db", db,
+    )  # fmt: skip
+    assert code == 2, output
+    assert f"--expires-days: {float(days)} is not a number of days" in output
+    with Store(Path(db)) as store:
+        assert store.approvals(PASSED) == []
+
+
+def test_a_bad_backtest_setting_is_named_by_its_option(db: str) -> None:
+    code, output = _invoke(
+        "backtest-strategy", "1", "--data", "sample", "--account", "spread-bet", "--leverage",
+        "0", "--db", db,
+    )  # fmt: skip
+    assert code == 2, output
+    assert "--account: Input should be 'hedging' or 'netting'" in output
+    assert "--leverage: Input should be greater than or equal to 1" in output
+    assert "errors.pydantic.dev" not in output
+
+
+def test_a_backtest_window_without_bars_is_bad_input(db: str) -> None:
+    code, output = _invoke(
+        "backtest-strategy", "1", "--data", "sample", "--from", "2040-01-01", "--db", db
+    )
+    assert code == 2, output
+    assert "data: no bars to backtest on" in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["revoke", "99", "--by", "risk officer", "--reason", "x"],
+        ["live", "stop", "99"],
+    ],
+)
+def test_an_unknown_strategy_is_named_as_unknown(db: str, command: list[str]) -> None:
+    code, output = _invoke(*command, "--db", db)
+    assert code == 2, output
+    assert "strategy: no strategy 99" in output
+
+
+def test_a_blank_name_is_refused_and_nothing_is_recorded(db: str) -> None:
+    with Store(Path(db)) as store:
+        entries = len(store.audit_entries())
+    code, output = _invoke("retire", "1", "--reason", "old", "--by", " ", "--db", db)
+    assert code == 1, output
+    assert "by: name the person who retires the strategy" in output
+    with Store(Path(db)) as store:
+        assert len(store.audit_entries()) == entries
+        assert store.strategy(PASSED).state == State.BACKTESTED

@@ -11,14 +11,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from nl_trader import mt5
+from nl_trader.backtest.engine import BacktestSettings
+from nl_trader.client import MAS
 from nl_trader.errors import InvalidInputError
-from nl_trader.lifecycle import GateRefusedError, approve, request_stop, revoke
+from nl_trader.lifecycle import GateRefusedError, LifecycleError, approve, request_stop, revoke
 from nl_trader.live.accounts import PAPER_PROFILE, AccountProfile, get_profile, load_profiles
 from nl_trader.live.fake_terminal import FakeTerminal
-from nl_trader.live.session import journal_digest, journal_problems, paper_terminal, start_session
+from nl_trader.live.session import (
+    Listener,
+    LiveSession,
+    SessionSummary,
+    journal_digest,
+    journal_problems,
+    paper_terminal,
+    start_session,
+)
 from nl_trader.sim.broker import AccountConfig, SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.store import State, Store
@@ -46,6 +57,14 @@ def _paper(store: Store) -> FakeTerminal:
     return paper_terminal(
         sample(example_spec()), symbol="EURUSD", timeframe="H1", start=run.oos_start
     )
+
+
+def _run_paper(store: Store, listener: Listener) -> tuple[LiveSession, SessionSummary]:
+    """Start a paper session of strategy 1 and run it until something stops it."""
+    session = start_session(
+        store, PASSED, profile=PAPER_PROFILE, terminal=_paper(store), by="trader", listener=listener
+    )
+    return session, session.run()
 
 
 class Recorder:
@@ -141,19 +160,69 @@ def test_revoking_the_approval_stops_a_running_session(store: Store, copy: Store
         if kind == "execution" and other.approvals(PASSED)[-1].revoked_at is None:
             revoke(other, PASSED, by="risk officer", reason="limits breached")
 
-    session = start_session(
-        store,
-        PASSED,
-        profile=PAPER_PROFILE,
-        terminal=_paper(store),
-        by="trader",
-        listener=revoke_on_first_fill,
-    )
-    summary = session.run()
+    _, summary = _run_paper(store, revoke_on_first_fill)
     other.close()
     assert summary.stop_reason == "stop requested by risk officer"
     assert summary.bars_processed < 300
     assert store.strategy(PASSED).state == State.BACKTESTED
+
+
+def test_a_session_stops_and_flattens_when_its_approval_expires(
+    store: Store, copy: StoreCopy
+) -> None:
+    """An expired approval is no approval: the session may not trade on after it."""
+    approval = store.approvals(PASSED)[-1]
+
+    def expire_on_first_fill(kind: str, order_id: str | None, payload: dict[str, Any]) -> None:
+        if kind == "execution" and copy.clock.now < approval.expires_at:
+            copy.clock.now = approval.expires_at
+
+    session, summary = _run_paper(store, expire_on_first_fill)
+    assert summary.stop_reason == (
+        f"approval {approval.id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC"
+    )
+    assert summary.bars_processed < 300
+    assert summary.open_positions == 0
+    record = store.session(session.session_id)
+    assert (record.status, record.stop_reason) == ("stopped", summary.stop_reason)
+
+
+def _closing_deal_of_a_long_through_a_bar_spanning_its_stop_and_target(intrabar: str) -> Any:
+    """Buy at 1.1001 with SL 1.0950 and TP 1.1050 on a paper terminal; the next-but-one bar is a
+    down bar from 1.1000 reaching 1.1100 and 1.0900, so it spans both."""
+    times = pd.date_range("2025-06-02 08:00", periods=8, freq="h", tz="UTC")
+    flat = {"open": 1.1, "high": 1.1002, "low": 1.0998, "close": 1.1, "spread": 10}
+    rows = [dict(flat) for _ in times]
+    rows[5] = {**flat, "high": 1.1100, "low": 1.0900, "close": 1.0950}
+    bars = pd.DataFrame(rows, index=times)
+    terminal = paper_terminal(
+        bars,
+        symbol="EURUSD",
+        timeframe="H1",
+        start=times[4].to_pydatetime(),
+        settings=BacktestSettings(intrabar=intrabar),  # type: ignore[arg-type]
+    )
+    assert terminal.initialize()
+    client = MAS(terminal=terminal)
+    account = terminal.account_info()
+    client.login({"account": account.login, "password": "paper", "server": account.server})
+    order = {"symbol": "EURUSD", "order_type": "buy", "volume": 0.1, "sl": 1.095, "tp": 1.105}
+    assert client.send_order({**order, "backtest_toggle": False}).isdigit()
+    client.advance(3)
+    deals = terminal.history_deals_get(0, 2**31) or ()
+    (closing,) = [deal for deal in deals if deal.entry == mt5.DEAL_ENTRY_OUT]
+    return closing
+
+
+def test_a_paper_terminal_walks_inside_a_bar_as_the_backtest_settings_say() -> None:
+    """The backtest's default path is conservative (the stop first when a bar spans stop and
+    target); the paper session must fill the same way, or paper and backtest drift apart."""
+    conservative = _closing_deal_of_a_long_through_a_bar_spanning_its_stop_and_target(
+        BacktestSettings().intrabar
+    )
+    assert (conservative.reason, conservative.price) == (mt5.DEAL_REASON_SL, 1.095)
+    ohlc = _closing_deal_of_a_long_through_a_bar_spanning_its_stop_and_target("ohlc")
+    assert (ohlc.reason, ohlc.price) == (mt5.DEAL_REASON_TP, 1.105)
 
 
 class WallClockTerminal:
@@ -206,6 +275,20 @@ def test_a_refused_start_opens_no_terminal_and_is_audited(copy: StoreCopy) -> No
         entry = store.audit_entries()[-1]
         assert entry.action == "live.refused"
         assert entry.payload["reasons"] == list(refused.value.reasons)
+
+
+def test_a_start_by_nobody_is_refused_before_any_terminal_opens(store: Store) -> None:
+    opened: list[FakeTerminal] = []
+
+    def terminal() -> FakeTerminal:
+        opened.append(_paper(store))
+        return opened[-1]
+
+    with pytest.raises(LifecycleError, match="by: name the person who starts the session"):
+        start_session(store, PASSED, profile=PAPER_PROFILE, terminal=terminal, by=" ")
+    assert opened == []
+    assert store.sessions() == []
+    assert store.audit_entries()[-1].action == "approval.granted"
 
 
 def test_a_second_session_of_a_running_strategy_is_refused(store: Store) -> None:
