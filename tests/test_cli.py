@@ -100,7 +100,8 @@ def test_backtest_refuses_an_unknown_account_mode(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "account_mode" in result.output
+    assert "--account: Input should be 'hedging' or 'netting'" in result.output
+    assert "pydantic" not in result.output
 
 
 def _cross_spec(tmp_path: Path, symbol: str) -> Path:
@@ -230,3 +231,14 @@ def test_demo_orders_adds_the_send_order_tour_in_both_routes(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     assert "Simulated route (backtest_toggle=True" in result.output
     assert "MT5 route (backtest_toggle=False) on the fake terminal" in result.output
+
+
+def test_backtest_of_an_invalid_spec_is_bad_input_listing_every_problem(tmp_path: Path) -> None:
+    spec = json.loads((STRATEGIES / "ma_crossover.json").read_text())
+    spec["timeframe"] = "H7"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec))
+    result = runner.invoke(app, ["backtest", str(path), "--data", "sample"])
+    assert result.exit_code == 2  # bad input; `validate` answers 1 for the same file
+    assert "timeframe" in result.output
+    assert runner.invoke(app, ["validate", str(path)]).exit_code == 1

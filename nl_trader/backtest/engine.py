@@ -73,6 +73,36 @@ class BacktestSettings(BaseModel):
     intrabar: Literal["conservative", "ohlc"] = "conservative"
     fallback_rates: dict[str, float] = Field(default_factory=dict)
 
+    def account_config(self) -> AccountConfig:
+        """The simulated account these settings describe (deposit, currency, leverage, mode)."""
+        return AccountConfig(
+            balance=self.deposit,
+            currency=self.currency,
+            leverage=self.leverage,
+            margin_mode=mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
+            if self.account_mode == "hedging"
+            else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING,
+        )
+
+    def execution_model(self) -> ExecutionModel:
+        """How the simulated broker fills under these settings (slippage, path inside a bar)."""
+        return ExecutionModel(
+            slippage_points=self.slippage_points,
+            intrabar=self.intrabar,
+            fallback_rates=self.fallback_rates,
+        )
+
+    def apply_costs(self, info: SymbolSpec) -> SymbolSpec:
+        """``info`` with these settings' commission and swap choices."""
+        overrides: dict[str, Any] = {}
+        if self.commission_per_lot is not None:
+            overrides["commission_per_lot"] = self.commission_per_lot
+        if not self.swaps:
+            overrides["swap_mode"] = mt5.SYMBOL_SWAP_MODE_DISABLED
+        if not overrides:
+            return info
+        return SymbolSpec.model_validate({**info.model_dump(), **overrides})
+
 
 @dataclass
 class BacktestResult:
@@ -122,14 +152,7 @@ def run_backtest(
     started = time.perf_counter()
     settings = settings or BacktestSettings()
     name = symbol or spec.symbols[0]
-    info = symbol_info or symbol_spec(name)
-    overrides: dict[str, Any] = {}
-    if settings.commission_per_lot is not None:
-        overrides["commission_per_lot"] = settings.commission_per_lot
-    if not settings.swaps:
-        overrides["swap_mode"] = mt5.SYMBOL_SWAP_MODE_DISABLED
-    if overrides:
-        info = SymbolSpec.model_validate({**info.model_dump(), **overrides})
+    info = settings.apply_costs(symbol_info or symbol_spec(name))
     if len(bars) == 0:
         raise InvalidInputError(["bars: no bars to test on"], what="backtest")
     strategy = CompiledStrategy(spec, name, info)
@@ -155,24 +178,11 @@ class _Engine:
         info = strategy.symbol_info
         self.info = info
         self.symbol = strategy.symbol
-        account = AccountConfig(
-            balance=settings.deposit,
-            currency=settings.currency,
-            leverage=settings.leverage,
-            margin_mode=mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-            if settings.account_mode == "hedging"
-            else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING,
-        )
-        execution = ExecutionModel(
-            slippage_points=settings.slippage_points,
-            intrabar=settings.intrabar,
-            fallback_rates=settings.fallback_rates,
-        )
         conversions = {name: symbol_spec(name) for name in conversion_bars}
         self.broker = SimBroker(
             [info, *conversions.values()],
-            account=account,
-            execution=execution,
+            account=settings.account_config(),
+            execution=settings.execution_model(),
             record_exposure=True,
         )
         self.route = SimulatedRoute(self.broker, replay=None)

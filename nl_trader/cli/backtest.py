@@ -56,6 +56,26 @@ def bars_for(
     )
 
 
+# The options (of backtest and backtest-strategy) that set each field of BacktestSettings.
+SETTINGS_OPTIONS = {
+    "deposit": "--deposit",
+    "currency": "--currency",
+    "leverage": "--leverage",
+    "account_mode": "--account",
+    "spread_points": "--spread",
+    "commission_per_lot": "--commission",
+}
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """Each invalid setting as ``--option: problem``."""
+    problems = []
+    for item in error.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"])
+        problems.append(f"{SETTINGS_OPTIONS.get(name, name)}: {item['msg']}")
+    return problems
+
+
 def conversion_bars_for(
     symbol: str, timeframe: str, data: str, convert: list[str], account_currency: str
 ) -> dict[str, pd.DataFrame]:
@@ -222,7 +242,12 @@ def backtest(
                     ],
                     what="backtest",
                 )
-    except (NlTraderError, ValidationError, OSError) as error:
+    except ValidationError as error:
+        console.print("[red]cannot backtest:[/red]")
+        for problem in settings_problems(error):
+            console.print(f"  - {problem}", markup=False)
+        raise typer.Exit(2) from None
+    except (NlTraderError, OSError) as error:
         console.print(f"[red]cannot backtest: {error}[/red]", markup=True)
         raise typer.Exit(2) from None
     with Progress(

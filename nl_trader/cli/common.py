@@ -20,8 +20,9 @@ console = Console(width=max(Console().width, 120))
 SpecPath = Annotated[Path, typer.Argument(help="A StrategySpec JSON file.")]
 
 
-def load_spec(path: Path) -> StrategySpec:
-    """Read and validate a spec file, or print every problem and exit (1 invalid, 2 unreadable)."""
+def load_spec(path: Path, *, invalid_exit: int = 2) -> StrategySpec:
+    """Read and validate a spec file, or print every problem and exit: 2 (bad input) when it
+    cannot be read, ``invalid_exit`` when it is not a valid strategy (``validate``'s answer is 1)."""
     try:
         return parse_spec(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -31,7 +32,7 @@ def load_spec(path: Path) -> StrategySpec:
         console.print(f"[red]{path} is not a valid strategy:[/red]")
         for problem in error.problems:
             console.print(f"  - {problem}", markup=False)
-        raise typer.Exit(1) from None
+        raise typer.Exit(invalid_exit) from None
 
 
 # The --llm option of the commands that translate (the choices are made in translate/llm.py).

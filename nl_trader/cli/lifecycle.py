@@ -612,7 +612,9 @@ def backtest_strategy(
             bars, m1, info = load_run_bars(spec, description)
             conversions = load_conversion_bars(spec, description, settings.currency)
         except ValidationError as error:
-            raise InvalidInputError(_settings_problems(error), what="backtest settings") from None
+            from nl_trader.cli.backtest import settings_problems
+
+            raise InvalidInputError(settings_problems(error), what="backtest settings") from None
         except OSError as error:
             console.print(f"cannot backtest: {error}", style="red", markup=False)
             raise typer.Exit(EXIT_INPUT) from None
@@ -633,26 +635,6 @@ def backtest_strategy(
         console.print(
             f"next: nl-trader approve {strategy_id} --report {run.id} --by NAME", markup=False
         )
-
-
-# The options of backtest-strategy that set each field of BacktestSettings.
-_SETTINGS_OPTIONS = {
-    "deposit": "--deposit",
-    "currency": "--currency",
-    "leverage": "--leverage",
-    "account_mode": "--account",
-    "spread_points": "--spread",
-    "commission_per_lot": "--commission",
-}
-
-
-def _settings_problems(error: ValidationError) -> list[str]:
-    """Each invalid setting as ``--option: problem``."""
-    problems = []
-    for item in error.errors(include_url=False):
-        name = ".".join(str(part) for part in item["loc"])
-        problems.append(f"{_SETTINGS_OPTIONS.get(name, name)}: {item['msg']}")
-    return problems
 
 
 def _absolute_pair_file(item: str) -> str:

@@ -16,7 +16,7 @@ from nl_trader.translate.explain import explain
 @app.command()
 def validate(spec: SpecPath) -> None:
     """Check a strategy spec; print its hash, or every problem with its path."""
-    parsed = load_spec(spec)
+    parsed = load_spec(spec, invalid_exit=1)
     console.print(f"valid: {parsed.name} (sha256 {spec_hash(parsed)})", markup=False)
 
 

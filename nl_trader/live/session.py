@@ -52,7 +52,7 @@ from nl_trader.live.accounts import AccountProfile
 from nl_trader.live.executor import Credentials
 from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.terminal import TerminalPort
-from nl_trader.sim.broker import AccountConfig, ExecutionModel, SimBroker
+from nl_trader.sim.broker import SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.spec import StrategySpec
 from nl_trader.store import Store, to_json
@@ -131,29 +131,16 @@ def paper_terminal(
     backtest's (``settings``), on the same fill engine; ``conversion_bars`` move the pairs that
     convert the symbol's money to the account currency."""
     settings = settings or BacktestSettings()
-    overrides: dict[str, Any] = {}
-    if settings.commission_per_lot is not None:
-        overrides["commission_per_lot"] = settings.commission_per_lot
-    if not settings.swaps:
-        overrides["swap_mode"] = mt5.SYMBOL_SWAP_MODE_DISABLED
     conversions = dict(conversion_bars or {})
-    specs = [symbol_spec(symbol, overrides or None), *(symbol_spec(name) for name in conversions)]
-    account = AccountConfig(
-        balance=settings.deposit,
-        currency=settings.currency,
-        leverage=settings.leverage,
-        margin_mode=mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING
-        if settings.account_mode == "hedging"
-        else mt5.ACCOUNT_MARGIN_MODE_RETAIL_NETTING,
+    specs = [
+        settings.apply_costs(symbol_spec(symbol)),
+        *(symbol_spec(name) for name in conversions),
+    ]
+    # The backtest's account, costs and path inside a bar: a bar that spans both stop and target
+    # closes at the same one in the paper session as in the report.
+    broker = SimBroker(
+        specs, account=settings.account_config(), execution=settings.execution_model()
     )
-    # The backtest's path inside a bar too: a bar that spans both stop and target must close at
-    # the same one in the paper session as in the report.
-    execution = ExecutionModel(
-        slippage_points=settings.slippage_points,
-        intrabar=settings.intrabar,
-        fallback_rates=settings.fallback_rates,
-    )
-    broker = SimBroker(specs, account=account, execution=execution)
     frame = bars if settings.spread_points is None else bars.assign(spread=settings.spread_points)
     # The terminal's history: enough bars before ``start`` for the indicators, not the whole file.
     first = max(0, int((frame.index < pd.Timestamp(start)).sum()) - history_bars)
