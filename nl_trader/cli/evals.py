@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from nl_trader.cli.common import LLM_HELP, app, console
+from nl_trader.cli.common import app, console
 from nl_trader.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -45,10 +48,11 @@ def _show(report: EvalReport) -> None:
 
     summary = report.summary
     languages = ", ".join(f"{count} {name}" for name, count in sorted(summary.languages.items()))
+    # Case ids, tags, the model's name and its words are data, never markup: escaped or Text.
     console.print(
-        f"[bold]Translation eval[/bold]: {summary.cases} cases ({languages}); model "
-        f"{report.model} via {report.llm}; prompt {report.prompt_version} "
-        f"({report.prompt_hash[:12]}); {report.elapsed_s:.1f} s",
+        f"[bold]Translation eval[/bold]: {summary.cases} cases ({escape(languages)}); model "
+        f"{escape(report.model)} via {escape(report.llm)}; prompt "
+        f"{escape(report.prompt_version)} ({report.prompt_hash[:12]}); {report.elapsed_s:.1f} s",
         highlight=False,
     )
     table = Table(title="Summary", title_justify="left")
@@ -111,7 +115,7 @@ def _show(report: EvalReport) -> None:
         *((f"#{tag}", summary.by_tag[tag]) for tag in _HARD_TAGS if tag in summary.by_tag),
     ]:
         groups.add_row(
-            name,
+            Text(name),
             str(figures["cases"]),
             _pct(figures["pass_rate"]),
             _pct(figures["outcome_accuracy"]),
@@ -130,7 +134,11 @@ def _show(report: EvalReport) -> None:
         failures.add_column("backtest", overflow="fold")
         for row in failed:
             failures.add_row(
-                row.id, row.expected, row.got, _cut(row.summary_line), _cut(_backtest(row))
+                Text(row.id),
+                row.expected,
+                row.got,
+                Text(_cut(row.summary_line)),
+                Text(_cut(_backtest(row))),
             )
         console.print(failures)
 
@@ -153,14 +161,22 @@ def _cut(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _unusable(message: str, problems: Sequence[str]) -> typer.Exit:
+    console.print(message, style="red", markup=False, highlight=False)
+    for problem in problems:
+        console.print(f"  - {problem}", markup=False)
+    return typer.Exit(EXIT_UNUSABLE)
+
+
 @app.command(name="eval")
 def eval_command(
     llm: Annotated[
         str,
         typer.Option(
             "--llm",
-            help=f"'{RECORDED}' (the recorded answers of evals/recorded/scripted.json), or "
-            + LLM_HELP,
+            help=f"'{RECORDED}' (the recorded answers of evals/recorded/scripted.json), "
+            "scripted:PATH (a script file, e.g. one written by --record) or openai (configured "
+            "from OPENAI_API_KEY, OPENAI_BASE_URL and NL_TRADER_MODEL).",
         ),
     ] = RECORDED,
     cases_dir: Annotated[
@@ -204,22 +220,33 @@ def eval_command(
         RECORDED_SCRIPT,
         RecordingChatModel,
         load_cases,
+        output_problems,
         run_eval,
         select_cases,
     )
     from nl_trader.translate.llm import make_llm
 
     choice = f"scripted:{RECORDED_SCRIPT}" if llm == RECORDED else llm
+    # Checked before the run: a real model's run costs time and tokens, and must not be lost.
+    paths = output_problems(out, "--out")
+    if record is not None:
+        paths += output_problems(record, "--record")
+        if record.resolve() == out.resolve():
+            paths.append(f"--record: {record} is the --out file too; name another file")
+    if paths:
+        raise _unusable("cannot run the eval: invalid output files", paths)
     try:
         cases = select_cases(load_cases(cases_dir), only or ())
         model = make_llm(choice)
     except InvalidInputError as error:
-        console.print(f"[red]cannot run the eval: invalid {error.what}[/red]", highlight=False)
-        for problem in error.problems:
-            console.print(f"  - {problem}", markup=False)
-        raise typer.Exit(EXIT_UNUSABLE) from None
+        raise _unusable(f"cannot run the eval: invalid {error.what}", error.problems) from None
     if not cases:
-        console.print(f"[red]no case matches --only {' '.join(only or ())}[/red]", highlight=False)
+        console.print(
+            f"no case matches --only {' '.join(only or ())}",
+            style="red",
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(EXIT_UNUSABLE)
     recorder = RecordingChatModel(inner=model) if record else None
     with Progress(
@@ -233,7 +260,7 @@ def eval_command(
         task = progress.add_task("translating", total=len(cases))
 
         def done(case: EvalCase, row: CaseResult) -> None:
-            progress.update(task, advance=1, description=case.id)
+            progress.update(task, advance=1, description=escape(case.id))
 
         report = run_eval(
             cases,
@@ -244,12 +271,26 @@ def eval_command(
             cases_dir=cases_dir,
             on_case=done,
         )
-    _show(report)
-    report.write_json(out)
-    console.print(f"report: {out}", highlight=False)
+    # The files are written before the tables are shown: nothing shown can lose a paid-for run.
+    written: list[str] = []
+    unwritten: list[str] = []
+    try:
+        report.write_json(out)
+        written.append(f"report: {out}")
+    except OSError as error:
+        unwritten.append(f"--out: cannot write {out}: {error.strerror or error}")
     if recorder is not None and record is not None:
-        recorder.write_script(record, report.model)
-        console.print(f"recorded replies: {record} (replay with --llm scripted:{record})")
+        # Written even when the report cannot be: the recording is what costs tokens to redo.
+        try:
+            recorder.write_script(record, report.model)
+            written.append(f"recorded replies: {record} (replay with --llm scripted:{record})")
+        except OSError as error:
+            unwritten.append(f"--record: cannot write {record}: {error.strerror or error}")
+    _show(report)
+    for line in written:
+        console.print(line, markup=False, highlight=False)
+    if unwritten:
+        raise _unusable("the eval ran, but not all of its files were written", unwritten)
     rate = report.summary.pass_rate
     if fail_under is not None and (rate is None or rate < fail_under):
         console.print(

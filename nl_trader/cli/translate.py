@@ -28,7 +28,8 @@ def _fail(as_json: bool, message: str, problems: list[str], **extra: Any) -> typ
             )
         )
     else:
-        console.print(f"[red]{message}[/red]", markup=True, highlight=False)
+        # The message quotes the trader's text and the model's words: printed as is, never as markup.
+        console.print(message, style="red", markup=False, highlight=False)
         for problem in problems:
             console.print(f"  - {problem}", markup=False)
         raw = extra.get("last_raw_output")
@@ -52,14 +53,17 @@ def _show(result: Translation) -> None:
     elif result.missing:
         console.print(f"(missing: {', '.join(result.missing)})", markup=False)
     tokens = result.usage
+    # The model's name and its errors come from the server: printed as is, never as markup.
     console.print(
-        f"[dim]{result.model}, {result.attempts} attempt(s), {tokens.input_tokens} + "
+        f"{result.model}, {result.attempts} attempt(s), {tokens.input_tokens} + "
         f"{tokens.output_tokens} tokens, {result.latency_s:.2f} s, prompt {result.prompt_version} "
-        f"({result.prompt_hash[:12]})[/dim]",
+        f"({result.prompt_hash[:12]})",
+        style="dim",
+        markup=False,
         highlight=False,
     )
     for item in result.transient_errors:
-        console.print(f"[dim]retried: {item}[/dim]", highlight=False)
+        console.print(f"retried: {item}", style="dim", markup=False, highlight=False)
 
 
 @app.command(name="translate")

@@ -95,7 +95,7 @@ def _load_json(raw: str) -> dict[str, Any]:
     if not text:
         raise AnswerError(["answer: empty; reply with one JSON object"])
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         raise AnswerError(
             [
@@ -108,9 +108,22 @@ def _load_json(raw: str) -> dict[str, Any]:
     return data
 
 
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON has not: a stop "NaN pips" away, or a
+    # level of Infinity, would pass range checks that compare with it.
+    raise AnswerError(
+        [f"answer: {name} is not a JSON number; write a finite number or leave the field out"]
+    )
+
+
 def _spec_answer(data: dict[str, Any], problems: list[str]) -> SpecAnswer | None:
     if "spec" not in data or data["spec"] is None:
         problems.append("spec: required for outcome spec")
+        return None
+    if not isinstance(data["spec"], dict):
+        # parse_spec would say "spec: ...", which reads as spec.spec once placed in the answer.
+        kind = type(data["spec"]).__name__
+        problems.append(f"spec: expected a JSON object (the StrategySpec itself), got {kind}")
         return None
     try:
         spec = parse_spec(data["spec"])

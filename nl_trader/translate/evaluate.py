@@ -19,6 +19,7 @@ and refusals, tokens and latency, by case and in summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -136,7 +137,13 @@ def load_cases(directory: Path = CASES_DIR, *, examples_dir: Path = EXAMPLES_DIR
     problems: list[str] = []
     seen: dict[str, str] = {}
     for path in files:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            problems.append(f"{path.name}: cannot read ({reason})")
+            continue
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             where = f"{path.name}:{number}"
@@ -232,6 +239,8 @@ def _parse_expectation(expect: dict[str, Any]) -> Expectation:
     if extra:
         raise _CaseProblemsError([f"{name}: not part of a {outcome} expectation" for name in extra])
     if outcome == "spec":
+        if not isinstance(expect.get("spec"), dict):
+            raise _CaseProblemsError(["spec: required, a StrategySpec object"])
         try:
             return Expectation("spec", parse_spec(expect.get("spec")))
         except SpecError as error:
@@ -860,6 +869,32 @@ def select_cases(cases: Sequence[EvalCase], only: Sequence[str] = ()) -> list[Ev
     return [case for case in cases if any(word in case.id or word in case.tags for word in only)]
 
 
+def output_problems(path: Path, option: str) -> list[str]:
+    """Why ``path`` cannot take a file written by ``write_whole`` (checked before a long run)."""
+    if path.is_dir():
+        return [f"{option}: {path} is a folder; name a file in it"]
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return [f"{option}: {parent} is a file, not a folder"]
+            break
+    return []
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (folders made as needed) through a temporary file and a rename:
+    ``path`` is whole or untouched, and a failure leaves no temporary file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
+
+
 class RecordingChatModel(BaseChatModel):
     """Passes every request to ``inner`` and keeps its raw replies, keyed by the case's text, as a
     scripted-model script: a real model's run, recorded to be replayed offline."""
@@ -900,13 +935,8 @@ class RecordingChatModel(BaseChatModel):
         return {"version": 1, "model": model, "replies": list(self._replies)}
 
     def write_script(self, path: Path, model: str) -> None:
-        """Write the recorded replies to ``path`` as a script file."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(
-            json.dumps(self.script(model), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
-        )
-        partial.replace(path)
+        """Write the recorded replies to ``path`` as a script file, whole or not at all."""
+        write_whole(path, json.dumps(self.script(model), ensure_ascii=False, indent=1) + "\n")
 
 
 @dataclass
@@ -942,12 +972,7 @@ class EvalReport:
 
     def write_json(self, path: Path) -> None:
         """Write the report to ``path`` (folders made as needed), whole or not at all."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(
-            json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
-        partial.replace(path)
+        write_whole(path, json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n")
 
 
 CaseDone = Callable[[EvalCase, CaseResult], None]

@@ -20,22 +20,33 @@ _CURRENCIES = (
     "EUR", "USD", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNH", "CNY", "HKD", "SGD", "SEK",
     "NOK", "DKK", "PLN", "HUF", "CZK", "TRY", "ZAR", "MXN", "XAU", "XAG", "BTC", "ETH",
 )  # fmt: skip
+# "index" / 指數 are left out: they name indicators too (the Relative Strength Index, 相對強弱指數),
+# and "the index" alone does not say which one.
 _INSTRUMENT_WORDS = (
     r"euro|dollar|pound|sterling|yen|franc|loonie|aussie|kiwi|swissy|cable|fiber|fibre|gopher"
-    r"|gold|silver|bitcoin|ether|oil|index|indices|nasdaq|dow|s&p|dax|ftse|nikkei"
+    r"|guppy|geppy|yuppy|chunnel|ninja|gold|silver|bitcoin|ether|oil|nasdaq|dow|s&p|dax|ftse"
+    r"|nikkei"
 )
 _INSTRUMENT_ZH = (
     "歐元|欧元|美元|英鎊|英镑|日圓|日元|日圆|澳元|澳幣|澳币|紐元|纽元|加元|加幣|加币|瑞郎|人民幣|人民币"
-    "|黃金|黄金|白銀|白银|原油|比特幣|比特币|指數|指数|歐美|欧美|鎊美|镑美|美日|澳美|紐美|纽美|美加|美瑞"
+    "|黃金|黄金|白銀|白银|原油|比特幣|比特币|歐美|欧美|鎊美|镑美|美日|澳美|紐美|纽美|美加|美瑞"
 )
+_CODE = f"(?:{'|'.join(_CURRENCIES)})"
+# Codes and tickers count in capitals only ("TRY", "SIGNAL" aside, "try" and "signal" are words);
+# a pair of known codes counts in any case ("eurusd", "xau/usd").
 _INSTRUMENT = re.compile(
-    rf"\b(?:{'|'.join(_CURRENCIES)})\b|\b[A-Z]{{6}}\b|\b[A-Z]{{3}}/[A-Z]{{3}}\b"
+    rf"(?-i:\b{_CODE}\b|\b[A-Z]{{6}}\b|\b[A-Z]{{3}}/[A-Z]{{3}}\b)|\b{_CODE}/?{_CODE}\b"
     rf"|\b(?:{_INSTRUMENT_WORDS})s?\b|{_INSTRUMENT_ZH}",
     re.IGNORECASE,
 )
+_UNIT = r"(?:minutes?|mins?|hours?|hrs?|days?|weeks?|months?)"
+# A bare "hours" or "day" is not a bar size ("London trading hours", "the end of the day"): a unit
+# counts with a number ("4-hour", "fifteen minute") or with a chart word ("the hour chart").
 _TIMEFRAME = re.compile(
     r"\b(?:M|H|D|W|MN)\d{1,2}\b|\b\d{1,2}\s*-?\s*(?:m|min|mins|minutes?|h|hr|hrs|hours?|d|days?|w"
-    r"|weeks?)\b|\b(?:minutes?|hourly|hours?|daily|days?|weekly|weeks?|monthly|months?)\b"
+    r"|weeks?)\b|\b(?:hourly|daily|weekly|monthly)\b"
+    r"|\b(?:one|two|three|four|five|ten|fifteen|twenty|thirty|sixty)[\s-]*" + _UNIT + r"\b"
+    r"|\b" + _UNIT + r"[\s-]*(?:charts?|bars?|candles?|candlesticks?|time\s*frames?)\b"
     r"|分鐘|分钟|分線|分线|小時|小时|時線|时线|鐘頭|钟头|日線|日线|日K|週線|周线|週K|周K|月線|月线"
     r"|日圖|日图|周圖|周图|週圖",
     re.IGNORECASE,

@@ -41,8 +41,16 @@ def detect_language(text: str) -> Language:
     """ "en", "zh-Hant" or "zh-Hans" for a strategy text."""
     if not is_chinese(text):
         return "en"
+    return "zh-Hans" if chinese_script(text) == "zh-Hans" else "zh-Hant"
+
+
+def chinese_script(text: str) -> Language | None:
+    """ "zh-Hant" or "zh-Hans" when characters of one script only outnumber the other's; None when
+    nothing tells them apart."""
     traditional = sum(char in _TRADITIONAL_ONLY for char in text)
     simplified = sum(char in _SIMPLIFIED_ONLY for char in text)
+    if traditional == simplified:
+        return None
     return "zh-Hans" if simplified > traditional else "zh-Hant"
 
 

@@ -11,7 +11,7 @@ OpenAI-compatible server works (OpenAI, Azure OpenAI's v1 endpoint, vLLM, Ollama
 - ``NL_TRADER_LLM_MODE``: ``auto`` (JSON Schema output, falling back to JSON mode when the server
   rejects a schema), ``json_schema`` or ``json_mode``;
 - ``NL_TRADER_LLM_TIMEOUT_S``: seconds before a request times out (default 60);
-- ``NL_TRADER_LLM_TEMPERATURE``: default 0; ``default`` leaves it to the server.
+- ``NL_TRADER_LLM_TEMPERATURE``: 0 to 2, default 0; ``default`` leaves it to the server.
 
 ``ALLOW_MODEL_REQUESTS`` is the global switch, as in pydantic-ai: when False (tests set it so) a
 request to any model server other than one on localhost raises ``ModelRequestsForbiddenError``
@@ -35,6 +35,7 @@ from nl_trader.errors import InvalidInputError, NlTraderError
 
 ALLOW_MODEL_REQUESTS = True
 DEFAULT_MODEL = "gpt-4o-mini"
+MAX_TEMPERATURE = 2.0  # the OpenAI API's range is 0..2
 EXAMPLES_SCRIPT = Path(__file__).resolve().parent / "scripts" / "examples.json"
 LLM_CHOICES = "scripted:PATH (scripted:examples for the bundled script) or openai"
 Mode = Literal["auto", "json_schema", "json_mode"]
@@ -116,11 +117,22 @@ class LLMConfig:
         elif raw_temperature:
             try:
                 temperature = float(raw_temperature)
+                if not 0 <= temperature <= MAX_TEMPERATURE:  # NaN fails too
+                    raise ValueError
             except ValueError:
                 problems.append(
-                    f"NL_TRADER_LLM_TEMPERATURE: {raw_temperature!r} is not a number or 'default'"
+                    f"NL_TRADER_LLM_TEMPERATURE: {raw_temperature!r} is not a number from 0 to "
+                    f"{MAX_TEMPERATURE:g} or 'default'"
                 )
         base_url = env.get("OPENAI_BASE_URL", "").strip() or None
+        if base_url is not None:
+            parts = urlsplit(base_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                # Not echoed: a malformed URL may still hold a user and password.
+                problems.append(
+                    "OPENAI_BASE_URL: not an http(s) URL naming a server (e.g. "
+                    "http://localhost:11434/v1 or https://api.openai.com/v1)"
+                )
         api_key = env.get("OPENAI_API_KEY", "").strip() or None
         if api_key is None and not (base_url and is_local_url(base_url)):
             problems.append(

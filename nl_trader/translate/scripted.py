@@ -163,11 +163,12 @@ class ScriptPlayer:
             keys = sorted(
                 (key for key in self._keyed if key in first_user_message), key=len, reverse=True
             )
-            for key in keys:
-                if self._keyed[key]:
-                    reply = self._keyed[key].pop(0)
-                    self._last[key] = reply
-                    return reply
+            # Only the longest match answers: once its replies are used, a shorter key's replies
+            # (meant for another text) must not stand in for them.
+            if keys and self._keyed[keys[0]]:
+                reply = self._keyed[keys[0]].pop(0)
+                self._last[keys[0]] = reply
+                return reply
             if keys and self.script.reuse_last and keys[0] in self._last:
                 return self._last[keys[0]]
             if not keys and self._unkeyed:

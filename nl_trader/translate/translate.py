@@ -40,7 +40,7 @@ from nl_trader.translate.envelope import (
 )
 from nl_trader.translate.explain import explain
 from nl_trader.translate.grounding import grounding_problems
-from nl_trader.translate.language import Language, detect_language, is_chinese
+from nl_trader.translate.language import Language, chinese_script, detect_language, is_chinese
 from nl_trader.translate.llm import (
     ModelRequestsForbiddenError,
     causes,
@@ -168,9 +168,30 @@ def _language_problems(key: str, texts: tuple[str, ...], language: Language) -> 
     wrong = [
         index
         for index, item in enumerate(texts)
-        if is_chinese(item) != (language != "en") and item.strip()
+        if item.strip()
+        and (
+            is_chinese(item) != (language != "en")
+            # Chinese in the other script: only when its characters say so (many are shared).
+            or (language != "en" and chinese_script(item) not in (None, language))
+        )
     ]
     return [f"{key}[{index}]: write it in {name}, the language of the text" for index in wrong]
+
+
+# Each catalogue indicator by its kind and by its title: "bbands" and "Bollinger bands" alike.
+_CATALOGUE = {
+    name: kind
+    for kind, definition in REGISTRY.items()
+    for name in (kind, definition.title.lower(), definition.title.lower().removesuffix("s"))
+}
+
+
+def _catalogue_kind(item: str) -> str | None:
+    """The catalogue's kind when ``item`` ("indicator NAME") names an indicator we have."""
+    words = item.lower().split()
+    if len(words) < 2 or words[0] != "indicator":
+        return None
+    return _CATALOGUE.get(" ".join(words[1:]))
 
 
 def _check(answer: Answer, text: str, language: Language) -> list[str]:
@@ -181,10 +202,10 @@ def _check(answer: Answer, text: str, language: Language) -> list[str]:
         return _language_problems("questions", answer.questions, language)
     problems = []
     for index, item in enumerate(answer.unsupported):
-        words = item.lower().split()
-        if len(words) == 2 and words[0] == "indicator" and words[1] in REGISTRY:
+        kind = _catalogue_kind(item)
+        if kind is not None:
             problems.append(
-                f"unsupported[{index}]: {words[1]} is in the indicator catalogue; use it, or "
+                f"unsupported[{index}]: {kind} is in the indicator catalogue; use it, or "
                 "name what is really unsupported"
             )
     if answer.reason:

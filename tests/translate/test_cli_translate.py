@@ -99,3 +99,11 @@ def test_the_bundled_examples_script_answers_an_example() -> None:
     result = runner.invoke(app, ["translate", MA_TEXT, "--llm", "scripted:examples", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["model"] == "scripted-examples"
+
+
+def test_brackets_in_the_text_are_printed_as_written_not_read_as_markup(tmp_path: Path) -> None:
+    # The error quotes the trader's text; "[/red]" in it must neither crash nor style the output.
+    text = "Buy [/red] when [bold]it dips[/bold]"
+    result = runner.invoke(app, ["translate", text, "--llm", script(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "nothing left to answer 'Buy [/red] when [bold]it dips[/bold]'" in result.output

@@ -28,6 +28,7 @@ from nl_trader.translate.evaluate import (
     run_eval,
     score_case,
     summarise,
+    write_whole,
 )
 from nl_trader.translate.prompts import load_prompts
 from nl_trader.translate.scripted import ScriptedChatModel
@@ -459,3 +460,73 @@ def test_eval_needs_a_key_for_a_real_model_and_says_so(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "--llm", "openai", "--out", str(tmp_path / "r.json")])
     assert result.exit_code == 2
     assert "OPENAI_API_KEY: not set" in result.output
+
+
+def test_eval_refuses_an_output_path_it_cannot_write_before_any_model_call(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("x")
+    subset = _only(["en-refuse-options"])
+    for out, problem in [
+        (tmp_path, f"--out: {tmp_path} is a folder; name a file in it"),
+        (tmp_path / "a_file" / "r.json", f"--out: {tmp_path / 'a_file'} is a file, not a folder"),
+    ]:
+        result = runner.invoke(app, ["eval", *subset, "--out", str(out)])
+        assert result.exit_code == 2
+        assert problem in " ".join(result.output.split())
+        assert "Translation eval" not in result.output  # refused before the run, not after it
+    same = tmp_path / "r.json"
+    result = runner.invoke(app, ["eval", *subset, "--out", str(same), "--record", str(same)])
+    assert result.exit_code == 2
+    assert "is the --out file too" in result.output
+    assert not same.exists()
+
+
+def test_a_report_that_cannot_be_written_keeps_the_recording_and_exits_2(tmp_path: Path) -> None:
+    out, recorded = tmp_path / "r.json", tmp_path / "recorded.json"
+    (tmp_path / "r.json.partial").mkdir()  # the report's temporary file cannot be made
+    args = ["eval", *_only(["en-refuse-options"]), "--out", str(out), "--record", str(recorded)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "not all of its files were written" in result.output
+    assert f"--out: cannot write {out}" in " ".join(result.output.split())
+    assert not out.exists()
+    assert len(json.loads(recorded.read_text(encoding="utf-8"))["replies"]) == 1
+
+
+def test_case_ids_and_texts_with_brackets_are_shown_as_written_after_the_report_is_saved(
+    tmp_path: Path,
+) -> None:
+    case = {
+        "id": "odd-[/red]",
+        "language": "en",
+        "text": "Buy [/red] when it's [bold]cheap[/bold]",
+        "expect": {"outcome": "clarify", "missing": ["symbols"]},
+    }
+    (tmp_path / "cases.jsonl").write_text(json.dumps(case) + "\n", encoding="utf-8")
+    out = tmp_path / "r.json"
+    result = runner.invoke(app, ["eval", "--cases", str(tmp_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "odd-[/red]" in result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["cases"][0]["got"] == "error"
+
+
+def test_a_whole_write_that_fails_leaves_no_temporary_file(tmp_path: Path) -> None:
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    (folder / "inside").write_text("x")
+    with pytest.raises(IsADirectoryError):
+        write_whole(folder, "{}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["taken"]
+
+
+def test_a_case_file_that_is_not_utf8_or_a_spec_that_is_not_an_object_is_named(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.jsonl").write_bytes(b'\xff\xfe{"id": "x"}\n')
+    line = {"id": "s", "language": "en", "text": "t", "expect": {"outcome": "spec", "spec": "{}"}}
+    (tmp_path / "b.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError) as caught:
+        load_cases(tmp_path)
+    assert list(caught.value.problems) == [
+        "a.jsonl: cannot read (not UTF-8 text)",
+        "b.jsonl:1 (s): expect.spec: required, a StrategySpec object",
+    ]

@@ -188,3 +188,18 @@ def test_a_server_script_that_ran_dry_fails_at_once_naming_the_text(
             translate(MA_TEXT, make_llm("openai"), sleep=sleeps)
     assert len(server.requests) == 1
     assert sleeps == []
+
+
+@pytest.mark.parametrize("value", ["nan", "-0.5", "2.5", "warm"])
+def test_a_temperature_outside_0_to_2_is_refused_naming_the_setting(value: str) -> None:
+    environ = {"OPENAI_API_KEY": KEY, "NL_TRADER_LLM_TEMPERATURE": value}
+    with pytest.raises(llm.LLMConfigError, match=f"NL_TRADER_LLM_TEMPERATURE: '{value}' is not"):
+        LLMConfig.from_env(environ)
+    assert LLMConfig.from_env({**environ, "NL_TRADER_LLM_TEMPERATURE": "0.7"}).temperature == 0.7
+
+
+@pytest.mark.parametrize("url", ["notaurl", "localhost:11434/v1", "ftp://models.example/v1"])
+def test_a_base_url_that_is_not_an_http_server_is_refused_before_any_request(url: str) -> None:
+    environ = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": url}
+    with pytest.raises(llm.LLMConfigError, match="OPENAI_BASE_URL: not an http"):
+        LLMConfig.from_env(environ)

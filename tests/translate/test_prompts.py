@@ -10,6 +10,8 @@ from pathlib import Path
 from nl_trader.spec import MAX_LOTS
 from nl_trader.strategy.indicators import REGISTRY
 from nl_trader.translate.prompts import PROMPTS_DIR, load_prompts
+from nl_trader.translate.scripted import ScriptedChatModel
+from nl_trader.translate.translate import translate
 
 
 def test_the_system_prompt_carries_schema_catalogue_limits_and_examples() -> None:
@@ -39,3 +41,12 @@ def test_the_hash_changes_when_a_template_changes_and_only_then(tmp_path: Path) 
     repair.write_text(repair.read_text(encoding="utf-8") + "Be brief.\n", encoding="utf-8")
     load_prompts.cache_clear()
     assert load_prompts(copy).hash != same.hash
+
+
+def test_every_hand_written_example_answer_is_one_translate_accepts_for_its_text() -> None:
+    # An example the ask-again loop would send back teaches the model an answer that fails.
+    examples = json.loads((PROMPTS_DIR / "few_shot.json").read_text(encoding="utf-8"))
+    for example in examples:
+        answer = json.dumps(example["answer"], ensure_ascii=False)
+        result = translate(example["text"], ScriptedChatModel.from_replies([{"content": answer}]))
+        assert (result.outcome, result.attempts) == (example["answer"]["outcome"], 1)

@@ -97,3 +97,13 @@ def test_the_examples_script_translates_every_example_to_its_spec_again_and_agai
             result = translate(example.text, model)
             assert result.spec == example.spec, example.slug
             assert result.language == example.language, example.slug
+
+
+def test_once_the_longest_match_is_used_up_a_shorter_keys_replies_do_not_stand_in() -> None:
+    model = ScriptedChatModel.from_replies(
+        [{"match": "EURUSD", "content": "short"}, {"match": "EURUSD on H1", "content": "long"}]
+    )
+    assert ask(model, "buy EURUSD on H1") == "long"
+    with pytest.raises(ScriptExhaustedError, match=r"'EURUSD on H1' are all used"):
+        ask(model, "buy EURUSD on H1")
+    assert ask(model, "buy EURUSD on D1") == "short"

@@ -282,3 +282,56 @@ def test_the_text_reaches_the_model_fenced_as_data_after_the_system_prompt() -> 
     system, user = model.calls[0]
     assert "StrategySpec" in system.text
     assert f"<<<TRADER_TEXT\n{MA_TEXT}\nTRADER_TEXT>>>" in user.text
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_level_of_nan_or_infinity_is_sent_back_not_accepted(constant: str) -> None:
+    # Python's json reads these, JSON has no such numbers; "close > NaN" would never trade.
+    never = with_changes(long_entry={"op": "gt", "left": "close", "right": 1.0})
+    broken = spec_answer(never).replace("1.0", constant, 1)
+    model = scripted(broken, spec_answer())
+    result = translate(MA_TEXT, model)
+    assert result.attempts == 2
+    assert f"answer: {constant} is not a JSON number" in model.calls[1][-1].text
+
+
+def test_questions_to_a_traditional_text_in_simplified_characters_are_sent_back() -> None:
+    text = "買入黃金，當它便宜的時候。"
+    simplified = json.dumps(
+        {
+            "outcome": "clarify",
+            "questions": ["用哪个周期？止损设在哪里？"],
+            "missing": ["timeframe"],
+        }
+    )
+    # No character of one script only: as good in either, so accepted.
+    shared = json.dumps(
+        {"outcome": "clarify", "questions": ["你想用 H1 或者 H4？"], "missing": ["timeframe"]}
+    )
+    model = scripted(simplified, shared)
+    result = translate(text, model)
+    assert result.questions == ("你想用 H1 或者 H4？",)
+    assert "questions[0]: write it in Traditional Chinese" in model.calls[1][-1].text
+
+
+def test_a_refusal_of_a_catalogue_indicator_by_its_title_is_sent_back() -> None:
+    bollinger = json.dumps(
+        {"outcome": "refuse", "unsupported": ["indicator Bollinger Bands"], "reason": "no"}
+    )
+    # Stochastic RSI is not the stochastic oscillator: refusing it is right.
+    stoch_rsi = json.dumps(
+        {"outcome": "refuse", "unsupported": ["indicator stochastic rsi"], "reason": "No StochRSI."}
+    )
+    model = scripted(bollinger, stoch_rsi)
+    result = translate("EURUSD H1: buy when the StochRSI crosses 20, stop 20 pips.", model)
+    assert result.unsupported == ("indicator stochastic rsi",)
+    assert "unsupported[0]: bbands is in the indicator catalogue" in model.calls[1][-1].text
+
+
+def test_a_spec_sent_as_a_string_is_sent_back_saying_it_must_be_the_object() -> None:
+    as_text = json.dumps({"outcome": "spec", "spec": json.dumps(MA_SPEC)})
+    model = scripted(as_text, spec_answer())
+    assert translate(MA_TEXT, model).attempts == 2
+    repair = model.calls[1][-1].text
+    assert "- spec: expected a JSON object (the StrategySpec itself), got str" in repair
+    assert "spec.spec" not in repair
