@@ -147,9 +147,11 @@ def paper_terminal(
     frame = frame.iloc[first:]
     if len(frame):
         conversions = {name: c[c.index >= frame.index[0]] for name, c in conversions.items()}
-    replay = BarReplay({symbol: frame, **conversions}, timeframe)
+    # Bars open with their first tick (open_next): a decision on a closed bar fills at the next
+    # bar's open, as on a live terminal and in the backtest.
+    replay = BarReplay({symbol: frame, **conversions}, timeframe, open_next=True)
     history = int((replay.times < int(pd.Timestamp(start).timestamp())).sum())
-    replay.step(broker, history)
+    replay.step(broker, history + 1)  # the history closed, the first bar from ``start`` open
     return FakeTerminal(broker, replay)
 
 

@@ -26,10 +26,20 @@ class BarReplay:
 
     ``time_offset_s`` shifts UTC bar times to the trade server's clock (7200 for a GMT+2 broker):
     MT5 reports server wall-clock time encoded as if it were UTC.
+
+    ``open_next``: each step finishes the bar in progress and opens the next one (its first tick,
+    the open), as a live terminal sees time pass: a bar closes when the next one's first tick
+    arrives, so an order sent on a closed bar fills at the next bar's open, as in a backtest. The
+    bar in progress is in the history as MT5 shows a forming bar (open = high = low = close).
     """
 
     def __init__(
-        self, bars: Mapping[str, pd.DataFrame], timeframe: str, *, time_offset_s: int = 0
+        self,
+        bars: Mapping[str, pd.DataFrame],
+        timeframe: str,
+        *,
+        time_offset_s: int = 0,
+        open_next: bool = False,
     ) -> None:
         if timeframe not in TIMEFRAME_MINUTES:
             raise InvalidInputError([f"timeframe: unknown timeframe {timeframe!r}"], what="replay")
@@ -53,8 +63,10 @@ class BarReplay:
             self._times[symbol] = epoch_seconds(frame.index) + time_offset_s
             self._values[symbol] = frame.loc[:, list(_COLUMNS)].to_numpy(dtype="float64")
         self.times = np.unique(np.concatenate(list(self._times.values())))
-        self.cursor = 0  # bar times replayed so far
+        self.cursor = 0  # bar times replayed (or, with open_next, opened) so far
         self._next_row = dict.fromkeys(self.frames, 0)
+        self.open_next = open_next
+        self._forming: dict[str, int] = {}  # open_next: symbol -> row of its bar in progress
 
     @classmethod
     def sample(
@@ -80,7 +92,10 @@ class BarReplay:
         return int(self.times[self.cursor - 1]) if self.cursor else 0
 
     def step(self, broker: SimBroker, count: int = 1) -> int:
-        """Replay the next ``count`` bar times into ``broker``; return how many were replayed."""
+        """Replay the next ``count`` bar times into ``broker``; return how many were replayed
+        (with ``open_next``: how many were opened, the bar in progress finished first)."""
+        if self.open_next:
+            return self._step_opening(broker, count)
         replayed = 0
         duration = self.duration_s
         while replayed < count and self.cursor < len(self.times):
@@ -95,12 +110,45 @@ class BarReplay:
             replayed += 1
         return replayed
 
+    def _step_opening(self, broker: SimBroker, count: int) -> int:
+        opened = 0
+        duration = self.duration_s
+        while opened < count:
+            for symbol, row in self._forming.items():
+                o, h, low, c, spread = self._values[symbol][row]
+                moment = float(self._times[symbol][row])
+                broker.finish_bar(symbol, moment, duration, o, h, low, c, spread)
+                self._next_row[symbol] = row + 1
+            self._forming = {}
+            if self.cursor >= len(self.times):
+                break
+            moment = self.times[self.cursor]
+            for symbol, times in self._times.items():
+                row = self._next_row[symbol]
+                if row < len(times) and times[row] == moment:
+                    o, _, _, _, spread = self._values[symbol][row]
+                    broker.open_bar(symbol, float(moment), o, spread)
+                    self._forming[symbol] = row
+            self.cursor += 1
+            opened += 1
+        return opened
+
     def replayed_bars(self, symbol: str) -> pd.DataFrame:
-        """The bars of ``symbol`` replayed so far (oldest first), times in server clock."""
+        """The bars of ``symbol`` replayed so far (oldest first), times in server clock; with
+        ``open_next`` the bar in progress last, as its open so far."""
         frame = self.frames.get(symbol)
         if frame is None:
             return pd.DataFrame(columns=list(_COLUMNS))
-        return frame.iloc[: self._next_row[symbol]]
+        done = frame.iloc[: self._next_row[symbol]]
+        row = self._forming.get(symbol)
+        if row is None:
+            return done
+        forming = frame.iloc[row : row + 1].copy()
+        price = float(forming["open"].iloc[0])
+        forming.loc[:, ["high", "low", "close"]] = price
+        return pd.concat([done, forming])
 
     def server_times(self, symbol: str) -> np.ndarray:
-        return self._times[symbol][: self._next_row.get(symbol, 0)]
+        done = self._next_row.get(symbol, 0)
+        row = self._forming.get(symbol)
+        return self._times[symbol][: done if row is None else row + 1]

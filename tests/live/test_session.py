@@ -126,6 +126,25 @@ def test_a_paper_session_trades_only_bars_the_backtest_did_not_see(store: Store)
     assert all(e.event_time is not None and e.event_time >= run.oos_start for e in fills)
 
 
+def test_a_paper_order_fills_at_the_next_bar_open_as_the_backtest_fills(store: Store) -> None:
+    """A bar closes when the next one's first tick comes: the strategy's orders, decided on the
+    closed bar, fill at that open (asks for buys), the backtest's default rule."""
+    bars = sample(example_spec())
+    point = symbol_spec("EURUSD").point
+    session = start_session(store, PASSED, profile=PAPER_PROFILE, terminal=_paper(store), by="ops")
+    session.run()
+    fills = [
+        e.payload
+        for e in store.journal(session.session_id)
+        if e.kind == "execution" and e.payload["entry"] == "in"  # entries: all the strategy's
+    ]
+    assert len(fills) >= 4
+    for fill in fills:
+        bar = bars.loc[pd.Timestamp(fill["time"])]  # filled at a bar's open time...
+        spread = bar["spread"] * point if fill["type"] == "buy" else 0.0
+        assert fill["fill_price"] == pytest.approx(bar["open"] + spread)  # ...at its open
+
+
 def test_a_stop_requested_from_another_process_ends_the_session_and_flattens(
     store: Store, copy: StoreCopy
 ) -> None:
