@@ -62,7 +62,8 @@ class SpecError(InvalidInputError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity anywhere: JSON has no such numbers, and a NaN level never compares true.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # ---- operands ------------------------------------------------------------------------------------

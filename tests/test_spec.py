@@ -21,6 +21,7 @@ from nl_trader.spec import (
     parse_spec,
     spec_hash,
 )
+from nl_trader.strategy.examples import EXAMPLES_DIR
 from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY
 
 try:
@@ -1112,3 +1113,18 @@ def test_a_parsed_spec_cannot_be_changed_in_place() -> None:
     assert isinstance(spec.symbols, tuple)
     with pytest.raises(AttributeError):
         spec.symbols.append("GBPUSD")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_level_or_offset_that_is_not_a_finite_number_is_refused(bad: float) -> None:
+    """A NaN level never compares true (a strategy that silently never trades); JSON has none."""
+    data = json.loads((EXAMPLES_DIR / "rsi_mean_reversion.json").read_text(encoding="utf-8"))
+    data["long_entry"]["right"] = bad
+    with pytest.raises(SpecError) as level:
+        parse_spec(data)
+    assert any("long_entry" in p and "finite number" in p for p in level.value.problems)
+    data["long_entry"]["right"] = 30
+    data["long_entry"]["left"] = {"series": "rsi", "offset_pips": bad}
+    with pytest.raises(SpecError) as offset:
+        parse_spec(data)
+    assert any("offset_pips: Input should be a finite number" in p for p in offset.value.problems)

@@ -19,7 +19,6 @@ and refusals, tokens and latency, by case and in summary.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
@@ -40,6 +39,7 @@ from pydantic import PrivateAttr
 from nl_trader.backtest.engine import BacktestResult, run_backtest
 from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
+from nl_trader.files import write_whole
 from nl_trader.spec import SpecError, StrategySpec, canonical_json, parse_spec, spec_hash
 from nl_trader.strategy.examples import EXAMPLES_DIR, load_examples
 from nl_trader.strategy.indicators import REGISTRY
@@ -879,20 +879,6 @@ def output_problems(path: Path, option: str) -> list[str]:
                 return [f"{option}: {parent} is a file, not a folder"]
             break
     return []
-
-
-def write_whole(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` (folders made as needed) through a temporary file and a rename:
-    ``path`` is whole or untouched, and a failure leaves no temporary file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        raise
 
 
 class RecordingChatModel(BaseChatModel):

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from nl_trader.cli import app
 from nl_trader.errors import InvalidInputError
+from nl_trader.files import write_whole
 from nl_trader.spec import canonical_json, parse_spec
 from nl_trader.strategy.compile import compile_strategy
 from nl_trader.translate.evaluate import (
@@ -28,7 +29,6 @@ from nl_trader.translate.evaluate import (
     run_eval,
     score_case,
     summarise,
-    write_whole,
 )
 from nl_trader.translate.prompts import load_prompts
 from nl_trader.translate.scripted import ScriptedChatModel
