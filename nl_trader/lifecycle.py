@@ -371,6 +371,26 @@ def record_translation(store: Store, facts: TranslationFacts, *, by: str) -> int
     return ident
 
 
+def register_translation(
+    store: Store, result: Translation, *, by: str
+) -> tuple[int, Version | None]:
+    """Store a translation attempt and, when it gave a spec, the strategy it describes, in one
+    transaction; return the translation's id and the new strategy's version 1 (None without)."""
+    with store.transaction():
+        translation_id = record_translation(store, TranslationFacts.from_translation(result), by=by)
+        if result.spec is None:
+            return translation_id, None
+        version = register(
+            store,
+            result.spec,
+            text=result.text,
+            by=by,
+            language=result.language,
+            translation_id=translation_id,
+        )
+        return translation_id, version
+
+
 def register(
     store: Store,
     spec: StrategySpec,

@@ -22,6 +22,38 @@ from nl_trader.timeframes import TIMEFRAME_MINUTES
 DEFAULT_REPORT = Path("report.html")
 SAMPLE_BARS = 20_000  # bars of the bundled sample a backtest on --data sample runs over
 
+# The options `backtest` and `backtest-strategy` share (one declaration each).
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data",
+        help="Bars file (MT5, MT4, HistData, CSV, bid/ask), or 'sample' for the bundled sample.",
+    ),
+]
+SymbolOption = Annotated[str | None, typer.Option(help="Symbol (default: the spec's first).")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First day (UTC), YYYY-MM-DD.")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last day (UTC), YYYY-MM-DD.")]
+SpreadOption = Annotated[
+    float | None,
+    typer.Option(help="Fixed spread in points (default: the data's spread column)."),
+]
+CommissionOption = Annotated[float | None, typer.Option(help="Commission per lot and side.")]
+DepositOption = Annotated[float, typer.Option(help="Initial deposit.")]
+CurrencyOption = Annotated[str, typer.Option(help="Account currency (USD, EUR, ...).")]
+LeverageOption = Annotated[int, typer.Option(help="Account leverage (100 = 1:100).")]
+AccountModeOption = Annotated[str, typer.Option(help="hedging or netting.")]
+TimezoneOption = Annotated[
+    str | None, typer.Option(help="Time zone of the file's times (default: the format's own).")
+]
+ConvertOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--convert",
+        help="PAIR=FILE: bars of a pair that converts the symbol's money to the account "
+        "currency (USDJPY for EURJPY on a USD account); the sample brings its own.",
+    ),
+]
+
 
 def bars_for(
     spec: StrategySpec, data: str, symbol: str, timezone: str | None
@@ -141,14 +173,7 @@ def backtest(
             metavar="SPEC|ID",
         ),
     ],
-    data: Annotated[
-        str,
-        typer.Option(
-            "--data",
-            help="Bars file (MT5, MT4, HistData, CSV, "
-            "bid/ask), or 'sample' for the bundled sample.",
-        ),
-    ],
+    data: DataOption,
     report: Annotated[
         Path,
         typer.Option(
@@ -157,31 +182,17 @@ def backtest(
             "strategy, its folder (default: reports/ beside the database).",
         ),
     ] = DEFAULT_REPORT,
-    symbol: Annotated[str | None, typer.Option(help="Symbol (default: the spec's first).")] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="First day (UTC), YYYY-MM-DD.")
-    ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day (UTC), YYYY-MM-DD.")] = None,
-    spread: Annotated[
-        float | None,
-        typer.Option(help="Fixed spread in points (default: the data's spread column)."),
-    ] = None,
-    commission: Annotated[float | None, typer.Option(help="Commission per lot and side.")] = None,
-    deposit: Annotated[float, typer.Option(help="Initial deposit.")] = 10_000.0,
-    currency: Annotated[str, typer.Option(help="Account currency (USD, EUR, ...).")] = "USD",
-    leverage: Annotated[int, typer.Option(help="Account leverage (100 = 1:100).")] = 100,
-    account: Annotated[str, typer.Option(help="hedging or netting.")] = "hedging",
-    timezone: Annotated[
-        str | None, typer.Option(help="Time zone of the file's times (default: the format's own).")
-    ] = None,
-    convert: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--convert",
-            help="PAIR=FILE: bars of a pair that converts the symbol's money to the account "
-            "currency (USDJPY for EURJPY on a USD account); the sample brings its own.",
-        ),
-    ] = None,
+    symbol: SymbolOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    spread: SpreadOption = None,
+    commission: CommissionOption = None,
+    deposit: DepositOption = 10_000.0,
+    currency: CurrencyOption = "USD",
+    leverage: LeverageOption = 100,
+    account: AccountModeOption = "hedging",
+    timezone: TimezoneOption = None,
+    convert: ConvertOption = None,
     db: Annotated[
         Path | None,
         typer.Option("--db", help="The store, for a stored strategy (default: $NL_TRADER_DB)."),

@@ -31,13 +31,11 @@ from nl_trader.client import MAS
 from nl_trader.errors import NlTraderError
 from nl_trader.lifecycle import (
     AccountFacts,
-    TranslationFacts,
     approve,
     backtest,
     check_can_go_live,
     current_actor,
-    record_translation,
-    register,
+    register_translation,
     report_file,
     run_criteria,
 )
@@ -236,17 +234,9 @@ def run_pipeline(
     from nl_trader.translate.translate import translate
 
     result = translate(text, make_llm("scripted:examples"))
-    if result.spec is None:
+    _, version = register_translation(store, result, by=actor)
+    if result.spec is None or version is None:
         raise NlTraderError(f"the scripted model did not give a spec: {result.message}")
-    translation_id = record_translation(store, TranslationFacts.from_translation(result), by=actor)
-    version = register(
-        store,
-        result.spec,
-        text=text,
-        by=actor,
-        language=result.language,
-        translation_id=translation_id,
-    )
     strategy_id = version.strategy_id
     console.print(result.explanation or "", markup=False)
     console.print(

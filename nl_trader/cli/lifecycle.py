@@ -25,6 +25,24 @@ from rich.table import Table
 
 from nl_trader.backtest.engine import BacktestSettings
 from nl_trader.backtest.report import DataInfo
+from nl_trader.cli.backtest import (
+    AccountModeOption,
+    CommissionOption,
+    ConvertOption,
+    CurrencyOption,
+    DataOption,
+    DepositOption,
+    FromOption,
+    LeverageOption,
+    SpreadOption,
+    SymbolOption,
+    TimezoneOption,
+    ToOption,
+    bars_for,
+    conversion_bars_for,
+    settings_problems,
+    window,
+)
 from nl_trader.cli.common import app, console, load_spec
 from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
@@ -32,15 +50,14 @@ from nl_trader.lifecycle import (
     MAX_APPROVAL_DAYS,
     GateRefusedError,
     LifecycleError,
-    TranslationFacts,
     approve,
     backtest,
     check_can_go_live,
     current_actor,
     edit,
     load_criteria,
-    record_translation,
     register,
+    register_translation,
     report_file,
     report_problems,
     request_stop,
@@ -147,8 +164,6 @@ def load_run_bars(
     spec: StrategySpec, data: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
     """The bars a run is (or was) made on, from its ``data`` description, and their DataInfo."""
-    from nl_trader.cli.backtest import bars_for, window
-
     symbol = str(data["symbol"])
     source = str(data["source"])
     if source == "sample":
@@ -176,8 +191,6 @@ def load_conversion_bars(
 ) -> dict[str, pd.DataFrame]:
     """Bars of the pairs that convert the symbol's money to ``currency``: from the sample with
     sample data, else the run's ``convert`` files (PAIR=FILE)."""
-    from nl_trader.cli.backtest import conversion_bars_for, window
-
     symbol = str(data["symbol"])
     if not conversion_pairs(symbol, currency):
         return {}
@@ -221,15 +234,15 @@ def new(
     """Translate a strategy text and store it as a new strategy, in draft.
 
     Stored: the text, the spec and its hash as version 1, and the translation's record (model,
-    prompt version and hash, tokens). A clarification or a refusal stores the translation attempt only, prints the questions or
-    the reason, and exits 3 or 4.
+    prompt version and hash, tokens). A clarification or a refusal stores the translation attempt
+    only, prints the questions or the reason, and exits 3 or 4.
     """
     actor = _actor(by)
     if spec_file is not None:
         spec = load_spec(spec_file)
         with open_store(db) as store:
-            version = register(store, spec, text=text, by=actor, language=_language(text))
-            _print_registered(version.strategy_id, spec, None)
+            stored = register(store, spec, text=text, by=actor, language=_language(text))
+            _print_registered(stored.strategy_id, spec, None)
         return
     from nl_trader.translate.llm import default_llm_choice, make_llm
     from nl_trader.translate.translate import translate
@@ -244,12 +257,10 @@ def new(
     with reported():
         result = translate(text, make_llm(choice), max_attempts=max_attempts)
     with open_store(db) as store:
-        translation_id = record_translation(
-            store, TranslationFacts.from_translation(result), by=actor
-        )
+        translation_id, version = register_translation(store, result, by=actor)
         console.print(result.message, markup=False)
         _print_usage(result)
-        if result.spec is None:
+        if result.spec is None or version is None:
             for question in result.questions:
                 console.print(f"  ? {question}", markup=False)
             for item in result.unsupported:
@@ -259,14 +270,6 @@ def new(
                 markup=False,
             )
             raise typer.Exit(EXIT_CLARIFY if result.outcome == "clarify" else EXIT_REFUSE)
-        version = register(
-            store,
-            result.spec,
-            text=text,
-            by=actor,
-            language=result.language,
-            translation_id=translation_id,
-        )
         _print_registered(version.strategy_id, result.spec, result.explanation)
 
 
@@ -513,10 +516,7 @@ def _sessions_table(sessions: list[Any]) -> Table:
 @app.command(name="backtest-strategy")
 def backtest_strategy(
     strategy_id: StrategyId,
-    data: Annotated[
-        str,
-        typer.Option("--data", help="Bars file (MT5, MT4, HistData, CSV, bid/ask), or 'sample'."),
-    ],
+    data: DataOption,
     sample_size: Annotated[
         int,
         typer.Option("--bars", min=500, help="Bars of the bundled sample (with --data sample)."),
@@ -527,30 +527,17 @@ def backtest_strategy(
             "--report-dir", help="Where the reports go (default: reports/ beside the db)."
         ),
     ] = None,
-    symbol: Annotated[str | None, typer.Option(help="Symbol (default: the spec's first).")] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="First day (UTC), YYYY-MM-DD.")
-    ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last day (UTC), YYYY-MM-DD.")] = None,
-    spread: Annotated[
-        float | None, typer.Option(help="Fixed spread in points (default: the data's).")
-    ] = None,
-    commission: Annotated[float | None, typer.Option(help="Commission per lot and side.")] = None,
-    deposit: Annotated[float, typer.Option(help="Initial deposit.")] = 10_000.0,
-    currency: Annotated[str, typer.Option(help="Account currency (USD, EUR, ...).")] = "USD",
-    leverage: Annotated[int, typer.Option(help="Account leverage (100 = 1:100).")] = 100,
-    account: Annotated[str, typer.Option(help="hedging or netting.")] = "hedging",
-    timezone: Annotated[
-        str | None, typer.Option(help="Time zone of the file's times (default: the format's).")
-    ] = None,
-    convert: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--convert",
-            help="PAIR=FILE: bars of a pair that converts the symbol's money to the account "
-            "currency (with a bars file; the sample brings its own).",
-        ),
-    ] = None,
+    symbol: SymbolOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    spread: SpreadOption = None,
+    commission: CommissionOption = None,
+    deposit: DepositOption = 10_000.0,
+    currency: CurrencyOption = "USD",
+    leverage: LeverageOption = 100,
+    account: AccountModeOption = "hedging",
+    timezone: TimezoneOption = None,
+    convert: ConvertOption = None,
     min_trades: Annotated[int | None, typer.Option(help="Criterion: minimum trades.")] = None,
     max_drawdown: Annotated[
         float | None, typer.Option(help="Criterion: maximum equity drawdown, percent.")
@@ -612,8 +599,6 @@ def backtest_strategy(
             bars, m1, info = load_run_bars(spec, description)
             conversions = load_conversion_bars(spec, description, settings.currency)
         except ValidationError as error:
-            from nl_trader.cli.backtest import settings_problems
-
             raise InvalidInputError(settings_problems(error), what="backtest settings") from None
         except OSError as error:
             console.print(f"cannot backtest: {error}", style="red", markup=False)
