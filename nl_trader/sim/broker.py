@@ -533,8 +533,46 @@ class SimBroker:
         path = (open_, low, high, close) if low_first else (open_, high, low, close)
         step = duration_s / 3.0
         times = (time_s, time_s + step, time_s + 2 * step, time_s + duration_s - 1)
+        if self._out_of_reach(spec, low, high, spread, times[3]):
+            for index in (1, 2, 3):
+                bid = round(path[index], digits)
+                self._move_out_of_reach(spec, times[index], bid, round(bid + spread, digits))
+            return
         for index in (1, 2, 3):
             self._sweep(spec, path[index - 1], path[index], times[index - 1], times[index], spread)
+
+    def _out_of_reach(
+        self, spec: SymbolSpec, low: float, high: float, spread: float, end_s: float
+    ) -> bool:
+        """True when no order, stop, expiry or stop-out of ``spec``'s symbol can trigger between
+        ``low`` and ``high`` (bid) before ``end_s``, and no rollover falls inside the bar: its
+        path then needs no search for levels (``trigger_bounds``, with a point of slack for the
+        quotes' rounding, as the backtest uses it to skip whole bars)."""
+        if int(self.time_s) // DAY_S != int(end_s) // DAY_S:
+            return False
+        bid_low, bid_high, ask_low, ask_high, expiry = self.trigger_bounds(spec.name)
+        slack = spec.point
+        return (
+            low > bid_low + slack
+            and high < bid_high - slack
+            and low + spread > ask_low + slack
+            and high + spread < ask_high - slack
+            and end_s < expiry
+        )
+
+    def _move_out_of_reach(self, spec: SymbolSpec, time_s: float, bid: float, ask: float) -> None:
+        """``_move`` for a quote ``_out_of_reach`` cleared: the book is revalued, nothing can
+        trigger."""
+        name = spec.name
+        self._advance_clock(time_s)
+        self.quotes[name] = Quote(time_s, bid, ask)
+        if self.positions:
+            self._revalue_converted(name)
+        if not self._active_symbols.get(name):
+            return
+        self._revalue(name)
+        if self.lowest_equity is not None:
+            self.lowest_equity = min(self.lowest_equity, self.equity)
 
     def _net_lots(self, symbol: str) -> float:
         return sum(

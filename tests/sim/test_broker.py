@@ -1423,3 +1423,39 @@ def test_eurjpy_position_is_revalued_in_usd_when_only_usdjpy_moves() -> None:
     assert only_position(broker).profit == pytest.approx(100.00)  # at 150 JPY per USD
     broker.set_quote("USDJPY", MONDAY_10H + 2, 125.000, 125.000)
     assert only_position(broker).profit == pytest.approx(120.00)  # now 125 JPY per USD
+
+
+# ---- bars whose path cannot reach any level (walked without searching for levels) ------------------
+def test_an_order_expiring_inside_a_bar_is_gone_by_the_bars_close(hedging: SimBroker) -> None:
+    """The bar never comes near the limit, but the order's time ends inside it."""
+    ticket = hedging.send(
+        pending(
+            mt5.ORDER_TYPE_BUY_LIMIT,
+            0.1,
+            1.09000,
+            type_time=mt5.ORDER_TIME_SPECIFIED,
+            expiration=MONDAY_10H + HOUR + 1_800,
+        )
+    ).order
+    hedging.on_bar("EURUSD", MONDAY_10H + HOUR, HOUR, 1.10000, 1.10020, 1.09980, 1.10010, 10)
+
+    assert ticket not in hedging.orders
+    assert hedging.history_orders[ticket].state == mt5.ORDER_STATE_EXPIRED
+    assert hedging.history_orders[ticket].time_done < MONDAY_10H + 2 * HOUR
+
+
+def test_swaps_charged_inside_a_weekly_bar_can_stop_the_account_out_in_it() -> None:
+    """Price stays flat, but seven nights of a -100-point swap on one lot ($700) take a $1,200
+    account's margin level (1 lot of EURUSD: $1,100) below the 50 % stop-out inside the bar."""
+    spec = symbol_spec("EURUSD", {"swap_long": -100.0, "swap_mode": mt5.SYMBOL_SWAP_MODE_POINTS})
+    broker = SimBroker([spec], account=AccountConfig(balance=1_200.0))
+    monday = MONDAY_10H - 10 * HOUR
+    broker.open_bar("EURUSD", monday - 3 * DAY, 1.10000, 10)  # the Friday before
+    assert broker.send(market(BUY, 1.0)).retcode == mt5.TRADE_RETCODE_DONE
+    broker.open_bar("EURUSD", monday, 1.10000, 10)
+    broker.finish_bar("EURUSD", monday, 7 * DAY, 1.10000, 1.10020, 1.09980, 1.10000, 10)
+
+    assert not broker.positions
+    (closing,) = [deal for deal in broker.deals if deal.entry == mt5.DEAL_ENTRY_OUT]
+    assert closing.reason == mt5.DEAL_REASON_SO
+    assert closing.time < monday + 7 * DAY - 1
