@@ -108,10 +108,12 @@ def signals(close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def run_vectorbt(bars: pd.DataFrame) -> tuple[float, int]:
     import vectorbt as vbt
 
-    close = bars["close"]
-    long_entries, short_entries = signals(close.to_numpy())
-    long_entries = pd.Series(long_entries, index=close.index)
-    short_entries = pd.Series(short_entries, index=close.index)
+    # NumPy arrays, as vectorbt is fastest with them (pandas inputs cost it ~15x in broadcasting
+    # and index work on 1M bars): the peer measured at its best.
+    close = bars["close"].to_numpy()
+    long_entries, short_entries = signals(close)
+    opens, highs, lows = (bars[name].to_numpy() for name in ("open", "high", "low"))
+    sl_stop, tp_stop = SL_PIPS * PIP / close, TP_PIPS * PIP / close
 
     def once() -> vbt.Portfolio:
         return vbt.Portfolio.from_signals(
@@ -120,11 +122,11 @@ def run_vectorbt(bars: pd.DataFrame) -> tuple[float, int]:
             exits=short_entries,
             short_entries=short_entries,
             short_exits=long_entries,
-            open=bars["open"],
-            high=bars["high"],
-            low=bars["low"],
-            sl_stop=SL_PIPS * PIP / close,
-            tp_stop=TP_PIPS * PIP / close,
+            open=opens,
+            high=highs,
+            low=lows,
+            sl_stop=sl_stop,
+            tp_stop=tp_stop,
             size=10_000,
             init_cash=1_000_000,
             freq="1min",
