@@ -545,12 +545,15 @@ class SimBroker:
         self, spec: SymbolSpec, low: float, high: float, spread: float, end_s: float
     ) -> bool:
         """True when no order, stop, expiry or stop-out of ``spec``'s symbol can trigger between
-        ``low`` and ``high`` (bid) before ``end_s``, and no rollover falls inside the bar: its
-        path then needs no search for levels (``trigger_bounds``, with a point of slack for the
+        ``low`` and ``high`` (bid) before ``end_s``, no rollover falls inside the bar and every
+        position is on this symbol: its path then needs no search for levels (``trigger_bounds``, with a point of slack for the
         quotes' rounding, as the backtest uses it to skip whole bars)."""
         if int(self.time_s) // DAY_S != int(end_s) // DAY_S:
             return False
-        bid_low, bid_high, ask_low, ask_high, expiry = self.trigger_bounds(spec.name)
+        name = spec.name
+        if any(position.symbol != name for position in self.positions.values()):
+            return False  # this quote may convert other positions' money: a stop-out elsewhere
+        bid_low, bid_high, ask_low, ask_high, expiry = self.trigger_bounds(name)
         slack = spec.point
         return (
             low > bid_low + slack
