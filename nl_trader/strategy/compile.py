@@ -294,7 +294,7 @@ class CompiledStrategy:
         spec = self.spec
         orders: list[dict[str, Any]] = []
         bid = float(signals.close[i])
-        ask = round(bid + signals.spread_points[i] * self.point, self.symbol_info.digits)
+        ask = round(bid + float(signals.spread_points[i]) * self.point, self.symbol_info.digits)
         decision_s = float(signals.time_s[i]) + self.timeframe_s
         base = {
             "backtest_toggle": backtest,
