@@ -186,6 +186,7 @@ class _Engine:
             record_exposure=True,
         )
         self.route = SimulatedRoute(self.broker, replay=None)
+        self._converts = False  # checked at the first decision (see _book)
         self.bars = bars
         self.signals = strategy.prepare(bars)
         self.time_s = self.signals.time_s
@@ -383,7 +384,13 @@ class _Engine:
             for o in broker.orders.values()
             if o.symbol == symbol and o.magic == magic
         )
-        value = broker.calc_profit(mt5.ORDER_TYPE_BUY, symbol, 1.0, 1.0, 2.0)
+        value = 0.0  # what sizing by risk needs; fixed lots do not
+        if self.strategy.spec.sizing.method != "fixed_lots" or not self._converts:
+            # Also at the first bar whatever the sizing: a run whose money cannot be converted to
+            # the account currency stops there, naming the price it needs, instead of refusing
+            # every order.
+            value = broker.calc_profit(mt5.ORDER_TYPE_BUY, symbol, 1.0, 1.0, 2.0)
+            self._converts = True
         return Book(broker.equity, positions, orders, value, not broker.account.hedging)
 
     def _next_event(self, start: int) -> int:

@@ -466,8 +466,8 @@ class CompiledStrategy:
         if volume is None:
             return None
         order["volume"] = volume
-        expiry = self._expiry(decision_s)
-        if entry.order != "market" and expiry is not None:
+        expiry = self._expiry(decision_s) if entry.order != "market" else None
+        if expiry is not None:
             order.update(type_time="SPECIFIED", expiration=expiry)
         return order
 
