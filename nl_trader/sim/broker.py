@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -181,7 +182,7 @@ class OrderRecord:
     expires_at: float | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _ORDER_FIELDS}
+        return dict(zip(_ORDER_FIELDS, _ORDER_VALUES(self), strict=True))
 
 
 @dataclass(slots=True)
@@ -209,7 +210,7 @@ class PositionRecord:
     external_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _POSITION_FIELDS}
+        return dict(zip(_POSITION_FIELDS, _POSITION_VALUES(self), strict=True))
 
 
 @dataclass(slots=True)
@@ -236,13 +237,17 @@ class DealRecord:
     external_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _DEAL_FIELDS}
+        return dict(zip(_DEAL_FIELDS, _DEAL_VALUES(self), strict=True))
 
 
 # Field names in MT5's order (the MT5 records' own fields, without the simulator's extras).
 _ORDER_FIELDS = tuple(f.name for f in fields(OrderRecord) if f.name != "expires_at")
 _POSITION_FIELDS = tuple(f.name for f in fields(PositionRecord))
 _DEAL_FIELDS = tuple(f.name for f in fields(DealRecord))
+# The fields' values as a tuple, read in C (backtests turn tens of thousands of records to dicts).
+_ORDER_VALUES = operator.attrgetter(*_ORDER_FIELDS)
+_POSITION_VALUES = operator.attrgetter(*_POSITION_FIELDS)
+_DEAL_VALUES = operator.attrgetter(*_DEAL_FIELDS)
 
 
 @dataclass(slots=True)
