@@ -111,8 +111,8 @@ class SimulatedRoute:
             return str(error)
         finally:
             leftover, self._warnings = self._warnings, ()
-        now = epoch_to_utc(broker.time_s)
         if result.retcode not in SUCCESS_RETCODES:
+            now = epoch_to_utc(broker.time_s)
             self._emit(
                 "status",
                 rejected(
@@ -122,6 +122,7 @@ class SimulatedRoute:
             return failure_message(result.retcode, retcode_meaning(result.retcode), result.comment)
         action = request["action"]
         if action in (mt5.TRADE_ACTION_SLTP, mt5.TRADE_ACTION_MODIFY):
+            now = epoch_to_utc(broker.time_s)
             target: Any = broker.positions.get(params.position or 0) or broker.orders.get(
                 params.order or 0
             )
