@@ -291,81 +291,42 @@ def _not_retired(store: Store, strategy_id: int, doing: str) -> None:
 
 
 # ---- registering and editing --------------------------------------------------------------------
-@dataclass(frozen=True)
-class TranslationFacts:
-    """What the store keeps of one ``translate()`` call (no prompt text, no key)."""
-
-    text: str
-    language: str
-    outcome: str
-    model: str
-    prompt_version: str
-    prompt_hash: str
-    input_tokens: int
-    output_tokens: int
-    attempts: int
-    latency_s: float
-    spec_hash: str | None
-    detail: dict[str, Any]
-
-    @classmethod
-    def from_translation(cls, result: Translation) -> TranslationFacts:
-        """What the store keeps of a ``Translation``: its outcome, model, prompt and cost."""
-        return cls(
-            text=result.text,
-            language=result.language,
-            outcome=result.outcome,
-            model=result.model,
-            prompt_version=result.prompt_version,
-            prompt_hash=result.prompt_hash,
-            input_tokens=result.usage.input_tokens,
-            output_tokens=result.usage.output_tokens,
-            attempts=result.attempts,
-            latency_s=result.latency_s,
-            spec_hash=spec_hash(result.spec) if result.spec is not None else None,
-            detail={
-                "questions": list(result.questions),
-                "missing": list(result.missing),
-                "unsupported": list(result.unsupported),
-                "message": result.message,
-                "defaults_filled": list(result.defaults_filled),
-            },
-        )
-
-
-def record_translation(store: Store, facts: TranslationFacts, *, by: str) -> int:
-    """Store one translation attempt (a spec, a question or a refusal); return its id."""
+def _record_translation(store: Store, result: Translation, *, by: str) -> int:
+    """Store one translation attempt (a spec, a question or a refusal): its outcome, model,
+    prompt and cost, never the prompt text or a key; return its id."""
     require_actor(by, "asked for the translation")
+    row: dict[str, Any] = {
+        "text": result.text,
+        "language": result.language,
+        "outcome": result.outcome,
+        "model": result.model,
+        "prompt_version": result.prompt_version,
+        "prompt_hash": result.prompt_hash,
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "attempts": result.attempts,
+        "latency_s": result.latency_s,
+        "spec_hash": spec_hash(result.spec) if result.spec is not None else None,
+        "detail": {
+            "questions": list(result.questions),
+            "missing": list(result.missing),
+            "unsupported": list(result.unsupported),
+            "message": result.message,
+            "defaults_filled": list(result.defaults_filled),
+        },
+        "created_by": by,
+    }
     with store.transaction():
-        ident = store.insert_translation(
-            {
-                "text": facts.text,
-                "language": facts.language,
-                "outcome": facts.outcome,
-                "model": facts.model,
-                "prompt_version": facts.prompt_version,
-                "prompt_hash": facts.prompt_hash,
-                "input_tokens": facts.input_tokens,
-                "output_tokens": facts.output_tokens,
-                "attempts": facts.attempts,
-                "latency_s": facts.latency_s,
-                "spec_hash": facts.spec_hash,
-                "detail": facts.detail,
-                "created_by": by,
-            }
-        )
+        ident = store.insert_translation(row)
         store.audit(
             by,
             "translation.recorded",
             f"translation/{ident}",
             {
                 "translation_id": ident,
-                "outcome": facts.outcome,
-                "model": facts.model,
-                "prompt_version": facts.prompt_version,
-                "prompt_hash": facts.prompt_hash,
-                "spec_hash": facts.spec_hash,
-                "tokens": facts.input_tokens + facts.output_tokens,
+                **{key: row[key] for key in ("outcome", "model", "prompt_version", "prompt_hash")},
+                "spec_hash": row["spec_hash"],
+                "tokens": row["input_tokens"] + row["output_tokens"],
             },
         )
     return ident
@@ -377,7 +338,7 @@ def register_translation(
     """Store a translation attempt and, when it gave a spec, the strategy it describes, in one
     transaction; return the translation's id and the new strategy's version 1 (None without)."""
     with store.transaction():
-        translation_id = record_translation(store, TranslationFacts.from_translation(result), by=by)
+        translation_id = _record_translation(store, result, by=by)
         if result.spec is None:
             return translation_id, None
         version = register(
