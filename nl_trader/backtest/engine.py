@@ -40,6 +40,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from nl_trader import mt5
+from nl_trader.backtest.stats import ClosedTrade, closed_trades
 from nl_trader.errors import InvalidInputError
 from nl_trader.orders import parse_order_params
 from nl_trader.sim.broker import AccountConfig, ExecutionModel, SimBroker
@@ -123,10 +124,17 @@ class BacktestResult:
     skipped: dict[str, int] = field(default_factory=dict)
     bars_walked: int = 0
     elapsed_s: float = 0.0
+    _trades: list[ClosedTrade] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def spec_hash(self) -> str:
         return spec_hash(self.spec)
+
+    def closed_trades(self) -> list[ClosedTrade]:
+        """The run's trades (each closing deal with its result), worked out once per run."""
+        if self._trades is None:
+            self._trades = closed_trades(self.deals)
+        return self._trades
 
 
 Progress = Callable[[int, int], None]

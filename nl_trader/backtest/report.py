@@ -24,7 +24,7 @@ from plotly.offline import get_plotlyjs
 
 from nl_trader import __version__, mt5
 from nl_trader.backtest.engine import ENGINE_VERSION, BacktestResult
-from nl_trader.backtest.stats import ClosedTrade, TesterStats, closed_trades, compute_stats
+from nl_trader.backtest.stats import TesterStats, compute_stats
 from nl_trader.files import write_whole
 from nl_trader.spec import canonical_json
 from nl_trader.translate.explain import explain
@@ -59,7 +59,7 @@ def sample_data_info(bars: pd.DataFrame) -> DataInfo:
     return DataInfo(source=source, format="bars", fingerprint=digest.hexdigest(), rows=len(bars))
 
 
-def report_figures(result: BacktestResult, trades: list[ClosedTrade] | None = None) -> TesterStats:
+def report_figures(result: BacktestResult) -> TesterStats:
     return compute_stats(
         result.deals,
         result.equity,
@@ -67,19 +67,15 @@ def report_figures(result: BacktestResult, trades: list[ClosedTrade] | None = No
         initial_deposit=result.settings.deposit,
         in_market=result.in_market,
         equity_low=result.equity_low,
-        trades=trades,
+        trades=result.closed_trades(),
     )
 
 
 def report_json(
-    result: BacktestResult,
-    data: DataInfo,
-    figures: TesterStats | None = None,
-    trades: list[ClosedTrade] | None = None,
+    result: BacktestResult, data: DataInfo, figures: TesterStats | None = None
 ) -> dict[str, Any]:
     """The report's content as JSON-able data (the HTML shows the same)."""
-    trades = closed_trades(result.deals) if trades is None else trades
-    figures = figures or report_figures(result, trades)
+    figures = figures or report_figures(result)
     return {
         "title": result.spec.name,
         "symbol": result.symbol,
@@ -87,7 +83,7 @@ def report_json(
         "period": [_utc(result.equity.index[0]), _utc(result.equity.index[-1])],
         "settings": result.settings.model_dump(),
         "figures": figures.to_dict(),
-        "trades": _trade_rows(result, trades),
+        "trades": _trade_rows(result),
         "rejected_orders": result.rejected,
         "skipped_entries": result.skipped,
         "spec": json.loads(canonical_json(result.spec)),
@@ -126,9 +122,8 @@ def write_reports(
     ``figures`` spares computing them again when the caller has them; ``criteria`` (the
     lifecycle's promotion criteria and how this run fares) are shown beside the figures.
     """
-    trades = closed_trades(result.deals)
-    figures = figures or report_figures(result, trades)
-    content = report_json(result, data, figures, trades)
+    figures = figures or report_figures(result)
+    content = report_json(result, data, figures)
     if criteria is not None:
         content["criteria"] = {
             "met": criteria.met,
@@ -353,9 +348,9 @@ def _price_note(result: BacktestResult) -> str:
 
 
 # ---- tables ------------------------------------------------------------------------------------
-def _trade_rows(result: BacktestResult, trades: list[ClosedTrade]) -> list[dict[str, Any]]:
+def _trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
     """One row per closing deal, with its position's entry and the trade's net result."""
-    net_by_deal = {trade.deal_ticket: trade.net_profit for trade in trades}
+    net_by_deal = {trade.deal_ticket: trade.net_profit for trade in result.closed_trades()}
     entries: dict[int, list[dict[str, Any]]] = {}
     rows = []
     for deal in result.deals[1:]:
