@@ -1,0 +1,52 @@
+"""Numeric helpers shared by the compiled parts of the product (numba, ``nopython`` mode).
+
+Python's ``round(x, n)`` rounds the exact binary value of ``x`` (1.005 is 1.00499999..., so it
+rounds to 1.0); numba's rounds ``x * 10**n``, which is itself rounded (100.49999... becomes
+100.5), so the two disagree near half-way cases. Prices, money and volumes are rounded by
+``round_to`` in compiled code: it gives exactly what Python's ``round`` gives.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+_SPLIT = 134_217_729.0  # 2**27 + 1: Veltkamp's splitter for float64
+
+
+@njit(cache=True, inline="always")
+def _split(value: float) -> tuple[float, float]:
+    scaled = _SPLIT * value
+    high = scaled - (scaled - value)
+    return high, value - high
+
+
+@njit(cache=True)
+def round_to(value: float, digits: int) -> float:
+    """``round(value, digits)`` as Python computes it, for 0 <= digits <= 15."""
+    if not math.isfinite(value) or value == 0.0:
+        return value
+    scale = 10.0**digits  # exact for digits <= 22
+    product = value * scale
+    if abs(product) >= 4_503_599_627_370_496.0:  # 2**52: no fraction left to round
+        return value
+    # product + error is value * scale exactly (Dekker's two-product).
+    value_high, value_low = _split(value)
+    scale_high, scale_low = _split(scale)
+    error = (
+        (value_high * scale_high - product)
+        + value_high * scale_low
+        + value_low * scale_high
+        + value_low * scale_low
+    )
+    # fraction is a multiple of the product's ulp and |error| is at most half of one: only an
+    # exact-looking half needs the error's sign to tell above, below or a true tie.
+    whole = float(math.floor(product))
+    fraction = product - whole
+    if fraction > 0.5 or (
+        fraction == 0.5 and (error > 0.0 or (error == 0.0 and whole % 2.0 != 0.0))
+    ):
+        whole += 1.0
+    result = whole / scale
+    return -0.0 if result == 0.0 and value < 0 else result
