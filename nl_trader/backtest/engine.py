@@ -29,7 +29,6 @@ Rules (tested in tests/backtest):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,21 +39,29 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from nl_trader import mt5
+from nl_trader.backtest import loop
 from nl_trader.backtest.stats import ClosedTrade, closed_trades
-from nl_trader.errors import InvalidInputError
+from nl_trader.errors import InvalidInputError, OrderParamsError
+from nl_trader.events import retcode_meaning
 from nl_trader.orders import parse_order_params
-from nl_trader.sim.broker import AccountConfig, ExecutionModel, SimBroker
+from nl_trader.routing import failure_message
+from nl_trader.sim import kernel
+from nl_trader.sim.broker import AccountConfig, ExecutionModel, Ledger, SimBroker
 from nl_trader.sim.route import SimulatedRoute
 from nl_trader.spec import StrategySpec, spec_hash
-from nl_trader.strategy.compile import Book, CompiledStrategy, OpenPosition, PendingOrder
+from nl_trader.strategy import decide
+from nl_trader.strategy.compile import CompiledStrategy
 from nl_trader.symbols import SymbolSpec, symbol_spec
 from nl_trader.timeframes import epoch_seconds
 
 ENGINE_VERSION = "1"
 DAY_S = 86_400
-_BUY_PENDING = frozenset(
-    {mt5.ORDER_TYPE_BUY_LIMIT, mt5.ORDER_TYPE_BUY_STOP, mt5.ORDER_TYPE_BUY_STOP_LIMIT}
-)
+_PRICE_FIELDS = {
+    kernel.R_PRICE: "price",
+    kernel.R_STOPLIMIT: "stoplimit",
+    kernel.R_SL: "sl",
+    kernel.R_TP: "tp",
+}
 
 
 class BacktestSettings(BaseModel):
@@ -113,8 +120,7 @@ class BacktestResult:
     symbol: str
     symbol_info: SymbolSpec
     settings: BacktestSettings
-    deals: list[dict[str, Any]]
-    orders: list[dict[str, Any]]
+    ledger: Ledger  # the broker's deals and orders at the end of the run
     equity: pd.Series
     equity_low: pd.Series
     balance: pd.Series
@@ -129,6 +135,16 @@ class BacktestResult:
     @property
     def spec_hash(self) -> str:
         return spec_hash(self.spec)
+
+    @property
+    def deals(self) -> list[dict[str, Any]]:
+        """The run's deals as MT5's ``TradeDeal`` dicts (the first is the initial deposit)."""
+        return self.ledger.deals
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        """The run's orders as MT5's ``TradeOrder`` dicts (ended ones, then any still pending)."""
+        return self.ledger.orders
 
     def closed_trades(self) -> list[ClosedTrade]:
         """The run's trades (each closing deal with its result), worked out once per run."""
@@ -171,6 +187,9 @@ def run_backtest(
 
 
 class _Engine:
+    # Quiet bars are skipped (module docstring); tests walk every bar to show it changes nothing.
+    skip_quiet_bars = True
+
     def __init__(
         self,
         strategy: CompiledStrategy,
@@ -194,7 +213,6 @@ class _Engine:
             record_exposure=True,
         )
         self.route = SimulatedRoute(self.broker, replay=None)
-        self._converts = False  # checked at the first decision (see _book)
         self.bars = bars
         self.signals = strategy.prepare(bars)
         self.time_s = self.signals.time_s
@@ -240,37 +258,174 @@ class _Engine:
         self.next_needed = np.append(np.minimum.accumulate(positions[::-1])[::-1], count)
         exits = strategy.spec.exits
         self.manage_every_bar = bool(exits.trailing_stop or exits.break_even or exits.max_bars)
-        self.m1 = self._m1_arrays(m1_bars)
+        self.market = loop.Market(
+            time_s=self.time_s.astype("float64"),
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            spread=self.spread,
+            end_s=self.end_s.astype("float64"),
+            ask_low=self.ask_low,
+            ask_high=self.ask_high,
+            before_rollover=self.before_rollover,
+            needs=self.needs,
+            next_needed=self.next_needed.astype("int64"),
+            duration_s=self.duration_s,
+        )
+        self.minutes = self._minutes(m1_bars)
         self.conversions = self._conversion_arrays(conversion_bars, conversions)
+        self.conversion_names = list(self.conversions)
+        self.conversion_quotes = self._conversion_quotes()
         self.rejected: list[str] = []
         self.walked = 0
         self.walked_low = np.full(len(bars), np.nan)  # equity lows of the walked bars
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> BacktestResult:
+        """Walk the bars in the compiled loop (loop.py), in slices when progress is reported."""
         count = len(self.bars)
-        queue: list[dict[str, Any]] = []
-        i = 0
-        report_every = max(1, count // 100)
-        next_report = 0
-        while i < count:
-            queue = self._walk(i, queue)
-            decided = self.strategy.decide(i, self.signals, self._book())
-            if self.settings.fill == "close":
-                self._send(decided)
-            else:
-                queue = decided
-            if self.progress is not None and i >= next_report:
-                self.progress(i, count)
-                next_report = i + report_every
-            if queue or (self.manage_every_bar and self.broker.positions):
-                i += 1
-            else:
-                i = self._next_event(i + 1)
+        broker, strategy = self.broker, self.strategy
+        signals = self.signals
+        empty = np.empty(0)
+        compiled_signals = loop.Signals(
+            time_s=signals.time_s,
+            close=signals.close,
+            spread_points=signals.spread_points,
+            long_entry=signals.long_entry,
+            short_entry=signals.short_entry,
+            long_exit=signals.long_exit,
+            short_exit=signals.short_exit,
+            allowed=signals.allowed,
+            close_all=signals.close_all,
+            anchor=signals.anchor if signals.anchor is not None else empty,
+            short_anchor=signals.short_anchor if signals.short_anchor is not None else empty,
+            atr=signals.atr_matrix,
+            expiry_s=signals.expiry_s,
+        )
+        cfg = np.zeros(loop.G_COUNT, dtype=np.int64)
+        cfg[loop.G_SYMBOL] = broker.symbol_index(self.symbol)
+        # Magic and comment as the order params carry them (the route's own validation).
+        template = parse_order_params(
+            {
+                "backtest_toggle": True,
+                "symbol": self.symbol,
+                "order_type": "buy",
+                "volume": self.info.volume_min,
+                "magic": strategy.spec.magic,
+                "comment": strategy.spec.comment,
+            }
+        )
+        cfg[loop.G_MAGIC] = template.magic
+        cfg[loop.G_COMMENT] = broker.text_id(template.comment)
+        cfg[loop.G_NO_COMMENT] = broker.text_id("")
+        cfg[loop.G_FILL_CLOSE] = self.settings.fill == "close"
+        cfg[loop.G_MANAGE_EVERY_BAR] = self.manage_every_bar
+        cfg[loop.G_SWAPS_FOLLOW_PRICE] = self.swaps_follow_price
+        cfg[loop.G_FIXED_LOTS] = strategy.spec.sizing.method == "fixed_lots"
+        cfg[loop.G_HAS_M1] = self.minutes.first.size > 0
+        cfg[loop.G_SKIP_QUIET] = self.skip_quiet_bars
+        ctl = np.zeros(loop.C_COUNT, dtype=np.int64)
+        skipped = np.zeros(len(loop.SKIP_NAMES), dtype=np.int64)
+        queue_i = np.zeros((0, decide.ROW_INTS), dtype=np.int64)
+        queue_f = np.zeros((0, decide.ROW_FLOATS))
+        rejected = np.zeros(0, dtype=np.int64)
+        rejected_value = np.zeros(0)
+        report_every = max(1, count // 100) if self.progress is not None else count
+        while True:
+            start = int(ctl[loop.C_BAR])
+            if self.progress is not None:
+                self.progress(start, count)
+            stop = min(count, start + report_every)
+            broker.call(
+                loop.run_bars,
+                broker.state,
+                cfg,
+                ctl,
+                self.market,
+                self.minutes,
+                self.conversion_quotes,
+                compiled_signals,
+                strategy.params_f,
+                strategy.params_i,
+                queue_i,
+                queue_f,
+                self.walked_low,
+                skipped,
+                rejected,
+                rejected_value,
+                stop,
+            )
+            status = int(ctl[loop.C_STATUS])
+            if status == loop.DONE:
+                break
+            if status == loop.BAD_QUOTE:
+                self._bad_conversion_quote(int(ctl[loop.C_BAR]))
+            if status == loop.NEED_ROOM:
+                bar = int(ctl[loop.C_BAR])
+                queued = int(ctl[loop.C_QUEUE])
+                broker.reserve(
+                    float(self.market.end_s[bar]), extra=int(loop.room_needed(broker.state, queued))
+                )
+                state = broker.state
+                capacity = len(state.pos_f) + len(state.ord_f) + 2
+                if len(queue_i) < queued + capacity:
+                    queue_i = _grown(queue_i, 2 * (queued + capacity))
+                    queue_f = _grown(queue_f, 2 * (queued + capacity))
+                if len(rejected) < int(ctl[loop.C_REJECTED]) + queued + capacity:
+                    size = 2 * (len(rejected) + queued + capacity)
+                    rejected = _grown(rejected, size)
+                    rejected_value = _grown(rejected_value, size)
+        self.walked = int(ctl[loop.C_WALKED])
+        for reason, times in zip(loop.SKIP_NAMES, skipped.tolist(), strict=True):
+            if times:
+                strategy.skipped[reason] = strategy.skipped.get(reason, 0) + times
+        self.rejected += [
+            self._refusal(int(code), float(value))
+            for code, value in zip(
+                rejected[: ctl[loop.C_REJECTED]],
+                rejected_value[: ctl[loop.C_REJECTED]],
+                strict=True,
+            )
+        ]
         self._end_of_test()
         if self.progress is not None:
             self.progress(count, count)
         return self._result()
+
+    def _refusal(self, code: int, value: float) -> str:
+        """What the simulated route answers for a refused order (see ``SimulatedRoute.submit``)."""
+        if code > 0:
+            retcode, comment = kernel.REJECTIONS[code]
+            return failure_message(retcode, retcode_meaning(retcode), comment)
+        info = self.info
+        if code == loop.PREP_VOLUME_LOW:
+            problem = f"volume: {value} is below {info.name}'s minimum of {info.volume_min} lots"
+        elif code == loop.PREP_VOLUME_HIGH:
+            problem = f"volume: {value} is above {info.name}'s maximum of {info.volume_max} lots"
+        elif code == loop.PREP_VOLUME_STEP:
+            problem = (
+                f"volume: {value} is not a multiple of the symbol's volume step {info.volume_step}"
+            )
+        else:
+            field = _PRICE_FIELDS[loop.PREP_PRICE_ZERO - code]
+            problem = (
+                f"{field}: {value} is 0 at the symbol's {info.digits} digits; "
+                "give a real price, or 0 for none"
+            )
+        return str(OrderParamsError([problem]))
+
+    def _bad_conversion_quote(self, bar: int) -> None:
+        for k, name in enumerate(self.conversion_names):
+            row = int(self.conversion_quotes.rows[k, bar])
+            if row >= 0:
+                quotes = self.conversion_quotes
+                bid, ask = float(quotes.bid[k, row]), float(quotes.ask[k, row])
+                if not (bid > 0 and ask >= bid):
+                    raise InvalidInputError(
+                        [f"quote: {name} bid {bid} / ask {ask} is not a valid quote"],
+                        what="quote",
+                    )
 
     def _end_of_test(self) -> None:
         """As MT5's tester: at the last bar's close, cancel what waits and close what is open."""
@@ -301,62 +456,6 @@ class _Engine:
         ]
         self._send(closing)
 
-    def _walk(self, i: int, queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Walk bar i through the broker; send ``queue`` at its open. Returns what is left.
-
-        The broker tracks the lowest equity along the bar's path, the bar's true equity low.
-        """
-        broker = self.broker
-        broker.lowest_equity = math.inf
-        left = self._walk_bar(i, queue)
-        if math.isfinite(broker.lowest_equity):  # inf: nothing was exposed along this bar
-            self.walked_low[i] = broker.lowest_equity
-        broker.lowest_equity = None
-        return left
-
-    def _walk_bar(self, i: int, queue: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        self.walked += 1
-        broker, symbol = self.broker, self.symbol
-        for name, (rows, bid, ask) in self.conversions.items():
-            row = rows[i]
-            if row >= 0:  # the conversion pair's last close at or before this bar's open
-                broker.set_quote(name, self.time_s[i], bid[row], ask[row])
-        if self.m1 is not None:
-            start, stop = self.m1["index"][i], self.m1["index"][i + 1]
-            if stop > start:
-                for k in range(start, stop):
-                    broker.open_bar(
-                        symbol, self.m1["time"][k], self.m1["open"][k], self.m1["spread"][k]
-                    )
-                    if queue:
-                        self._send(queue)
-                        queue = []
-                    broker.finish_bar(
-                        symbol,
-                        self.m1["time"][k],
-                        60.0,
-                        self.m1["open"][k],
-                        self.m1["high"][k],
-                        self.m1["low"][k],
-                        self.m1["close"][k],
-                        self.m1["spread"][k],
-                    )
-                return queue
-        broker.open_bar(symbol, self.time_s[i], self.open[i], self.spread[i])
-        if queue:
-            self._send(queue)
-        broker.finish_bar(
-            symbol,
-            self.time_s[i],
-            self.duration_s,
-            self.open[i],
-            self.high[i],
-            self.low[i],
-            self.close[i],
-            self.spread[i],
-        )
-        return []
-
     def _send(self, orders: list[dict[str, Any]]) -> None:
         now = self.broker.time_s
         for params in orders:
@@ -371,72 +470,6 @@ class _Engine:
             if not reply.isdigit():
                 self.rejected.append(reply)
 
-    def _book(self) -> Book:
-        broker = self.broker
-        symbol, magic = self.symbol, self.strategy.spec.magic
-        positions = tuple(
-            OpenPosition(
-                p.ticket,
-                p.type == mt5.POSITION_TYPE_BUY,
-                p.volume,
-                p.price_open,
-                p.sl,
-                p.tp,
-                float(p.time),
-            )
-            for p in broker.positions.values()
-            if p.symbol == symbol and p.magic == magic
-        )
-        orders = tuple(
-            PendingOrder(o.ticket, o.type in _BUY_PENDING)
-            for o in broker.orders.values()
-            if o.symbol == symbol and o.magic == magic
-        )
-        value = 0.0  # what sizing by risk needs; fixed lots do not
-        if self.strategy.spec.sizing.method != "fixed_lots" or not self._converts:
-            # Also at the first bar whatever the sizing: a run whose money cannot be converted to
-            # the account currency stops there, naming the price it needs, instead of refusing
-            # every order.
-            value = broker.calc_profit(mt5.ORDER_TYPE_BUY, symbol, 1.0, 1.0, 2.0)
-            self._converts = True
-        return Book(broker.equity, positions, orders, value, not broker.account.hedging)
-
-    def _next_event(self, start: int) -> int:
-        """The first bar from ``start`` on where anything can happen (see the module docstring)."""
-        count = len(self.needs)
-        if start >= count:
-            return count
-        broker = self.broker
-        if not broker.positions and not broker.orders:
-            return int(self.next_needed[start])
-        bid_low, bid_high, ask_low, ask_high, expiry = broker.trigger_bounds(self.symbol)
-        # The broker rounds its quotes to the symbol's digits (1.08889 + 12 points is 1.08901 to
-        # it, 1.0890099999999998 here): a point of slack never misses a touch; an extra walked bar
-        # changes nothing.
-        slack = self.info.point
-        rollovers = self.swaps_follow_price and bool(broker.positions)
-        j, size = start, 64
-        while j < count:
-            end = min(count, j + size, int(self.next_needed[j]) + 1)
-            hit = self.needs[j:end].copy()
-            if bid_low > -math.inf:
-                hit |= self.low[j:end] <= bid_low + slack
-            if bid_high < math.inf:
-                hit |= self.high[j:end] >= bid_high - slack
-            if ask_low > -math.inf:
-                hit |= self.ask_low[j:end] <= ask_low + slack
-            if ask_high < math.inf:
-                hit |= self.ask_high[j:end] >= ask_high - slack
-            if rollovers:
-                hit |= self.before_rollover[j:end]
-            if expiry < math.inf:
-                hit |= self.end_s[j:end] >= expiry
-            found = np.flatnonzero(hit)
-            if found.size:
-                return j + int(found[0])
-            j, size = end, min(size * 4, 1 << 16)
-        return count
-
     def _conversion_arrays(
         self, frames: dict[str, pd.DataFrame], specs: dict[str, SymbolSpec]
     ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -450,9 +483,33 @@ class _Engine:
             arrays[name] = (rows, bid, ask)
         return arrays
 
-    def _m1_arrays(self, m1_bars: pd.DataFrame | None) -> dict[str, Any] | None:
+    def _conversion_quotes(self) -> loop.Conversions:
+        """The conversion pairs' quotes as the compiled loop reads them (padded to one length)."""
+        names = self.conversion_names
+        longest = max((len(bid) for _, bid, _ in self.conversions.values()), default=0)
+        rows = np.full((len(names), len(self.time_s)), -1, dtype=np.int64)
+        bid = np.full((len(names), longest), np.nan)
+        ask = np.full((len(names), longest), np.nan)
+        for k, name in enumerate(names):
+            pair_rows, pair_bid, pair_ask = self.conversions[name]
+            rows[k] = pair_rows
+            bid[k, : len(pair_bid)] = pair_bid
+            ask[k, : len(pair_ask)] = pair_ask
+        symbols = np.array([self.broker.symbol_index(name) for name in names], dtype=np.int64)
+        return loop.Conversions(symbols=symbols, rows=rows, bid=bid, ask=ask)
+
+    def _minutes(self, m1_bars: pd.DataFrame | None) -> loop.Minutes:
+        empty = np.empty(0)
         if m1_bars is None:
-            return None
+            return loop.Minutes(
+                first=np.empty(0, dtype=np.int64),
+                time_s=empty,
+                open=empty,
+                high=empty,
+                low=empty,
+                close=empty,
+                spread=empty,
+            )
         times = epoch_seconds(m1_bars.index)
         spread = (
             np.full(len(m1_bars), float(self.settings.spread_points))
@@ -462,32 +519,61 @@ class _Engine:
             else np.zeros(len(m1_bars))
         )
         edges = np.append(self.time_s, self.time_s[-1] + self.duration_s)
-        return {
-            "time": times.astype("float64"),
-            "open": m1_bars["open"].to_numpy(dtype="float64"),
-            "high": m1_bars["high"].to_numpy(dtype="float64"),
-            "low": m1_bars["low"].to_numpy(dtype="float64"),
-            "close": m1_bars["close"].to_numpy(dtype="float64"),
-            "spread": spread,
-            "index": np.searchsorted(times, edges, side="left"),
-        }
+        return loop.Minutes(
+            first=np.searchsorted(times, edges, side="left").astype("int64"),
+            time_s=times.astype("float64"),
+            open=m1_bars["open"].to_numpy(dtype="float64"),
+            high=m1_bars["high"].to_numpy(dtype="float64"),
+            low=m1_bars["low"].to_numpy(dtype="float64"),
+            close=m1_bars["close"].to_numpy(dtype="float64"),
+            spread=np.ascontiguousarray(spread, dtype="float64"),
+        )
 
     # ---- the account, bar by bar -------------------------------------------------------------
     def _result(self) -> BacktestResult:
-        broker = self.broker
+        broker, info = self.broker, self.info
         index = pd.DatetimeIndex(self.bars.index)
-        deals = [deal.as_dict() for deal in broker.deals]
-        orders = [order.as_dict() for order in broker.history_orders.values()]
-        orders += [order.as_dict() for order in broker.orders.values()]
-        balance = self._balance(deals)
-        equity, equity_low, in_market = self._equity(balance, deals)
+        st = broker.state
+        deals = int(st.acct_i[kernel.I_DEALS])
+        deal_f, deal_i = st.deal_f[1:deals], st.deal_i[1:deals]  # after the initial deposit
+        flow_amount = (
+            deal_f[:, kernel.D_PROFIT] + deal_f[:, kernel.D_COMMISSION] + deal_f[:, kernel.D_SWAP]
+        )
+        realised = deal_f[:, kernel.D_SWAP] != 0
+        exposure = st.exposure[: st.acct_i[kernel.I_EXPOSURE]]
+        exposure = exposure[exposure[:, 1] == broker.symbol_index(self.symbol)][:, [0, 2, 3, 4, 5]]
+        swaps = st.swaps[: st.acct_i[kernel.I_SWAPS]]
+        ask = self.close + self.spread * info.point
+        count = len(self.end_s)
+        balance, equity, equity_low = np.empty(count), np.empty(count), np.empty(count)
+        in_market = np.empty(count, dtype=bool)
+        loop.value_account(
+            self.market,
+            ask,
+            self._rates(ask),
+            self._rates(self.ask_low),
+            self._rates(self.ask_high),
+            info.trade_contract_size,
+            self.settings.deposit,
+            deal_i[:, kernel.D_TIME].astype("float64"),
+            np.ascontiguousarray(flow_amount),
+            np.ascontiguousarray(exposure),
+            np.ascontiguousarray(swaps[:, 0]),
+            np.ascontiguousarray(swaps[:, 1]),
+            deal_i[realised, kernel.D_TIME].astype("float64"),
+            np.ascontiguousarray(deal_f[realised, kernel.D_SWAP]),
+            self.walked_low,
+            balance,
+            equity,
+            equity_low,
+            in_market,
+        )
         return BacktestResult(
             spec=self.strategy.spec,
             symbol=self.symbol,
-            symbol_info=self.info,
+            symbol_info=info,
             settings=self.settings,
-            deals=deals,
-            orders=orders,
+            ledger=broker.ledger(),
             equity=pd.Series(equity, index=index, name="equity"),
             equity_low=pd.Series(equity_low, index=index, name="equity_low"),
             balance=pd.Series(balance, index=index, name="balance"),
@@ -498,63 +584,11 @@ class _Engine:
             bars_walked=self.walked,
         )
 
-    def _balance(self, deals: list[dict[str, Any]]) -> np.ndarray:
-        flows = [(d["time"], d["profit"] + d["commission"] + d["swap"]) for d in deals[1:]]
-        start = self.settings.deposit
-        if not flows:
-            return np.full(len(self.end_s), start)
-        times = np.array([t for t, _ in flows], dtype="float64")
-        cumulative = np.concatenate([[0.0], np.cumsum([amount for _, amount in flows])])
-        return start + cumulative[np.searchsorted(times, self.end_s, side="right")]
-
-    def _equity(
-        self, balance: np.ndarray, deals: list[dict[str, Any]]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        broker, info = self.broker, self.info
-        log = [entry for entry in broker.exposure_log or [] if entry[1] == self.symbol]
-        count = len(self.end_s)
-        if not log:
-            zeros = np.zeros(count)
-            return balance.copy(), balance.copy(), zeros.astype(bool)
-        table = np.array([(t, ll, lc, sl, sc) for t, _, ll, lc, sl, sc in log], dtype="float64")
-        position = np.searchsorted(table[:, 0], self.end_s, side="right") - 1
-        padded = np.vstack([np.zeros((1, 5)), table])
-        rows = padded[position + 1]
-        long_lots, long_cost, short_lots, short_cost = (
-            rows[:, 1],
-            rows[:, 2],
-            rows[:, 3],
-            rows[:, 4],
-        )
-        bid = self.close
-        ask = bid + self.spread * info.point
-        rate = self._rates(ask)
-        contract = info.trade_contract_size
-        floating = contract * rate * (long_lots * bid - long_cost + short_cost - short_lots * ask)
-
-        # The book is linear in the price, so its worst point in a bar is one of the two extremes,
-        # both legs valued there (a hedge's long and short never sit at opposite extremes); each
-        # converts at that extreme's own ask (USDJPY: JPY -> USD).
-        def book_at(bid_at: np.ndarray, ask_at: np.ndarray) -> np.ndarray:
-            value = long_lots * bid_at - long_cost + short_cost - short_lots * ask_at
-            return np.asarray(contract * self._rates(ask_at) * value)
-
-        worst = np.minimum(book_at(self.low, self.ask_low), book_at(self.high, self.ask_high))
-        swap_open = self._open_swaps(deals)
-        equity = balance + floating + swap_open
-        equity_low = np.minimum(equity, balance + worst + swap_open)
-        # A walked bar's low is the broker's own, along its path: it sees the dip of a position
-        # closed inside the bar and does not charge a position opened late in it the whole bar.
-        walked = ~np.isnan(self.walked_low)
-        equity_low[walked] = np.minimum(equity[walked], self.walked_low[walked])
-        in_market = (long_lots + short_lots) > 1e-12
-        return equity, equity_low, in_market
-
     def _rates(self, ask: np.ndarray) -> np.ndarray:
         """Profit currency -> account currency, bar by bar."""
         info, currency = self.info, self.settings.currency
         if info.currency_profit == currency:
-            return np.ones(len(ask))
+            return np.empty(0)  # none needed
         if info.currency_base == currency:
             return 1.0 / ask  # USDJPY on a USD account: JPY -> USD at the ask
         for name, (rows, bid_c, ask_c) in self.conversions.items():
@@ -567,17 +601,8 @@ class _Engine:
                 return np.where(valid, 1.0 / ask_c[safe], np.nan)
         return np.full(len(ask), self.broker._rate(info.currency_profit, currency))
 
-    def _open_swaps(self, deals: list[dict[str, Any]]) -> np.ndarray:
-        """Swaps charged to open positions and not yet realised by a closing deal."""
-        count = len(self.end_s)
-        charged = self.broker.swap_log or []
-        if not charged:
-            return np.zeros(count)
-        charge_times = np.array([t for t, _ in charged], dtype="float64")
-        charge_sum = np.concatenate([[0.0], np.cumsum([amount for _, amount in charged])])
-        realised = [(d["time"], d["swap"]) for d in deals[1:] if d["swap"]]
-        real_times = np.array([t for t, _ in realised], dtype="float64")
-        real_sum = np.concatenate([[0.0], np.cumsum([amount for _, amount in realised])])
-        accrued = charge_sum[np.searchsorted(charge_times, self.end_s, side="right")]
-        paid = real_sum[np.searchsorted(real_times, self.end_s, side="right")]
-        return np.asarray(accrued - paid)
+
+def _grown(table: np.ndarray, size: int) -> np.ndarray:
+    grown = np.zeros((size, *table.shape[1:]), dtype=table.dtype)
+    grown[: len(table)] = table
+    return grown

@@ -31,7 +31,7 @@ import functools
 import itertools
 import math
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
@@ -530,13 +530,22 @@ class SimBroker:
         self._book_version = self._version
 
     def _comment(self, comment: int, value: float) -> str:
-        if comment >= 0:
-            return self._texts[comment]
-        if comment == kernel.C_SL:
-            return f"[sl {value}]"
-        if comment == kernel.C_TP:
-            return f"[tp {value}]"
-        return f"[so {value:.1f}%]"
+        return _comment_text(self._texts, comment, value)
+
+    def ledger(self) -> Ledger:
+        """The deals and orders (history, then pending) as they stand now."""
+        st = self.state
+        counts = st.acct_i
+        deals = int(counts[kernel.I_DEALS])
+        done, waiting = int(counts[kernel.I_HISTORY]), int(counts[kernel.I_ORDERS])
+        return Ledger(
+            deal_f=st.deal_f[:deals].copy(),
+            deal_i=st.deal_i[:deals].copy(),
+            order_f=np.concatenate([st.hist_f[:done], st.ord_f[:waiting]]),
+            order_i=np.concatenate([st.hist_i[:done], st.ord_i[:waiting]]),
+            names=tuple(self._names),
+            texts=tuple(self._texts),
+        )
 
     def _position_record(self, row: int) -> PositionRecord:
         st = self.state
@@ -552,7 +561,7 @@ class SimBroker:
             time_update=time_update,
             time_update_msc=time_update_msc,
             type=kind,
-            magic=magic,
+            magic=_unsigned(magic),
             identifier=identifier,
             reason=reason,
             volume=volume,
@@ -583,7 +592,7 @@ class SimBroker:
             type_time=type_time,
             type_filling=type_filling,
             state=state,
-            magic=magic,
+            magic=_unsigned(magic),
             position_id=position_id,
             position_by_id=position_by_id,
             reason=reason,
@@ -611,7 +620,7 @@ class SimBroker:
             time_msc=time_msc,
             type=kind,
             entry=entry,
-            magic=magic,
+            magic=_unsigned(magic),
             position_id=position_id,
             reason=reason,
             volume=volume,
@@ -623,6 +632,15 @@ class SimBroker:
             symbol=self._names[symbol] if symbol >= 0 else "",
             comment=self._comment(comment, comment_value),
         )
+
+    def symbol_index(self, symbol: str) -> int:
+        """The symbol's row in the kernel's tables."""
+        self.spec(symbol)
+        return self._index[symbol]
+
+    def text_id(self, text: str) -> int:
+        """The id the kernel keeps for a text (a comment)."""
+        return self._text(text)
 
     def _text(self, text: str) -> int:
         known = self._text_ids.get(text)
@@ -643,7 +661,7 @@ class SimBroker:
 
     @property
     def margin(self) -> float:
-        return float(self._call(kernel.margin, self.state))
+        return float(self.call(kernel.margin, self.state))
 
     def account_info(self) -> dict[str, Any]:
         """The fields of MT5's ``AccountInfo``."""
@@ -696,8 +714,8 @@ class SimBroker:
             raise InvalidInputError(
                 [f"quote: {symbol} bid {bid} / ask {ask} is not a valid quote"], what="quote"
             )
-        self._reserve(float(time_s))
-        self._call(
+        self.reserve(float(time_s))
+        self.call(
             kernel.set_quote, self.state, self._index[symbol], float(time_s), float(bid), float(ask)
         )
 
@@ -719,8 +737,8 @@ class SimBroker:
     def open_bar(self, symbol: str, time_s: float, open_: float, spread_points: float) -> None:
         """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
         self.spec(symbol)
-        self._reserve(float(time_s))
-        self._call(
+        self.reserve(float(time_s))
+        self.call(
             kernel.open_bar,
             self.state,
             self._index[symbol],
@@ -742,8 +760,8 @@ class SimBroker:
     ) -> None:
         """The rest of a bar after ``open_bar``: its path through high and low to the close."""
         self.spec(symbol)
-        self._reserve(float(time_s) + float(duration_s))
-        self._call(
+        self.reserve(float(time_s) + float(duration_s))
+        self.call(
             kernel.finish_bar,
             self.state,
             self._index[symbol],
@@ -764,19 +782,19 @@ class SimBroker:
         ask_low or whose ask high is at or above ask_high, or that reaches expiry_s, may trigger
         an order, a stop, an expiry or a stop-out; any other bar cannot. Used to skip quiet bars.
         """
-        bounds = self._call(kernel.trigger_bounds, self.state, self._index[symbol])
+        bounds = self.call(kernel.trigger_bounds, self.state, self._index[symbol])
         return cast(tuple[float, float, float, float, float], tuple(map(float, bounds)))
 
     def advance_clock(self, time_s: float) -> None:
         """Let time pass without a quote (rollovers and swaps happen on the way)."""
-        self._reserve(float(time_s))
-        self._call(kernel.advance_clock, self.state, float(time_s))
+        self.reserve(float(time_s))
+        self.call(kernel.advance_clock, self.state, float(time_s))
 
     # ---- sending requests -----------------------------------------------------------------
     def send(self, request: Mapping[str, Any]) -> TradeResult:
         """Execute a trade request as an MT5 server would; rejections come back as retcodes."""
         request_id = next(self._request_ids)
-        self._reserve(self.time_s)
+        self.reserve(self.time_s)
         rejection = self._submit(request, execute=True)
         reply_f, reply_i = self._reply_f, self._reply_i
         if rejection:
@@ -857,12 +875,12 @@ class SimBroker:
         for key, column in _REQUEST_INTS:
             value = get(key)
             if value is not None:
-                req_i[column] = value
+                req_i[column] = _to_int64(key, int(value))
         symbol = get("symbol", "")
         req_i[kernel.R_SYMBOL] = self._index.get(symbol, -1) if symbol in self.symbols else -1
         req_i[kernel.R_COMMENT] = self._text(get("comment", "") or "")
         return int(
-            self._call(kernel.send, self.state, req_f, req_i, execute, self._reply_f, self._reply_i)
+            self.call(kernel.send, self.state, req_f, req_i, execute, self._reply_f, self._reply_i)
         )
 
     # ---- money ----------------------------------------------------------------------------
@@ -872,7 +890,7 @@ class SimBroker:
         """MT5's ``order_calc_profit``: profit in account currency (negative for a loss)."""
         self.spec(symbol)
         return float(
-            self._call(
+            self.call(
                 kernel.calc_profit,
                 self.state,
                 order_type,
@@ -886,18 +904,19 @@ class SimBroker:
     def calc_margin(self, order_type: int, symbol: str, volume: float, price: float) -> float:
         """MT5's ``order_calc_margin``: margin in account currency, ignoring open positions."""
         self.spec(symbol)
-        per_lot = self._call(kernel.margin_per_lot, self.state, self._index[symbol], float(price))
+        per_lot = self.call(kernel.margin_per_lot, self.state, self._index[symbol], float(price))
         return round(volume * float(per_lot), 2)
 
     def _rate(self, source: str, target: str) -> float:
         """How many units of ``target`` one unit of ``source`` is worth at current quotes."""
         return float(
-            self._call(kernel.rate, self.state, self._currency(source), self._currency(target))
+            self.call(kernel.rate, self.state, self._currency(source), self._currency(target))
         )
 
     # ---- calling the kernel ---------------------------------------------------------------
-    def _call(self, function: Callable[..., Any], *args: Any) -> Any:
-        """Run a kernel function; then deliver the events it recorded and forget cached records."""
+    def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a compiled function on this broker's state (``kernel``'s, or a backtest loop's);
+        then deliver the events it recorded and forget the records built before."""
         try:
             return function(*args)
         except kernel.ConversionMissing:
@@ -913,21 +932,22 @@ class SimBroker:
             if self.state.acct_i[kernel.I_EVENTS]:
                 self._deliver()
 
-    def _reserve(self, until_s: float) -> None:
-        """Room in the tables for what one call can write (each table at least doubles)."""
+    def reserve(self, until_s: float, extra: int = 0) -> None:
+        """Room in the tables for what one call can write while time runs to ``until_s``, with
+        ``extra`` orders sent on the way (a table that grows at least doubles)."""
         st = self.state
         counts = st.acct_i
         positions, orders = int(counts[kernel.I_POSITIONS]), int(counts[kernel.I_ORDERS])
-        records = 4 * (positions + orders) + 16
+        records = 4 * (positions + orders + extra) + 16
         nights = max(0, int(until_s - float(st.acct_f[kernel.A_TIME])) // DAY_S + 2)
         needs = {
-            "pos_f": positions + orders + 4,
-            "ord_f": orders + 4,
+            "pos_f": positions + orders + extra + 4,
+            "ord_f": orders + extra + 4,
             "hist_f": int(counts[kernel.I_HISTORY]) + records,
             "deal_f": int(counts[kernel.I_DEALS]) + records,
             "ev_f": int(counts[kernel.I_EVENTS]) + 3 * records,
             "exposure": int(counts[kernel.I_EXPOSURE]) + records,
-            "swaps": int(counts[kernel.I_SWAPS]) + positions * nights + 4,
+            "swaps": int(counts[kernel.I_SWAPS]) + (positions + extra) * nights + 4,
         }
         grown: dict[str, np.ndarray] = {}
         for name, need in needs.items():
@@ -971,6 +991,143 @@ class SimBroker:
             )
             for listener in self._listeners:
                 listener(event)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A broker's deals and orders as they stood, as MT5's record dicts when first asked for
+    (a backtest's tens of thousands of records are built column by column, and only if read)."""
+
+    deal_f: np.ndarray
+    deal_i: np.ndarray
+    order_f: np.ndarray
+    order_i: np.ndarray
+    names: tuple[str, ...]
+    texts: tuple[str, ...]
+
+    @functools.cached_property
+    def deals(self) -> list[dict[str, Any]]:
+        """``TradeDeal`` dicts, oldest first (the first is the initial deposit)."""
+        floats, ints = self.deal_f, self.deal_i
+        names = self.names
+        columns: dict[str, list[Any]] = {
+            name: ints[:, column].tolist() for name, column in _DEAL_INT_COLUMNS
+        }
+        columns.update({name: floats[:, column].tolist() for name, column in _DEAL_FLOAT_COLUMNS})
+        columns["magic"] = [_unsigned(magic) for magic in columns["magic"]]
+        columns["symbol"] = [names[k] if k >= 0 else "" for k in ints[:, kernel.D_SYMBOL].tolist()]
+        columns["comment"] = self._comments(
+            ints[:, kernel.D_COMMENT], floats[:, kernel.D_COMMENT_VALUE]
+        )
+        columns["external_id"] = [""] * len(ints)
+        return [
+            dict(zip(_DEAL_FIELDS, values, strict=True))
+            for values in zip(*(columns[name] for name in _DEAL_FIELDS), strict=True)
+        ]
+
+    @functools.cached_property
+    def orders(self) -> list[dict[str, Any]]:
+        """``TradeOrder`` dicts: the history in the order the orders ended, then those pending."""
+        floats, ints = self.order_f, self.order_i
+        names = self.names
+        columns: dict[str, list[Any]] = {
+            name: ints[:, column].tolist() for name, column in _ORDER_INT_COLUMNS
+        }
+        columns.update({name: floats[:, column].tolist() for name, column in _ORDER_FLOAT_COLUMNS})
+        columns["magic"] = [_unsigned(magic) for magic in columns["magic"]]
+        columns["symbol"] = [names[k] for k in ints[:, kernel.O_SYMBOL].tolist()]
+        columns["comment"] = self._comments(
+            ints[:, kernel.O_COMMENT], floats[:, kernel.O_COMMENT_VALUE]
+        )
+        columns["external_id"] = [""] * len(ints)
+        return [
+            dict(zip(_ORDER_FIELDS, values, strict=True))
+            for values in zip(*(columns[name] for name in _ORDER_FIELDS), strict=True)
+        ]
+
+    def _comments(self, ids: np.ndarray, values: np.ndarray) -> list[str]:
+        texts = self.texts
+        return [
+            texts[k] if k >= 0 else _comment_text(texts, k, v)
+            for k, v in zip(ids.tolist(), values.tolist(), strict=True)
+        ]
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _to_int64(key: str, value: int) -> int:
+    """A request's integer as the kernel keeps it: the magic (MT5's ulong) as its 64 bits, a
+    ticket no record can have as -1, any other value held at int64's bounds."""
+    if -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        return value
+    if key == "magic" and 0 <= value < 2**64:
+        return value - 2**64
+    if key in ("order", "position", "position_by"):
+        return -1
+    return max(-_INT64_MAX - 1, min(_INT64_MAX, value))
+
+
+def _unsigned(magic: int) -> int:
+    """The magic as MT5 shows it (unsigned 64 bits)."""
+    return magic + 2**64 if magic < 0 else magic
+
+
+def _comment_text(texts: Sequence[str], comment: int, value: float) -> str:
+    """A comment from its id: the broker's text, or one the kernel wrote with its number."""
+    if comment >= 0:
+        return texts[comment]
+    if comment == kernel.C_SL:
+        return f"[sl {value}]"
+    if comment == kernel.C_TP:
+        return f"[tp {value}]"
+    return f"[so {value:.1f}%]"
+
+
+_DEAL_INT_COLUMNS = (
+    ("ticket", kernel.D_TICKET),
+    ("order", kernel.D_ORDER),
+    ("time", kernel.D_TIME),
+    ("time_msc", kernel.D_TIME_MSC),
+    ("type", kernel.D_TYPE),
+    ("entry", kernel.D_ENTRY),
+    ("magic", kernel.D_MAGIC),
+    ("position_id", kernel.D_POSITION_ID),
+    ("reason", kernel.D_REASON),
+)
+_DEAL_FLOAT_COLUMNS = (
+    ("volume", kernel.D_VOLUME),
+    ("price", kernel.D_PRICE),
+    ("commission", kernel.D_COMMISSION),
+    ("swap", kernel.D_SWAP),
+    ("profit", kernel.D_PROFIT),
+    ("fee", kernel.D_FEE),
+)
+_ORDER_INT_COLUMNS = (
+    ("ticket", kernel.O_TICKET),
+    ("time_setup", kernel.O_TIME_SETUP),
+    ("time_setup_msc", kernel.O_TIME_SETUP_MSC),
+    ("time_done", kernel.O_TIME_DONE),
+    ("time_done_msc", kernel.O_TIME_DONE_MSC),
+    ("time_expiration", kernel.O_TIME_EXPIRATION),
+    ("type", kernel.O_TYPE),
+    ("type_time", kernel.O_TYPE_TIME),
+    ("type_filling", kernel.O_TYPE_FILLING),
+    ("state", kernel.O_STATE),
+    ("magic", kernel.O_MAGIC),
+    ("position_id", kernel.O_POSITION_ID),
+    ("position_by_id", kernel.O_POSITION_BY_ID),
+    ("reason", kernel.O_REASON),
+)
+_ORDER_FLOAT_COLUMNS = (
+    ("volume_initial", kernel.O_VOLUME_INITIAL),
+    ("volume_current", kernel.O_VOLUME_CURRENT),
+    ("price_open", kernel.O_PRICE_OPEN),
+    ("sl", kernel.O_SL),
+    ("tp", kernel.O_TP),
+    ("price_current", kernel.O_PRICE_CURRENT),
+    ("price_stoplimit", kernel.O_PRICE_STOPLIMIT),
+)
 
 
 def _grow(table: np.ndarray, size: int) -> np.ndarray:

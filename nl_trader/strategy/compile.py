@@ -7,6 +7,8 @@ Two steps, so that backtests are fast and decisions are honest:
 2. ``decide(i, signals, book)`` runs at the close of bar i. It reads the signals at i and the
    strategy's open positions and pending orders (``Book``) and returns the params dicts to send:
    entries, closes (``position``), stop moves (``modify``), cancels. Nothing after bar i is read.
+   The decision itself is compiled (``decide_rows`` in decide.py, numba); ``decide`` hands it the
+   book as small arrays and turns the order rows it writes back into dicts.
 
 Rules of decision, in order: a time close (``close_at``, ``close_before_weekend``) closes
 everything and opens nothing; then each position is closed on its exit rule, the opposite entry
@@ -18,7 +20,6 @@ chased: it is skipped.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,11 +45,25 @@ from nl_trader.spec import (
     Rising,
     StrategySpec,
 )
+from nl_trader.strategy.decide import (
+    ORD_INTS,
+    POS_FLOATS,
+    POS_INTS,
+    ROW_FLOATS,
+    ROW_INTS,
+    SKIP_NONE,
+    SKIP_REASONS,
+    SKIP_SLOTS,
+    decide_rows,
+    decode_rows,
+    pack_params,
+)
 from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price
 from nl_trader.symbols import SymbolSpec, symbol_spec
 from nl_trader.timeframes import epoch_seconds, timeframe_seconds
 
 Array = np.ndarray
+_NO_SERIES = np.empty(0, dtype=np.float64)  # an absent anchor: entries anchor on the bid
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,9 @@ class Signals:
     close_all: Array  # a close_at / close_before_weekend time falls in this bar
     anchor: Array | None  # entry anchor price (with its offset), when the spec names one
     short_anchor: Array | None
-    atr: dict[str, Array] = field(default_factory=dict)
+    atr_matrix: Array  # bars x the spec's ATR indicators (in spec order): ATR values
+    expiry_s: Array  # expiration of a pending entry placed at the bar's close, Unix s; 0 = none
+    atr: dict[str, Array] = field(default_factory=dict)  # ATR indicator id -> its matrix column
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -160,6 +177,13 @@ class CompiledStrategy:
         self.pip = self.symbol_info.pip_size
         self.point = self.symbol_info.point
         self.skipped: dict[str, int] = {}
+        # Decisions run compiled (decide.py): the spec packed once, buffers reused by each call.
+        self._atr_ids = [ind.id for ind in spec.indicators if ind.kind == "atr"]
+        columns = {atr_id: column for column, atr_id in enumerate(self._atr_ids)}
+        self.params_f, self.params_i = pack_params(spec, self.symbol_info, columns)
+        self._base = {"symbol": symbol, "magic": spec.magic, "comment": spec.comment}
+        self._skips = np.full(SKIP_SLOTS, SKIP_NONE, dtype=np.int64)
+        self._make_buffers(spec.max_open_positions + 1, spec.max_open_positions + 1)
 
     @property
     def warmup_bars(self) -> int:
@@ -210,11 +234,11 @@ class CompiledStrategy:
             if spec.entry.short_anchor is not None
             else anchor
         )
-        atr = {
-            indicator.id: series[indicator.id]
-            for indicator in spec.indicators
-            if indicator.kind == "atr"
-        }
+        atr_matrix = np.empty((length, len(self._atr_ids)), dtype=np.float64)
+        for column, atr_id in enumerate(self._atr_ids):
+            atr_matrix[:, column] = series[atr_id]
+        atr = {atr_id: atr_matrix[:, column] for column, atr_id in enumerate(self._atr_ids)}
+        expiry_s = self._expiry_s(decision_s, (long_entry | short_entry) & allowed)
         return Signals(
             time_s=time_s,
             close=series["close"],
@@ -227,6 +251,8 @@ class CompiledStrategy:
             close_all=close_all,
             anchor=anchor,
             short_anchor=short_anchor,
+            atr_matrix=atr_matrix,
+            expiry_s=expiry_s,
             atr=atr,
         )
 
@@ -290,259 +316,94 @@ class CompiledStrategy:
     def decide(
         self, i: int, signals: Signals, book: Book, *, backtest: bool = True
     ) -> list[dict[str, Any]]:
-        """The send_order params to send at the close of bar ``i``."""
-        spec = self.spec
-        orders: list[dict[str, Any]] = []
-        bid = float(signals.close[i])
-        ask = round(bid + float(signals.spread_points[i]) * self.point, self.symbol_info.digits)
-        decision_s = float(signals.time_s[i]) + self.timeframe_s
-        base = {
-            "backtest_toggle": backtest,
-            "symbol": self.symbol,
-            "magic": spec.magic,
-            "comment": spec.comment,
-        }
-        if signals.close_all[i]:
-            for position in book.positions:
-                orders.append(self._close(base, position))
-            for pending in book.orders:
-                orders.append({**base, "order_type": "cancel", "order": pending.ticket})
-            return orders
-        open_positions = []
-        for position in book.positions:
-            if self._should_exit(i, signals, position, decision_s):
-                orders.append(self._close(base, position))
-                continue
-            open_positions.append(position)
-            moved = self._managed_stop(i, signals, position, bid, ask)
-            if moved is not None:
-                orders.append(
-                    {**base, "order_type": "modify", "position": position.ticket, "sl": moved}
-                )
-        if len(open_positions) >= spec.max_open_positions:
-            # Waiting entries can no longer be honoured: cancel them (one fill cancels the other).
-            orders.extend(
-                {**base, "order_type": "cancel", "order": pending.ticket} for pending in book.orders
+        """The send_order params to send at the close of bar ``i`` (see ``decide_rows``)."""
+        positions, pending = book.positions, book.orders
+        n_pos, n_ord = len(positions), len(pending)
+        if n_pos > len(self._pos_f) or n_ord > len(self._ord_i):
+            self._make_buffers(max(n_pos, len(self._pos_f)), max(n_ord, len(self._ord_i)))
+        pos_f, pos_i, ord_i = self._pos_f, self._pos_i, self._ord_i
+        for k, position in enumerate(positions):
+            pos_f[k] = (
+                position.volume,
+                position.price_open,
+                position.sl,
+                position.tp,
+                position.time_s,
             )
-        if not signals.allowed[i]:
-            return orders
-        opened = 0  # market entries sent at this bar are positions too
-        for is_buy, signal in ((True, signals.long_entry), (False, signals.short_entry)):
-            if not signal[i]:
-                continue
-            same_side = sum(1 for p in open_positions if p.is_buy == is_buy)
-            positions = len(open_positions) + opened
-            if same_side >= spec.pyramiding or positions >= spec.max_open_positions:
-                self._skip("position limit")
-                continue
-            if any(o.is_buy == is_buy for o in book.orders):
-                self._skip("an entry order is already waiting")
-                continue
-            entry = self._entry(i, signals, base, is_buy, bid, ask, decision_s, book)
-            if entry is not None and book.netting:
-                # A netting account merges entries into one position: count them by volume.
-                held = sum(p.volume for p in open_positions if p.is_buy == is_buy)
-                if held and held + entry["volume"] > spec.pyramiding * entry["volume"] + 1e-9:
-                    self._skip("position limit")
-                    continue
-            if entry is not None:
-                orders.append(entry)
-                if entry["order_type"] in ("buy", "sell"):
-                    opened += 1
-        return orders
+            pos_i[k] = (position.ticket, position.is_buy)
+        for k, order in enumerate(pending):
+            ord_i[k] = (order.ticket, order.is_buy)
+        out_i, out_f, skips = self._out_i, self._out_f, self._skips
+        count = decide_rows(
+            i,
+            signals.time_s,
+            signals.close,
+            signals.spread_points,
+            signals.long_entry,
+            signals.short_entry,
+            signals.long_exit,
+            signals.short_exit,
+            signals.allowed,
+            signals.close_all,
+            _NO_SERIES if signals.anchor is None else signals.anchor,
+            _NO_SERIES if signals.short_anchor is None else signals.short_anchor,
+            signals.atr_matrix,
+            signals.expiry_s,
+            self.params_f,
+            self.params_i,
+            pos_f,
+            pos_i,
+            ord_i,
+            n_pos,
+            n_ord,
+            float(book.equity),
+            float(book.value_per_price),
+            bool(book.netting),
+            out_i,
+            out_f,
+            skips,
+        )
+        if skips[0] != SKIP_NONE:
+            for code in skips.tolist():
+                if code != SKIP_NONE:
+                    reason = SKIP_REASONS[code]
+                    self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if count == 0:
+            return []
+        return decode_rows({"backtest_toggle": backtest, **self._base}, out_i, out_f, count)
 
-    def _skip(self, reason: str) -> None:
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+    def _make_buffers(self, positions: int, orders: int) -> None:
+        """Book and order-row buffers for ``positions`` positions and ``orders`` pending orders
+        (at least); a close, a stop move or a cancel per item plus an entry per side."""
+        self._pos_f = np.zeros((positions, POS_FLOATS), dtype=np.float64)
+        self._pos_i = np.zeros((positions, POS_INTS), dtype=np.int64)
+        self._ord_i = np.zeros((orders, ORD_INTS), dtype=np.int64)
+        rows = positions + orders + 2
+        self._out_i = np.zeros((rows, ROW_INTS), dtype=np.int64)
+        self._out_f = np.zeros((rows, ROW_FLOATS), dtype=np.float64)
 
-    def _close(self, base: dict[str, Any], position: OpenPosition) -> dict[str, Any]:
-        return {
-            **base,
-            "order_type": "sell" if position.is_buy else "buy",
-            "volume": position.volume,
-            "position": position.ticket,
-        }
-
-    def _should_exit(self, i: int, signals: Signals, position: OpenPosition, now_s: float) -> bool:
-        exits = self.spec.exits
-        if position.is_buy:
-            rule = signals.long_exit[i] or (exits.on_opposite_signal and signals.short_entry[i])
-        else:
-            rule = signals.short_exit[i] or (exits.on_opposite_signal and signals.long_entry[i])
-        if rule:
-            return True
-        if exits.max_bars is not None:
-            held = math.floor((now_s - position.time_s) / self.timeframe_s + 1e-9)
-            return held >= exits.max_bars
-        return False
-
-    def _managed_stop(
-        self, i: int, signals: Signals, position: OpenPosition, bid: float, ask: float
-    ) -> float | None:
-        """A better stop from the trailing stop or break-even rule, or None."""
-        exits = self.spec.exits
-        digits = self.symbol_info.digits
-        market = bid if position.is_buy else ask
-        direction = 1.0 if position.is_buy else -1.0
-        profit_pips = direction * (market - position.price_open) / self.pip
-        candidates = []
-        if exits.break_even is not None and profit_pips >= exits.break_even.trigger_pips:
-            candidates.append(
-                position.price_open + direction * exits.break_even.lock_pips * self.pip
-            )
-        trailing = exits.trailing_stop
-        if trailing is not None and profit_pips >= trailing.activate_after_pips:
-            if trailing.kind == "pips":
-                distance = trailing.distance * self.pip
-            else:
-                distance = trailing.distance * float(signals.atr[str(trailing.atr)][i])
-            if math.isfinite(distance):
-                candidates.append(market - direction * distance)
-        if not candidates:
-            return None
-        best = max(candidates) if position.is_buy else min(candidates)
-        best = round(best, digits)
-        # Only ever tighten, by at least a point, and keep the stop on the loss side of the market.
-        current = position.sl
-        improves = current == 0 or direction * (best - current) >= self.point - 1e-12
-        valid = direction * (market - best) > self.point
-        return best if improves and valid else None
-
-    def _entry(
-        self,
-        i: int,
-        signals: Signals,
-        base: dict[str, Any],
-        is_buy: bool,
-        bid: float,
-        ask: float,
-        decision_s: float,
-        book: Book,
-    ) -> dict[str, Any] | None:
+    def _expiry_s(self, decision_s: Array, entering: Array) -> Array:
+        """Per bar, the expiration (Unix seconds, 0 = none) of a pending entry placed at its
+        close; ``entering`` marks the bars where an entry can be placed."""
         entry = self.spec.entry
-        digits = self.symbol_info.digits
-        direction = 1.0 if is_buy else -1.0
-        order: dict[str, Any] = {**base}
-        anchors = signals.anchor if is_buy else signals.short_anchor
-        anchor = float(anchors[i]) if anchors is not None else bid
-        if not math.isfinite(anchor):
-            self._skip("entry anchor not ready")
-            return None
-        offset = entry.offset_pips * self.pip
+        expiry = np.zeros(len(decision_s), dtype=np.int64)
         if entry.order == "market":
-            reference = ask if is_buy else bid
-            order["order_type"] = "buy" if is_buy else "sell"
-        elif entry.order == "limit":
-            reference = round(anchor - direction * offset, digits)
-            if (is_buy and reference >= ask) or (not is_buy and reference <= bid):
-                self._skip("limit price not on the better side of the market")
-                return None
-            order.update(order_type="buy_limit" if is_buy else "sell_limit", price=reference)
-        else:
-            stop = round(anchor + direction * offset, digits)
-            if (is_buy and stop <= ask) or (not is_buy and stop >= bid):
-                self._skip("breakout already passed: stop price behind the market")
-                return None
-            if entry.order == "stop":
-                reference = stop
-                order.update(order_type="buy_stop" if is_buy else "sell_stop", price=stop)
-            else:
-                reference = round(stop - direction * entry.limit_offset_pips * self.pip, digits)
-                order.update(
-                    order_type="buy_stop_limit" if is_buy else "sell_stop_limit",
-                    price=stop,
-                    stoplimit=reference,
-                )
-        sl = self._stop_loss(i, signals, reference, direction)
-        if sl is None and self.spec.exits.stop_loss is not None:
-            # An ATR stop before the ATR is known: never send the trade without its stop.
-            self._skip("stop loss not ready")
-            return None
-        tp = self._take_profit(i, signals, reference, direction, sl)
-        if sl is not None:
-            order["sl"] = sl
-        if tp is not None:
-            order["tp"] = tp
-        volume = self._volume(reference, sl, book)
-        if volume is None:
-            return None
-        order["volume"] = volume
-        expiry = self._expiry(decision_s) if entry.order != "market" else None
-        if expiry is not None:
-            order.update(type_time="SPECIFIED", expiration=expiry)
-        return order
-
-    def _stop_loss(self, i: int, signals: Signals, entry: float, direction: float) -> float | None:
-        stop = self.spec.exits.stop_loss
-        if stop is None:
-            return None
-        if stop.kind == "pips":
-            distance = stop.value * self.pip
-        elif stop.kind == "percent":
-            distance = entry * stop.value / 100.0
-        else:
-            distance = stop.value * float(signals.atr[str(stop.atr)][i])
-        if not math.isfinite(distance) or distance <= 0:
-            return None
-        return round(entry - direction * distance, self.symbol_info.digits)
-
-    def _take_profit(
-        self, i: int, signals: Signals, entry: float, direction: float, sl: float | None
-    ) -> float | None:
-        target = self.spec.exits.take_profit
-        if target is None:
-            return None
-        if target.kind == "pips":
-            distance = target.value * self.pip
-        elif target.kind == "percent":
-            distance = entry * target.value / 100.0
-        elif target.kind == "atr":
-            distance = target.value * float(signals.atr[str(target.atr)][i])
-        else:
-            if sl is None:
-                return None
-            distance = target.value * abs(entry - sl)
-        if not math.isfinite(distance) or distance <= 0:
-            return None
-        return round(entry + direction * distance, self.symbol_info.digits)
-
-    def _volume(self, entry: float, sl: float | None, book: Book) -> float | None:
-        sizing = self.spec.sizing
-        info = self.symbol_info
-        if sizing.method == "fixed_lots":
-            lots = float(sizing.lots or 0.0)
-        else:
-            if sl is None or not book.value_per_price:
-                self._skip("no stop distance or price value to size the trade")
-                return None
-            money = (
-                book.equity * float(sizing.risk_pct or 0.0) / 100.0
-                if sizing.method == "risk_percent"
-                else float(sizing.risk_money or 0.0)
-            )
-            lots = money / (abs(entry - sl) * book.value_per_price)
-        lots = min(lots, sizing.max_lots, info.volume_max)
-        steps = math.floor((lots - info.volume_min) / info.volume_step + 1e-9)
-        volume = round(info.volume_min + steps * info.volume_step, 8)
-        if steps < 0 or volume < sizing.min_lots - 1e-9:
-            self._skip("volume below the minimum")
-            return None
-        return volume
-
-    def _expiry(self, decision_s: float) -> datetime | None:
-        entry = self.spec.entry
-        now = datetime.fromtimestamp(decision_s, tz=UTC)
+            return expiry
         if entry.expiry_bars is not None:
             # Valid through the last tick of the n-th bar, gone before the decision at its close.
-            return now + timedelta(seconds=entry.expiry_bars * self.timeframe_s - 1)
+            return decision_s + (entry.expiry_bars * self.timeframe_s - 1)
         if entry.expiry_time is not None:
+            # Wall-clock time in a time zone (numba has none): worked out with zoneinfo, only
+            # where an entry can be placed.
             zone = ZoneInfo(self.spec.exits.timezone)
-            local = now.astimezone(zone)
             hour, minute = (int(part) for part in entry.expiry_time.split(":"))
-            target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            if target <= local:
-                target += timedelta(days=1)
-            return target.astimezone(UTC)
-        return None
+            for k in np.flatnonzero(entering).tolist():
+                local = datetime.fromtimestamp(float(decision_s[k]), tz=UTC).astimezone(zone)
+                target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+                if target <= local:
+                    target += timedelta(days=1)
+                expiry[k] = int(target.astimezone(UTC).timestamp())
+        return expiry
 
 
 def compile_strategy(

@@ -781,7 +781,7 @@ def test_skipping_in_the_default_mode_changes_neither_the_deals_nor_the_curves(
     chosen = BacktestSettings(commission_per_lot=7)
 
     skipping = run_backtest(spec, bars, settings=chosen)
-    monkeypatch.setattr(engine_module._Engine, "_next_event", lambda self, start: start)
+    monkeypatch.setattr(engine_module._Engine, "skip_quiet_bars", False)
     walking = run_backtest(spec, bars, settings=chosen)
 
     assert walking.bars_walked == len(bars) > skipping.bars_walked
@@ -790,10 +790,11 @@ def test_skipping_in_the_default_mode_changes_neither_the_deals_nor_the_curves(
         pd.testing.assert_series_equal(
             getattr(skipping, name), getattr(walking, name), check_exact=True
         )
-    # A walked bar's low is the broker's own (profits booked in cents); a skipped one's is valued
-    # from the exposure ledger: the two agree to the cent.
+    # A walked bar's low is the broker's own (each position's profit booked in cents); a skipped
+    # one's is valued from the exposure ledger: the two agree to half a cent per open position.
+    cents = 0.005 * spec.max_open_positions + 1e-9
     pd.testing.assert_series_equal(
-        skipping.equity_low, walking.equity_low, check_exact=False, rtol=0, atol=0.01
+        skipping.equity_low, walking.equity_low, check_exact=False, rtol=0, atol=cents
     )
 
 
@@ -1072,7 +1073,7 @@ def test_skipping_quiet_bars_changes_nothing_for_random_strategies(
 
     skipping = run_backtest(spec, bars, settings=chosen)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine_module._Engine, "_next_event", lambda self, start: start)
+        patch.setattr(engine_module._Engine, "skip_quiet_bars", False)
         walking = run_backtest(spec, bars, settings=chosen)
 
     assert [deal_key(d) for d in trading(skipping)] == [deal_key(d) for d in trading(walking)]
@@ -1080,10 +1081,11 @@ def test_skipping_quiet_bars_changes_nothing_for_random_strategies(
         pd.testing.assert_series_equal(
             getattr(skipping, name), getattr(walking, name), check_exact=True
         )
-    # A walked bar's low is the broker's own (profits booked in cents); a skipped one's is valued
-    # from the exposure ledger: the two agree to the cent.
+    # A walked bar's low is the broker's own (each position's profit booked in cents); a skipped
+    # one's is valued from the exposure ledger: the two agree to half a cent per open position.
+    cents = 0.005 * spec.max_open_positions + 1e-9
     pd.testing.assert_series_equal(
-        skipping.equity_low, walking.equity_low, check_exact=False, rtol=0, atol=0.01
+        skipping.equity_low, walking.equity_low, check_exact=False, rtol=0, atol=cents
     )
 
 
