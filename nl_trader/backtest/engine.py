@@ -332,6 +332,7 @@ class _Engine:
         rejected = np.zeros(0, dtype=np.int64)
         rejected_value = np.zeros(0)
         report_every = max(1, count // 100) if self.progress is not None else count
+        space = loop.space_for(broker.state)
         while True:
             start = int(ctl[loop.C_BAR])
             if self.progress is not None:
@@ -350,6 +351,7 @@ class _Engine:
                 strategy.params_i,
                 queue_i,
                 queue_f,
+                space,
                 self.walked_low,
                 skipped,
                 rejected,
@@ -368,7 +370,8 @@ class _Engine:
                     float(self.market.end_s[bar]), extra=int(loop.room_needed(broker.state, queued))
                 )
                 state = broker.state
-                capacity = len(state.pos_f) + len(state.ord_f) + 2
+                space = loop.space_for(state)
+                capacity = len(space.out_i)
                 if len(queue_i) < queued + capacity:
                     queue_i = _grown(queue_i, 2 * (queued + capacity))
                     queue_f = _grown(queue_f, 2 * (queued + capacity))
@@ -574,10 +577,10 @@ class _Engine:
             symbol_info=info,
             settings=self.settings,
             ledger=broker.ledger(),
-            equity=pd.Series(equity, index=index, name="equity"),
-            equity_low=pd.Series(equity_low, index=index, name="equity_low"),
-            balance=pd.Series(balance, index=index, name="balance"),
-            in_market=pd.Series(in_market, index=index, name="in_market"),
+            equity=pd.Series(equity, index=index, name="equity", copy=False),
+            equity_low=pd.Series(equity_low, index=index, name="equity_low", copy=False),
+            balance=pd.Series(balance, index=index, name="balance", copy=False),
+            in_market=pd.Series(in_market, index=index, name="in_market", copy=False),
             close=self.close,
             rejected=self.rejected,
             skipped=dict(self.strategy.skipped),

@@ -23,10 +23,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from nl_trader import mt5
-from nl_trader.numeric import round_to
+from nl_trader.numeric import compiled, round_to
 from nl_trader.sim import kernel
 from nl_trader.sim.kernel import State
 from nl_trader.strategy import decide
@@ -133,14 +132,48 @@ class Signals(NamedTuple):
     expiry_s: np.ndarray
 
 
-@njit(cache=True)
+class Space(NamedTuple):
+    """Working arrays of the loop, sized for the broker's tables (``space_for``)."""
+
+    pos_f: np.ndarray
+    pos_i: np.ndarray
+    ord_i: np.ndarray
+    out_i: np.ndarray
+    out_f: np.ndarray
+    skips: np.ndarray
+    req_i: np.ndarray
+    req_f: np.ndarray
+    reply_i: np.ndarray
+    reply_f: np.ndarray
+
+
+def space_for(st: State) -> Space:
+    """Working arrays for a book as large as the broker's tables can hold; decisions write up
+    to a row per position and per pending order, and two entries."""
+    positions, orders = st.pos_f.shape[0], st.ord_f.shape[0]
+    rows = positions + orders + 2
+    return Space(
+        pos_f=np.zeros((positions, decide.POS_FLOATS)),
+        pos_i=np.zeros((positions, decide.POS_INTS), dtype=np.int64),
+        ord_i=np.zeros((orders, decide.ORD_INTS), dtype=np.int64),
+        out_i=np.zeros((rows, decide.ROW_INTS), dtype=np.int64),
+        out_f=np.zeros((rows, decide.ROW_FLOATS)),
+        skips=np.zeros(decide.SKIP_SLOTS, dtype=np.int64),
+        req_i=np.zeros(kernel.RI_COUNT, dtype=np.int64),
+        req_f=np.zeros(kernel.RF_COUNT),
+        reply_i=np.zeros(kernel.YI_COUNT, dtype=np.int64),
+        reply_f=np.zeros(kernel.YF_COUNT),
+    )
+
+
+@compiled
 def room_needed(st: State, queued: int) -> int:
     """The orders one bar can send: the queue, then a close or a stop move per position, a
     cancel per pending order and an entry per side."""
     return queued + st.acct_i[kernel.I_POSITIONS] + st.acct_i[kernel.I_ORDERS] + 2
 
 
-@njit(cache=True)
+@compiled
 def has_room(st: State, until_s: float, queued: int) -> bool:
     """Whether the broker's tables hold what one bar can write: walking to ``until_s`` with the
     ``queued`` orders and those decided at its close (``SimBroker.reserve``'s bound, with
@@ -160,7 +193,7 @@ def has_room(st: State, until_s: float, queued: int) -> bool:
     )
 
 
-@njit(cache=True)
+@compiled
 def _book(
     st: State, symbol: int, magic: int, pos_f: np.ndarray, pos_i: np.ndarray, ord_i: np.ndarray
 ) -> tuple[int, int]:
@@ -193,7 +226,7 @@ def _book(
     return n_pos, n_ord
 
 
-@njit(cache=True)
+@compiled
 def _filling(st: State, symbol: int, pending: bool) -> int:
     """The filling ``prepare_request`` sends for the default FOK: FOK when the symbol accepts
     it, else RETURN for a pending order when accepted, else the first one accepted."""
@@ -213,7 +246,7 @@ def _filling(st: State, symbol: int, pending: bool) -> int:
     return mt5.ORDER_FILLING_FOK  # nothing accepted: sent as asked, refused by the server
 
 
-@njit(cache=True)
+@compiled
 def _price(st: State, symbol: int, value: float, req_f: np.ndarray, column: int) -> int:
     """A price on the symbol's digits into the request; a refusal when a real price rounds
     to 0."""
@@ -224,7 +257,7 @@ def _price(st: State, symbol: int, value: float, req_f: np.ndarray, column: int)
     return 0
 
 
-@njit(cache=True)
+@compiled
 def prepare_row(
     st: State,
     cfg: np.ndarray,
@@ -303,7 +336,7 @@ def prepare_row(
     return 0
 
 
-@njit(cache=True)
+@compiled
 def _send_rows(
     st: State,
     cfg: np.ndarray,
@@ -343,7 +376,7 @@ def _send_rows(
             ctl[C_REJECTED] += 1
 
 
-@njit(cache=True)
+@compiled
 def _next_event(st: State, cfg: np.ndarray, market: Market, start: int, slack: float) -> int:
     """The first bar from ``start`` on where anything can happen (engine.py's docstring)."""
     count = market.close.shape[0]
@@ -373,7 +406,7 @@ def _next_event(st: State, cfg: np.ndarray, market: Market, start: int, slack: f
     return count
 
 
-@njit(cache=True)
+@compiled
 def run_bars(
     st: State,
     cfg: np.ndarray,
@@ -386,6 +419,7 @@ def run_bars(
     params_i: np.ndarray,
     queue_i: np.ndarray,
     queue_f: np.ndarray,
+    space: Space,
     walked_low: np.ndarray,
     skipped: np.ndarray,
     rejected: np.ndarray,
@@ -396,17 +430,10 @@ def run_bars(
     symbol = cfg[G_SYMBOL]
     count = market.close.shape[0]
     point = st.sym_f[symbol, kernel.S_POINT]
-    capacity = st.pos_f.shape[0] + st.ord_f.shape[0] + 2
-    pos_f = np.empty((st.pos_f.shape[0], decide.POS_FLOATS))
-    pos_i = np.empty((st.pos_f.shape[0], decide.POS_INTS), dtype=np.int64)
-    ord_i = np.empty((st.ord_f.shape[0], decide.ORD_INTS), dtype=np.int64)
-    out_i = np.empty((capacity, decide.ROW_INTS), dtype=np.int64)
-    out_f = np.empty((capacity, decide.ROW_FLOATS))
-    skips = np.empty(decide.SKIP_SLOTS, dtype=np.int64)
-    req_i = np.zeros(kernel.RI_COUNT, dtype=np.int64)
-    req_f = np.zeros(kernel.RF_COUNT)
-    reply_i = np.zeros(kernel.YI_COUNT, dtype=np.int64)
-    reply_f = np.zeros(kernel.YF_COUNT)
+    pos_f, pos_i, ord_i = space.pos_f, space.pos_i, space.ord_i
+    out_i, out_f, skips = space.out_i, space.out_f, space.skips
+    req_i, req_f, reply_i, reply_f = space.req_i, space.req_f, space.reply_i, space.reply_f
+    capacity = out_i.shape[0]
     netting = not st.acct_i[kernel.I_HEDGING]
     fill_close = cfg[G_FILL_CLOSE] != 0
     ctl[C_STATUS] = RUNNING
@@ -533,8 +560,11 @@ def run_bars(
                 rejected_value, req_i, req_f, reply_i, reply_f,
             )  # fmt: skip
         else:
-            queue_i[:decided] = out_i[:decided]
-            queue_f[:decided] = out_f[:decided]
+            for row in range(decided):  # element by element: no temporary array
+                for column in range(decide.ROW_INTS):
+                    queue_i[row, column] = out_i[row, column]
+                for column in range(decide.ROW_FLOATS):
+                    queue_f[row, column] = out_f[row, column]
             ctl[C_QUEUE] = decided
         if (
             ctl[C_QUEUE]
@@ -548,7 +578,7 @@ def run_bars(
     ctl[C_STATUS] = DONE
 
 
-@njit(cache=True)
+@compiled
 def _cumulative_at(
     times: np.ndarray, amounts: np.ndarray, k: int, at: float, total: float
 ) -> tuple[int, float]:
@@ -559,12 +589,12 @@ def _cumulative_at(
     return k, total
 
 
-@njit(cache=True)
+@compiled
 def _rate_at(rates: np.ndarray, i: int) -> float:
     return rates[i] if rates.shape[0] else 1.0  # no rates: the profit is in account currency
 
 
-@njit(cache=True)
+@compiled
 def value_account(
     market: Market,
     ask: np.ndarray,

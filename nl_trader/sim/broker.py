@@ -355,6 +355,9 @@ class SimBroker:
             swaps=floats((64, 2)),
             work_f=floats((1, kernel.OF_COUNT)),
             work_i=ints((1, kernel.OI_COUNT)),
+            tickets=ints(9),
+            scratch_i=ints(9),
+            scratch_f=floats((9, 2)),
         )
 
     # ---- setup ----------------------------------------------------------------------------
@@ -959,6 +962,11 @@ class SimBroker:
             partner = _PARTNERS.get(name)
             if partner is not None:
                 grown[partner] = _grow(getattr(st, partner), size)
+        scratch = max(len(grown.get("pos_f", st.pos_f)), len(grown.get("ord_f", st.ord_f))) + 1
+        if len(st.tickets) < scratch:
+            grown["tickets"] = _grow(st.tickets, scratch)
+            grown["scratch_i"] = _grow(st.scratch_i, scratch)
+            grown["scratch_f"] = _grow(st.scratch_f, scratch)
         if grown:
             self.state = st._replace(**grown)
 

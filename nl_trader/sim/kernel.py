@@ -22,10 +22,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from nl_trader import mt5
-from nl_trader.numeric import round_to
+from nl_trader.numeric import compiled, round_to
 
 DAY_S = 86_400
 
@@ -352,17 +351,28 @@ class State(NamedTuple):
     swaps: np.ndarray  # (time, charge) of each swap charged, for backtests' equity
     work_f: np.ndarray  # [1, OF_COUNT]: the order a market request or a stop is working on
     work_i: np.ndarray
+    # Working space, at least as long as the positions' and the orders' tables plus one:
+    tickets: np.ndarray  # the tickets a price move goes through (orders, then positions)
+    scratch_i: np.ndarray  # symbols seen (margin, conversions)
+    scratch_f: np.ndarray  # [n, 2]: buy and sell lots per symbol (margin)
 
 
 def is_buy_type(order_type: int) -> bool:
     return order_type in (BUY, BUY_LIMIT, BUY_STOP, BUY_STOP_LIMIT)
 
 
-_is_buy = njit(cache=True)(is_buy_type)
+_is_buy = compiled(is_buy_type)
 
 
 # ---- lookups ---------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled
+def _copy_row(target: np.ndarray, row: int, source: np.ndarray, source_row: int, count: int) -> None:
+    """Copy the first ``count`` columns of a row (element by element: no temporary array)."""
+    for column in range(count):
+        target[row, column] = source[source_row, column]
+
+
+@compiled
 def position_row(st: State, ticket: int) -> int:
     for row in range(st.acct_i[I_POSITIONS]):
         if st.pos_i[row, P_TICKET] == ticket:
@@ -370,7 +380,7 @@ def position_row(st: State, ticket: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@compiled
 def order_row(st: State, ticket: int) -> int:
     for row in range(st.acct_i[I_ORDERS]):
         if st.ord_i[row, O_TICKET] == ticket:
@@ -378,7 +388,7 @@ def order_row(st: State, ticket: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@compiled
 def _netting_row(st: State, symbol: int) -> int:
     for row in range(st.acct_i[I_POSITIONS]):
         if st.pos_i[row, P_SYMBOL] == symbol:
@@ -386,23 +396,23 @@ def _netting_row(st: State, symbol: int) -> int:
     return -1
 
 
-@njit(cache=True)
+@compiled
 def _has_quote(st: State, symbol: int) -> bool:
     return not math.isnan(st.quote[symbol, Q_BID])
 
 
-@njit(cache=True)
+@compiled
 def _round_price(st: State, symbol: int, price: float) -> float:
     return round_to(price, st.sym_i[symbol, S_DIGITS])
 
 
-@njit(cache=True)
+@compiled
 def _msc(time_s: float) -> int:
     return int(round_to(time_s * 1000.0, 0))
 
 
 # ---- money -----------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _pair_rate(st: State, source: int, target: int) -> float:
     for symbol in range(st.sym_i.shape[0]):
         if not _has_quote(st, symbol):
@@ -415,7 +425,7 @@ def _pair_rate(st: State, source: int, target: int) -> float:
     return math.nan
 
 
-@njit(cache=True)
+@compiled
 def _direct_rate(st: State, source: int, target: int) -> float:
     quoted = _pair_rate(st, source, target)
     if not math.isnan(quoted):
@@ -427,7 +437,7 @@ def _direct_rate(st: State, source: int, target: int) -> float:
     return math.nan
 
 
-@njit(cache=True)
+@compiled
 def rate(st: State, source: int, target: int) -> float:
     """How many units of ``target`` one unit of ``source`` is worth at current quotes."""
     if source == target:
@@ -460,12 +470,12 @@ def rate(st: State, source: int, target: int) -> float:
     raise ConversionMissing()
 
 
-@njit(cache=True)
+@compiled
 def _to_account(st: State, currency: int) -> float:
     return rate(st, currency, st.acct_i[I_CURRENCY])
 
 
-@njit(cache=True)
+@compiled
 def _position_profit(st: State, row: int, price: float, volume: float) -> float:
     symbol = st.pos_i[row, P_SYMBOL]
     move = price - st.pos_f[row, P_PRICE_OPEN]
@@ -475,7 +485,7 @@ def _position_profit(st: State, row: int, price: float, volume: float) -> float:
     return raw * _to_account(st, st.sym_i[symbol, S_PROFIT])
 
 
-@njit(cache=True)
+@compiled
 def calc_profit(
     st: State, order_type: int, symbol: int, volume: float, price_open: float, price_close: float
 ) -> float:
@@ -487,7 +497,7 @@ def calc_profit(
     return round_to(raw * _to_account(st, st.sym_i[symbol, S_PROFIT]), 2)
 
 
-@njit(cache=True)
+@compiled
 def profit(st: State) -> float:
     """Floating profit of open positions in account currency (swaps included, as MT5 shows)."""
     total = 0.0
@@ -496,12 +506,12 @@ def profit(st: State) -> float:
     return total
 
 
-@njit(cache=True)
+@compiled
 def equity(st: State) -> float:
     return st.acct_f[A_BALANCE] + profit(st)
 
 
-@njit(cache=True)
+@compiled
 def margin_per_lot(st: State, symbol: int, price: float) -> float:
     mode = st.sym_i[symbol, S_CALC_MODE]
     leverage = st.acct_f[A_LEVERAGE]
@@ -518,12 +528,12 @@ def margin_per_lot(st: State, symbol: int, price: float) -> float:
     return value * _to_account(st, st.sym_i[symbol, S_PROFIT])
 
 
-@njit(cache=True)
+@compiled
 def _ask_or_zero(st: State, symbol: int) -> float:
     return st.quote[symbol, Q_ASK] if _has_quote(st, symbol) else 0.0
 
 
-@njit(cache=True)
+@compiled
 def _margin_for(
     st: State, skip_row: int, extra_symbol: int, extra_buy: bool, extra_lots: float
 ) -> float:
@@ -531,9 +541,9 @@ def _margin_for(
     hedged volume uses ``margin_hedged`` (MT5's rule). Symbols are summed in the order they
     first appear, positions first."""
     count = st.acct_i[I_POSITIONS]
-    symbols = np.empty(count + 1, dtype=np.int64)
-    buys = np.zeros(count + 1)
-    sells = np.zeros(count + 1)
+    symbols = st.scratch_i
+    buys = st.scratch_f[:, 0]
+    sells = st.scratch_f[:, 1]
     seen = 0
     for item in range(count + 1):
         if item < count:
@@ -554,6 +564,7 @@ def _margin_for(
         if slot < 0:
             slot = seen
             symbols[slot] = symbol
+            buys[slot] = sells[slot] = 0.0
             seen += 1
         if is_buy:
             buys[slot] += lots
@@ -570,7 +581,7 @@ def _margin_for(
     return total
 
 
-@njit(cache=True)
+@compiled
 def margin(st: State) -> float:
     count = st.acct_i[I_POSITIONS]
     if count == 1:  # the usual book: no hedged volume to share out
@@ -579,7 +590,7 @@ def margin(st: State) -> float:
     return _margin_for(st, -1, -1, False, 0.0) if count else 0.0
 
 
-@njit(cache=True)
+@compiled
 def _margin_after(st: State, symbol: int, order_type: int, volume: float, price: float) -> float:
     is_buy = _is_buy(order_type)
     if st.acct_i[I_HEDGING]:
@@ -597,12 +608,12 @@ def _margin_after(st: State, symbol: int, order_type: int, volume: float, price:
     return _margin_for(st, existing, -1, False, 0.0)
 
 
-@njit(cache=True)
+@compiled
 def _commission(st: State, symbol: int, volume: float) -> float:
     return st.sym_f[symbol, S_COMMISSION] * volume
 
 
-@njit(cache=True)
+@compiled
 def _check_margin(st: State, symbol: int, order_type: int, volume: float, price: float) -> int:
     needed = _margin_after(st, symbol, order_type, volume, price)
     commission = _commission(st, symbol, volume)
@@ -611,7 +622,7 @@ def _check_margin(st: State, symbol: int, order_type: int, volume: float, price:
     return OK
 
 
-@njit(cache=True)
+@compiled
 def _net_lots(st: State, symbol: int) -> float:
     total = 0.0
     for row in range(st.acct_i[I_POSITIONS]):
@@ -622,7 +633,7 @@ def _net_lots(st: State, symbol: int) -> float:
 
 
 # ---- events and ledgers ----------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _emit(
     st: State,
     of: np.ndarray,
@@ -639,8 +650,8 @@ def _emit(
     if not st.acct_i[I_EMIT]:
         return
     event = st.acct_i[I_EVENTS]
-    st.ev_f[event, :OF_COUNT] = of[row]
-    st.ev_i[event, :OI_COUNT] = oi[row]
+    _copy_row(st.ev_f, event, of, row, OF_COUNT)
+    _copy_row(st.ev_i, event, oi, row, OI_COUNT)
     st.ev_f[event, E_TIME] = st.acct_f[A_TIME]
     st.ev_f[event, E_COMMENT_VALUE] = comment_value
     st.ev_i[event, E_STATE] = state
@@ -651,7 +662,7 @@ def _emit(
     st.acct_i[I_EVENTS] = event + 1
 
 
-@njit(cache=True)
+@compiled
 def _log_exposure(st: State, symbol: int) -> None:
     """Record (time, symbol, long lots, long lots x open price, short lots, short lots x open
     price) after a deal: enough to value the book at any later price without replaying it."""
@@ -679,7 +690,7 @@ def _log_exposure(st: State, symbol: int) -> None:
 
 
 # ---- orders ----------------------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _new_order(
     st: State,
     symbol: int,
@@ -731,7 +742,7 @@ def _new_order(
     of[0, O_COMMENT_VALUE] = comment_value
 
 
-@njit(cache=True)
+@compiled
 def _finish_order(st: State, of: np.ndarray, oi: np.ndarray, row: int, state: int) -> int:
     """Close the order's life (state, time done) and file it in the history; returns its row
     there."""
@@ -740,32 +751,32 @@ def _finish_order(st: State, of: np.ndarray, oi: np.ndarray, row: int, state: in
     oi[row, O_TIME_DONE] = int(now)
     oi[row, O_TIME_DONE_MSC] = _msc(now)
     done = st.acct_i[I_HISTORY]
-    st.hist_f[done] = of[row]
-    st.hist_i[done] = oi[row]
+    _copy_row(st.hist_f, done, of, row, OF_COUNT)
+    _copy_row(st.hist_i, done, oi, row, OI_COUNT)
     st.acct_i[I_HISTORY] = done + 1
     return done
 
 
-@njit(cache=True)
+@compiled
 def _drop_order(st: State, row: int) -> None:
     """Take a pending order out of the book, keeping the others' order."""
     count = st.acct_i[I_ORDERS]
     st.active[st.ord_i[row, O_SYMBOL]] -= 1
     for k in range(row, count - 1):
-        st.ord_f[k] = st.ord_f[k + 1]
-        st.ord_i[k] = st.ord_i[k + 1]
+        _copy_row(st.ord_f, k, st.ord_f, k + 1, OF_COUNT)
+        _copy_row(st.ord_i, k, st.ord_i, k + 1, OI_COUNT)
     st.acct_i[I_ORDERS] = count - 1
 
 
-@njit(cache=True)
+@compiled
 def _take_order(st: State, row: int) -> None:
     """Move a pending order to the scratch row and out of the book (to fill or close it)."""
-    st.work_f[0] = st.ord_f[row]
-    st.work_i[0] = st.ord_i[row]
+    _copy_row(st.work_f, 0, st.ord_f, row, OF_COUNT)
+    _copy_row(st.work_i, 0, st.ord_i, row, OI_COUNT)
     _drop_order(st, row)
 
 
-@njit(cache=True)
+@compiled
 def _close_order(st: State, row: int, state: int) -> int:
     """A pending order leaves the book (cancelled, expired, rejected): the scratch row holds it
     after, as the history does."""
@@ -774,7 +785,7 @@ def _close_order(st: State, row: int, state: int) -> int:
 
 
 # ---- deals and positions ---------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _new_deal(
     st: State,
     deal_type: int,
@@ -819,7 +830,7 @@ def _new_deal(
     return row
 
 
-@njit(cache=True)
+@compiled
 def _revalue(st: State, symbol: int) -> None:
     if not _has_quote(st, symbol):
         return
@@ -833,12 +844,12 @@ def _revalue(st: State, symbol: int) -> None:
             )
 
 
-@njit(cache=True)
+@compiled
 def _revalue_converted(st: State, moved: int) -> None:
     """Positions whose profit converts through a quote (EURJPY via USDJPY) move with it."""
     account = st.acct_i[I_CURRENCY]
     count = st.acct_i[I_POSITIONS]
-    seen = np.empty(count + 1, dtype=np.int64)
+    seen = st.scratch_i
     seen[0] = moved
     known = 1
     for row in range(count):
@@ -855,7 +866,7 @@ def _revalue_converted(st: State, moved: int) -> None:
                 _revalue(st, symbol)
 
 
-@njit(cache=True)
+@compiled
 def _open_position(
     st: State, symbol: int, is_buy: bool, volume: float, price: float, identifier: int
 ) -> int:
@@ -893,17 +904,17 @@ def _open_position(
     return row
 
 
-@njit(cache=True)
+@compiled
 def _drop_position(st: State, row: int) -> None:
     count = st.acct_i[I_POSITIONS]
     st.active[st.pos_i[row, P_SYMBOL]] -= 1
     for k in range(row, count - 1):
-        st.pos_f[k] = st.pos_f[k + 1]
-        st.pos_i[k] = st.pos_i[k + 1]
+        _copy_row(st.pos_f, k, st.pos_f, k + 1, PF_COUNT)
+        _copy_row(st.pos_i, k, st.pos_i, k + 1, PI_COUNT)
     st.acct_i[I_POSITIONS] = count - 1
 
 
-@njit(cache=True)
+@compiled
 def _close_volume(
     st: State,
     row: int,
@@ -948,7 +959,7 @@ def _close_volume(
     return deal
 
 
-@njit(cache=True)
+@compiled
 def _net(
     st: State, row: int, symbol: int, order_type: int, volume: float, price: float, reason: int
 ) -> int:
@@ -1006,7 +1017,7 @@ def _net(
     return deal
 
 
-@njit(cache=True)
+@compiled
 def _opens_exposure(
     st: State, position_row_: int, symbol: int, order_type: int, volume: float
 ) -> bool:
@@ -1021,7 +1032,7 @@ def _opens_exposure(
     return same_side or volume > st.pos_f[existing, P_VOLUME] + 1e-9
 
 
-@njit(cache=True)
+@compiled
 def _execute(
     st: State, symbol: int, order_type: int, volume: float, price: float, target: int, reason: int
 ) -> int:
@@ -1057,7 +1068,7 @@ def _execute(
 
 
 # ---- reacting to prices ----------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _expire_orders(st: State, symbol: int) -> None:
     now = st.acct_f[A_TIME]
     row = 0
@@ -1072,7 +1083,7 @@ def _expire_orders(st: State, symbol: int) -> None:
             row += 1
 
 
-@njit(cache=True)
+@compiled
 def _slipped(st: State, symbol: int, price: float, is_buy: bool) -> float:
     slip = st.acct_i[I_SLIPPAGE] * st.sym_f[symbol, S_POINT]
     if not slip:
@@ -1080,7 +1091,7 @@ def _slipped(st: State, symbol: int, price: float, is_buy: bool) -> float:
     return _round_price(st, symbol, price + slip if is_buy else price - slip)
 
 
-@njit(cache=True)
+@compiled
 def _fill_pending(st: State, row: int, symbol: int, price: float) -> None:
     order_type = st.ord_i[row, O_TYPE]
     volume = st.ord_f[row, O_VOLUME_CURRENT]
@@ -1114,7 +1125,7 @@ def _fill_pending(st: State, row: int, symbol: int, price: float) -> None:
     )
 
 
-@njit(cache=True)
+@compiled
 def _trigger_orders(st: State, symbol: int) -> None:
     """Fill or activate the pending orders of ``symbol`` its quote reached.
 
@@ -1122,7 +1133,7 @@ def _trigger_orders(st: State, symbol: int) -> None:
     with the new limit in it); orders already checked at this quote stay as they were.
     """
     bid, ask = st.quote[symbol, Q_BID], st.quote[symbol, Q_ASK]
-    tickets = np.empty(st.acct_i[I_ORDERS], dtype=np.int64)
+    tickets = st.tickets
     rescan = True
     while rescan:
         rescan = False
@@ -1167,7 +1178,7 @@ def _trigger_orders(st: State, symbol: int) -> None:
                 break
 
 
-@njit(cache=True)
+@compiled
 def _close_at_market(
     st: State,
     row: int,
@@ -1205,11 +1216,11 @@ def _close_at_market(
     _emit(st, st.work_f, st.work_i, 0, EV_FILLED, 0, EC_ORDER, deal=deal)
 
 
-@njit(cache=True)
+@compiled
 def _trigger_stops(st: State, symbol: int) -> None:
     bid, ask = st.quote[symbol, Q_BID], st.quote[symbol, Q_ASK]
     count = st.acct_i[I_POSITIONS]
-    tickets = np.empty(count, dtype=np.int64)
+    tickets = st.tickets
     mine = 0
     for row in range(count):
         if st.pos_i[row, P_SYMBOL] == symbol:
@@ -1228,7 +1239,7 @@ def _trigger_stops(st: State, symbol: int) -> None:
             _close_at_market(st, row, market, mt5.DEAL_REASON_TP, mt5.ORDER_REASON_TP, C_TP, tp)
 
 
-@njit(cache=True)
+@compiled
 def _stop_out(st: State) -> None:
     while st.acct_i[I_POSITIONS]:
         used = margin(st)
@@ -1247,7 +1258,7 @@ def _stop_out(st: State) -> None:
         _close_at_market(st, worst, price, mt5.DEAL_REASON_SO, mt5.ORDER_REASON_SO, C_SO, level)
 
 
-@njit(cache=True)
+@compiled
 def _swap_per_night(st: State, row: int) -> float:
     symbol = st.pos_i[row, P_SYMBOL]
     is_buy = st.pos_i[row, P_TYPE] == POSITION_BUY
@@ -1270,7 +1281,7 @@ def _swap_per_night(st: State, row: int) -> float:
     return value * swap_rate / 100 / 360 * _to_account(st, st.sym_i[symbol, S_PROFIT])
 
 
-@njit(cache=True)
+@compiled
 def _rollover(st: State, midnight_s: int) -> None:
     """Charge one night's swap (three on the symbol's triple day) at a server midnight."""
     # The day that ended, counted as MT5 does (Sunday 0): 1970-01-01 was a Thursday (4).
@@ -1289,7 +1300,7 @@ def _rollover(st: State, midnight_s: int) -> None:
             st.acct_i[I_SWAPS] = entry + 1
 
 
-@njit(cache=True)
+@compiled
 def advance_clock(st: State, time_s: float) -> None:
     """Let time pass without a quote (rollovers and swaps happen on the way)."""
     previous = st.acct_f[A_TIME]
@@ -1302,14 +1313,14 @@ def advance_clock(st: State, time_s: float) -> None:
             _rollover(st, midnight)
 
 
-@njit(cache=True)
+@compiled
 def _track_lowest(st: State) -> None:
     lowest = st.acct_f[A_LOWEST]
     if not math.isnan(lowest):
         st.acct_f[A_LOWEST] = min(lowest, equity(st))
 
 
-@njit(cache=True)
+@compiled
 def move(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """A new quote on the tick grid: orders, stops, expiries and the stop-out react to it."""
     advance_clock(st, time_s)
@@ -1330,7 +1341,7 @@ def move(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     _track_lowest(st)
 
 
-@njit(cache=True)
+@compiled
 def _move_out_of_reach(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """``move`` for a quote ``_out_of_reach`` cleared: the book is revalued, nothing can
     trigger."""
@@ -1346,13 +1357,13 @@ def _move_out_of_reach(st: State, symbol: int, time_s: float, bid: float, ask: f
     _track_lowest(st)
 
 
-@njit(cache=True)
+@compiled
 def set_quote(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """Move the market to a new quote (rounded to the symbol's digits)."""
     move(st, symbol, time_s, _round_price(st, symbol, bid), _round_price(st, symbol, ask))
 
 
-@njit(cache=True)
+@compiled
 def stop_out_level(st: State, symbol: int, trust: float) -> tuple[bool, bool, float]:
     """Where the book of ``symbol`` reaches the stop-out level, on a linear view of its value
     at today's margin: (found, on the bid?, price). ``trust`` < 1 brings the level closer, for
@@ -1368,7 +1379,7 @@ def stop_out_level(st: State, symbol: int, trust: float) -> tuple[bool, bool, fl
     return True, False, st.quote[symbol, Q_ASK] - reach
 
 
-@njit(cache=True)
+@compiled
 def trigger_bounds(st: State, symbol: int) -> tuple[float, float, float, float, float]:
     """Where the market must go for something to happen on ``symbol``: (bid_low, bid_high,
     ask_low, ask_high, expiry_s). A bar whose bid low is at or below bid_low, ... or that
@@ -1417,7 +1428,7 @@ def trigger_bounds(st: State, symbol: int) -> tuple[float, float, float, float, 
     return bid_low, bid_high, ask_low, ask_high, expiry
 
 
-@njit(cache=True)
+@compiled
 def _next_level(
     st: State, symbol: int, spread: float, current: float, end: float, here: float, rising: bool
 ) -> float:
@@ -1471,7 +1482,7 @@ def _next_level(
     return best
 
 
-@njit(cache=True)
+@compiled
 def _sweep(
     st: State,
     symbol: int,
@@ -1504,7 +1515,7 @@ def _sweep(
     move(st, symbol, end_s, bid, round_to(bid + spread, digits))
 
 
-@njit(cache=True)
+@compiled
 def _out_of_reach(
     st: State, symbol: int, low: float, high: float, spread: float, end_s: float
 ) -> bool:
@@ -1528,7 +1539,7 @@ def _out_of_reach(
     )
 
 
-@njit(cache=True)
+@compiled
 def open_bar(st: State, symbol: int, time_s: float, open_: float, spread_points: float) -> None:
     """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
     digits = st.sym_i[symbol, S_DIGITS]
@@ -1537,7 +1548,7 @@ def open_bar(st: State, symbol: int, time_s: float, open_: float, spread_points:
     move(st, symbol, time_s, bid, round_to(bid + spread, digits))
 
 
-@njit(cache=True)
+@compiled
 def finish_bar(
     st: State,
     symbol: int,
@@ -1579,7 +1590,7 @@ def finish_bar(
 
 
 # ---- checks shared by the requests -----------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _check_trade_mode(st: State, symbol: int, order_type: int, opening: bool) -> int:
     mode = st.sym_i[symbol, S_TRADE_MODE]
     if mode == mt5.SYMBOL_TRADE_MODE_DISABLED:
@@ -1595,7 +1606,7 @@ def _check_trade_mode(st: State, symbol: int, order_type: int, opening: bool) ->
     return OK
 
 
-@njit(cache=True)
+@compiled
 def snap_volume(volume: float, volume_min: float, volume_step: float) -> float:
     """A volume that is a multiple of the step up to float noise, snapped; NaN if it is not one."""
     steps = (volume - volume_min) / volume_step
@@ -1606,7 +1617,7 @@ def snap_volume(volume: float, volume_min: float, volume_step: float) -> float:
     return round_to(volume_min + nearest * volume_step, decimals)
 
 
-@njit(cache=True)
+@compiled
 def _check_volume(st: State, symbol: int, volume: float) -> float:
     """The volume snapped to the symbol's step, or NaN when MT5 refuses it (10014)."""
     low, high = st.sym_f[symbol, S_VOLUME_MIN], st.sym_f[symbol, S_VOLUME_MAX]
@@ -1615,7 +1626,7 @@ def _check_volume(st: State, symbol: int, volume: float) -> float:
     return snap_volume(volume, low, st.sym_f[symbol, S_VOLUME_STEP])
 
 
-@njit(cache=True)
+@compiled
 def _check_volume_limit(st: State, symbol: int, is_buy: bool, volume: float) -> int:
     """``volume_limit``: open plus pending volume of one direction on the symbol (10034)."""
     limit = st.sym_f[symbol, S_VOLUME_LIMIT]
@@ -1635,7 +1646,7 @@ def _check_volume_limit(st: State, symbol: int, is_buy: bool, volume: float) -> 
     return OK
 
 
-@njit(cache=True)
+@compiled
 def _check_order_mode(st: State, symbol: int, order_type: int) -> int:
     mode = st.sym_i[symbol, S_ORDER_MODE]
     if order_type in (BUY, SELL):
@@ -1651,7 +1662,7 @@ def _check_order_mode(st: State, symbol: int, order_type: int) -> int:
     return OK if mode & flag else REJ_ORDER_TYPE
 
 
-@njit(cache=True)
+@compiled
 def _check_filling(st: State, symbol: int, filling: int, pending: bool) -> int:
     """MetaTrader 5's "Fill Policy" table for the symbol's execution mode and filling flags."""
     exemode = st.sym_i[symbol, S_EXEMODE]
@@ -1672,7 +1683,7 @@ def _check_filling(st: State, symbol: int, filling: int, pending: bool) -> int:
     return REJ_FILLING
 
 
-@njit(cache=True)
+@compiled
 def _check_stops(
     st: State,
     symbol: int,
@@ -1702,7 +1713,7 @@ def _check_stops(
     return OK
 
 
-@njit(cache=True)
+@compiled
 def _check_freeze(st: State, symbol: int, first: float, second: float, on_bid: bool) -> int:
     freeze_level = st.sym_i[symbol, S_FREEZE_LEVEL]
     if not freeze_level:
@@ -1716,7 +1727,7 @@ def _check_freeze(st: State, symbol: int, first: float, second: float, on_bid: b
     return OK
 
 
-@njit(cache=True)
+@compiled
 def _expiry(st: State, symbol: int, type_time: int, expiration: int) -> tuple[int, int, float]:
     """(rejection, time_expiration to show, when the order expires or NaN) (10022)."""
     if type_time == mt5.ORDER_TIME_GTC:
@@ -1747,7 +1758,7 @@ def _expiry(st: State, symbol: int, type_time: int, expiration: int) -> tuple[in
     return OK, end, float(end + 1)
 
 
-@njit(cache=True)
+@compiled
 def _check_pending_prices(
     st: State,
     symbol: int,
@@ -1782,7 +1793,7 @@ def _check_pending_prices(
     return _check_stops(st, symbol, is_buy, entry, sl, tp, False)
 
 
-@njit(cache=True)
+@compiled
 def _reply(
     st: State,
     reply_f: np.ndarray,
@@ -1807,7 +1818,7 @@ def _reply(
 
 
 # ---- the requests ----------------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _deal(
     st: State,
     req_f: np.ndarray,
@@ -1955,7 +1966,7 @@ def _deal(
     )
 
 
-@njit(cache=True)
+@compiled
 def _pending(
     st: State,
     req_f: np.ndarray,
@@ -2027,8 +2038,8 @@ def _pending(
     st.work_i[0, O_TIME_EXPIRATION] = time_expiration
     st.work_f[0, O_EXPIRES_AT] = expires_at
     row = st.acct_i[I_ORDERS]
-    st.ord_f[row] = st.work_f[0]
-    st.ord_i[row] = st.work_i[0]
+    _copy_row(st.ord_f, row, st.work_f, 0, OF_COUNT)
+    _copy_row(st.ord_i, row, st.work_i, 0, OI_COUNT)
     st.acct_i[I_ORDERS] = row + 1
     st.active[symbol] += 1
     _emit(st, st.ord_f, st.ord_i, row, EV_PLACED, mt5.TRADE_RETCODE_DONE, EC_EXECUTED)
@@ -2046,7 +2057,7 @@ def _pending(
     )
 
 
-@njit(cache=True)
+@compiled
 def _sltp(
     st: State,
     req_f: np.ndarray,
@@ -2084,7 +2095,7 @@ def _sltp(
     return _reply(st, reply_f, reply_i, symbol, mt5.TRADE_RETCODE_DONE, 0, 0, 0.0, 0.0, 0)
 
 
-@njit(cache=True)
+@compiled
 def _modify(
     st: State,
     req_f: np.ndarray,
@@ -2147,7 +2158,7 @@ def _modify(
     )
 
 
-@njit(cache=True)
+@compiled
 def _remove(
     st: State,
     req_f: np.ndarray,
@@ -2184,7 +2195,7 @@ def _remove(
     return _reply(st, reply_f, reply_i, symbol, mt5.TRADE_RETCODE_DONE, 0, ticket, 0.0, 0.0, 0)
 
 
-@njit(cache=True)
+@compiled
 def _close_by(
     st: State,
     req_f: np.ndarray,
@@ -2261,7 +2272,7 @@ def _close_by(
     )
 
 
-@njit(cache=True)
+@compiled
 def send(
     st: State,
     req_f: np.ndarray,

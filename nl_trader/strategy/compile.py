@@ -258,6 +258,15 @@ class CompiledStrategy:
 
     def _filters(self, decision_s: Array, spread_points: Array) -> Array:
         filters = self.spec.filters
+        if not filters.sessions:
+            # Weekdays in UTC, read from the seconds (1970-01-01 was a Thursday, weekday 3).
+            weekday = ((decision_s.astype("int64") - 1) // 86_400 + 3) % 7
+            trading_day = np.zeros(7, dtype=bool)
+            trading_day[[WEEKDAYS.index(d) for d in filters.weekdays]] = True
+            allowed = trading_day[weekday]
+            if filters.max_spread_pips is not None:
+                allowed &= spread_points * self.point <= filters.max_spread_pips * self.pip + 1e-12
+            return np.asarray(allowed, dtype=bool)
         moments = pd.DatetimeIndex(pd.to_datetime(decision_s, unit="s", utc=True))
         # Weekdays are read in the first session's time zone (UTC without sessions).
         zone = filters.sessions[0].timezone if filters.sessions else "UTC"

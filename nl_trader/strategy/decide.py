@@ -34,10 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from nl_trader import mt5
-from nl_trader.numeric import round_to
+from nl_trader.numeric import compiled, round_to
 from nl_trader.spec import StrategySpec
 from nl_trader.symbols import SymbolSpec
 from nl_trader.timeframes import timeframe_seconds
@@ -275,7 +274,7 @@ def decode_rows(
 
 
 # ---- the compiled decision ---------------------------------------------------------------------
-@njit(cache=True)
+@compiled
 def _put(
     out_i: Array,
     out_f: Array,
@@ -305,7 +304,7 @@ def _put(
     return row + 1
 
 
-@njit(cache=True)
+@compiled
 def _close_position(
     out_i: Array, out_f: Array, row: int, pos_f: Array, pos_i: Array, k: int
 ) -> int:
@@ -328,13 +327,13 @@ def _close_position(
     )
 
 
-@njit(cache=True)
+@compiled
 def _cancel(out_i: Array, out_f: Array, row: int, ticket: int) -> int:
     nan = math.nan
     return _put(out_i, out_f, row, KIND_CANCEL, 0, ticket, 0, nan, nan, nan, nan, nan)
 
 
-@njit(cache=True)
+@compiled
 def should_exit(
     i: int,
     is_buy: bool,
@@ -363,7 +362,7 @@ def should_exit(
     return False
 
 
-@njit(cache=True)
+@compiled
 def managed_stop(
     i: int,
     is_buy: bool,
@@ -407,7 +406,7 @@ def managed_stop(
     return best if improves and valid else math.nan
 
 
-@njit(cache=True)
+@compiled
 def stop_loss(
     i: int, entry: float, direction: float, atr: Array, params_f: Array, params_i: Array
 ) -> float:
@@ -427,7 +426,7 @@ def stop_loss(
     return round_to(entry - direction * distance, params_i[I_DIGITS])
 
 
-@njit(cache=True)
+@compiled
 def take_profit(
     i: int, entry: float, direction: float, sl: float, atr: Array, params_f: Array, params_i: Array
 ) -> float:
@@ -451,7 +450,7 @@ def take_profit(
     return round_to(entry + direction * distance, params_i[I_DIGITS])
 
 
-@njit(cache=True)
+@compiled
 def volume_lots(
     entry: float, sl: float, equity: float, value_per_price: float, params_f: Array, params_i: Array
 ) -> tuple[int, float]:
@@ -485,7 +484,7 @@ def volume_lots(
     return SKIP_NONE, volume
 
 
-@njit(cache=True)
+@compiled
 def entry_order(
     i: int,
     is_buy: bool,
@@ -548,7 +547,7 @@ def entry_order(
     return SKIP_NONE, kind, price, stoplimit, sl, tp, volume, expiration_s
 
 
-@njit(cache=True)
+@compiled
 def decide_rows(
     i: int,
     time_s: Array,

@@ -80,7 +80,7 @@ def _col(bars: Bars, name: str) -> Array:
 def sma(values: Array, period: int) -> Array:
     # pandas' rolling mean keeps long series exact to ~1e-12 (a cumulative sum drifts on gold).
     return np.asarray(
-        pd.Series(values, dtype="float64").rolling(period, min_periods=period).mean(),
+        pd.Series(values, dtype="float64", copy=False).rolling(period, min_periods=period).mean(),
         dtype="float64",
     )
 
