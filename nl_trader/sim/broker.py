@@ -341,6 +341,7 @@ class SimBroker:
             fallback=floats((0, 0)),
             vias=ints(0),
             fallback_code=ints(0),
+            conv=floats(0),
             pos_f=floats((8, kernel.PF_COUNT)),
             pos_i=ints((8, kernel.PI_COUNT)),
             ord_f=floats((8, kernel.OF_COUNT)),
@@ -427,7 +428,10 @@ class SimBroker:
             named[source] = named[target] = 1
         order = sorted(range(count), key=lambda k: (codes[k] != "USD", codes[k]))
         self.state = self.state._replace(
-            fallback=fallback, vias=np.array(order, dtype=np.int64), fallback_code=named
+            fallback=fallback,
+            vias=np.array(order, dtype=np.int64),
+            fallback_code=named,
+            conv=np.full(count, math.nan),
         )
 
     def subscribe(self, listener: Callable[[BrokerEvent], None]) -> None:

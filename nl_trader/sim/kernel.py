@@ -337,6 +337,7 @@ class State(NamedTuple):
     fallback: np.ndarray  # [C, C]: the fallback rate of the pair (row, column); NaN none
     vias: np.ndarray  # currencies in the order conversions go through them (USD first)
     fallback_code: np.ndarray  # 1 where a fallback rate names the currency
+    conv: np.ndarray  # each currency's rate to the account currency at today's quotes; NaN unknown
     pos_f: np.ndarray
     pos_i: np.ndarray
     ord_f: np.ndarray
@@ -472,7 +473,23 @@ def rate(st: State, source: int, target: int) -> float:
 
 @compiled
 def _to_account(st: State, currency: int) -> float:
-    return rate(st, currency, st.acct_i[I_CURRENCY])
+    """``rate`` to the account currency, worked out once per set of quotes (``conv``)."""
+    known = st.conv[currency]
+    if known == known:  # not NaN
+        return known
+    known = rate(st, currency, st.acct_i[I_CURRENCY])
+    st.conv[currency] = known
+    return known
+
+
+@compiled
+def _set_quote_row(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
+    """A new quote for ``symbol``; the conversions worked out at the old ones are forgotten."""
+    st.quote[symbol, Q_TIME] = time_s
+    st.quote[symbol, Q_BID] = bid
+    st.quote[symbol, Q_ASK] = ask
+    for currency in range(st.conv.shape[0]):
+        st.conv[currency] = math.nan
 
 
 @compiled
@@ -1324,9 +1341,7 @@ def _track_lowest(st: State) -> None:
 def move(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """A new quote on the tick grid: orders, stops, expiries and the stop-out react to it."""
     advance_clock(st, time_s)
-    st.quote[symbol, Q_TIME] = time_s
-    st.quote[symbol, Q_BID] = bid
-    st.quote[symbol, Q_ASK] = ask
+    _set_quote_row(st, symbol, time_s, bid, ask)
     if st.acct_i[I_POSITIONS]:
         _revalue_converted(st, symbol)
     if not st.active[symbol]:
@@ -1346,9 +1361,7 @@ def _move_out_of_reach(st: State, symbol: int, time_s: float, bid: float, ask: f
     """``move`` for a quote ``_out_of_reach`` cleared: the book is revalued, nothing can
     trigger."""
     advance_clock(st, time_s)
-    st.quote[symbol, Q_TIME] = time_s
-    st.quote[symbol, Q_BID] = bid
-    st.quote[symbol, Q_ASK] = ask
+    _set_quote_row(st, symbol, time_s, bid, ask)
     if st.acct_i[I_POSITIONS]:
         _revalue_converted(st, symbol)
     if not st.active[symbol]:
@@ -1567,9 +1580,7 @@ def finish_bar(
         bid = round_to(close, digits)
         end = time_s + duration_s - 1
         advance_clock(st, end)
-        st.quote[symbol, Q_TIME] = end
-        st.quote[symbol, Q_BID] = bid
-        st.quote[symbol, Q_ASK] = round_to(bid + spread, digits)
+        _set_quote_row(st, symbol, end, bid, round_to(bid + spread, digits))
         return
     net = _net_lots(st, symbol) if st.acct_i[I_CONSERVATIVE] else 0.0
     low_first = net > 0 if net else close >= open_  # a net long is hurt by the low
