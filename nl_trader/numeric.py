@@ -9,8 +9,18 @@ rounds to 1.0); numba's rounds ``x * 10**n``, which is itself rounded (100.49999
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from numba import njit
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _jit(**options: Any) -> Callable[[_F], _F]:
+    """numba's ``njit`` with ``options``, typed as leaving the function's signature as it is."""
+    return cast(Callable[[_F], _F], njit(**options))
+
 
 _SPLIT = 134_217_729.0  # 2**27 + 1: Veltkamp's splitter for float64
 
@@ -18,10 +28,10 @@ _SPLIT = 134_217_729.0  # 2**27 + 1: Veltkamp's splitter for float64
 # (NRT). They allocate nothing (callers pass every array in), and a call would otherwise count
 # references on each array it is given, going in and out: with the fill engine's state of some
 # twenty tables that was most of the cost of a simulated bar.
-compiled = njit(cache=True, _nrt=False)
+compiled = _jit(cache=True, _nrt=False)
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@_jit(cache=True, inline="always", _nrt=False)
 def _split(value: float) -> tuple[float, float]:
     scaled = _SPLIT * value
     high = scaled - (scaled - value)

@@ -55,7 +55,7 @@ from nl_trader.symbols import SymbolSpec, symbol_spec
 from nl_trader.timeframes import epoch_seconds
 
 ENGINE_VERSION = "1"
-DAY_S = 86_400
+_NO_RATES = np.empty(0)  # profit already in the account currency
 _PRICE_FIELDS = {
     kernel.R_PRICE: "price",
     kernel.R_STOPLIMIT: "stoplimit",
@@ -225,15 +225,10 @@ class _Engine:
         else:
             self.spread = self.signals.spread_points.astype("float64")
         self.duration_s = float(strategy.timeframe_s)
-        spread_price = self.spread * info.point
-        self.ask_low = self.low + spread_price
-        self.ask_high = self.high + spread_price
-        self.end_s = self.time_s + self.duration_s - 1
+        self.last_end_s = float(self.time_s[-1]) + self.duration_s - 1
         # A rollover converts swaps at the quote of its moment: while a position is open, the bar
         # whose quote a server midnight uses (the bar it falls in, or the last one before it) is
         # walked, unless the swaps cannot depend on prices (points on a USD-quoted symbol).
-        next_start = np.append(self.time_s[1:], self.end_s[-1])
-        self.before_rollover = next_start // DAY_S > self.time_s // DAY_S
         swap_mode = info.swap_mode
         self.swaps_follow_price = bool(info.swap_long or info.swap_short) and not (
             swap_mode in (mt5.SYMBOL_SWAP_MODE_DISABLED, mt5.SYMBOL_SWAP_MODE_CURRENCY_DEPOSIT)
@@ -242,36 +237,17 @@ class _Engine:
                 and info.currency_profit == settings.currency
             )
         )
-        signals = self.signals
-        self.needs = (
-            signals.long_entry
-            | signals.short_entry
-            | signals.long_exit
-            | signals.short_exit
-            | signals.close_all
-        )
-        # The last bar is always walked: the end-of-test close follows it, and its dip counts.
-        self.needs[-1] = True
-        # next_needed[i]: the first bar at or after i where the strategy may act (len(bars) if none).
-        count = len(self.needs)
-        positions = np.where(self.needs, np.arange(count), count)
-        self.next_needed = np.append(np.minimum.accumulate(positions[::-1])[::-1], count)
         exits = strategy.spec.exits
         self.manage_every_bar = bool(exits.trailing_stop or exits.break_even or exits.max_bars)
         self.market = loop.Market(
-            time_s=self.time_s.astype("float64"),
+            time_s=np.ascontiguousarray(self.time_s, dtype="int64"),
             open=self.open,
             high=self.high,
             low=self.low,
             close=self.close,
-            spread=self.spread,
-            end_s=self.end_s.astype("float64"),
-            ask_low=self.ask_low,
-            ask_high=self.ask_high,
-            before_rollover=self.before_rollover,
-            needs=self.needs,
-            next_needed=self.next_needed.astype("int64"),
+            spread=np.ascontiguousarray(self.spread, dtype="float64"),
             duration_s=self.duration_s,
+            point=info.point,
         )
         self.minutes = self._minutes(m1_bars)
         self.conversions = self._conversion_arrays(conversion_bars, conversions)
@@ -367,7 +343,8 @@ class _Engine:
                 bar = int(ctl[loop.C_BAR])
                 queued = int(ctl[loop.C_QUEUE])
                 broker.reserve(
-                    float(self.market.end_s[bar]), extra=int(loop.room_needed(broker.state, queued))
+                    float(self.time_s[bar]) + self.duration_s - 1,
+                    extra=int(loop.room_needed(broker.state, queued)),
                 )
                 state = broker.state
                 space = loop.space_for(state)
@@ -433,12 +410,12 @@ class _Engine:
     def _end_of_test(self) -> None:
         """As MT5's tester: at the last bar's close, cancel what waits and close what is open."""
         broker, last = self.broker, len(self.close) - 1
-        broker.advance_clock(self.end_s[-1])  # the skipped tail's rollovers
+        broker.advance_clock(self.last_end_s)  # the skipped tail's rollovers
         if not broker.positions and not broker.orders:
             return
         bid = round(float(self.close[last]), self.info.digits)
         ask = round(bid + self.spread[last] * self.info.point, self.info.digits)
-        broker.set_quote(self.symbol, self.end_s[-1], bid, ask)
+        broker.set_quote(self.symbol, self.last_end_s, bid, ask)
         base = {
             "backtest_toggle": True,
             "symbol": self.symbol,
@@ -546,16 +523,16 @@ class _Engine:
         exposure = st.exposure[: st.acct_i[kernel.I_EXPOSURE]]
         exposure = exposure[exposure[:, 1] == broker.symbol_index(self.symbol)][:, [0, 2, 3, 4, 5]]
         swaps = st.swaps[: st.acct_i[kernel.I_SWAPS]]
-        ask = self.close + self.spread * info.point
-        count = len(self.end_s)
+        count = len(self.time_s)
         balance, equity, equity_low = np.empty(count), np.empty(count), np.empty(count)
         in_market = np.empty(count, dtype=bool)
+        spread_price = self.spread * info.point
+        converts = info.currency_profit != self.settings.currency
         loop.value_account(
             self.market,
-            ask,
-            self._rates(ask),
-            self._rates(self.ask_low),
-            self._rates(self.ask_high),
+            self._rates(self.close + spread_price) if converts else _NO_RATES,
+            self._rates(self.low + spread_price) if converts else _NO_RATES,
+            self._rates(self.high + spread_price) if converts else _NO_RATES,
             info.trade_contract_size,
             self.settings.deposit,
             deal_i[:, kernel.D_TIME].astype("float64"),
@@ -590,8 +567,6 @@ class _Engine:
     def _rates(self, ask: np.ndarray) -> np.ndarray:
         """Profit currency -> account currency, bar by bar."""
         info, currency = self.info, self.settings.currency
-        if info.currency_profit == currency:
-            return np.empty(0)  # none needed
         if info.currency_base == currency:
             return 1.0 / ask  # USDJPY on a USD account: JPY -> USD at the ask
         for name, (rows, bid_c, ask_c) in self.conversions.items():

@@ -74,8 +74,26 @@ _ROW_FIELD = np.array([decide.VOLUME, decide.PRICE, decide.STOPLIMIT, decide.SL,
 _DEVIATION = 10
 
 
+class Signals(NamedTuple):
+    """The decision's inputs per bar (``strategy.compile.Signals`` as arrays)."""
+
+    time_s: np.ndarray
+    close: np.ndarray
+    spread_points: np.ndarray
+    long_entry: np.ndarray
+    short_entry: np.ndarray
+    long_exit: np.ndarray
+    short_exit: np.ndarray
+    allowed: np.ndarray
+    close_all: np.ndarray
+    anchor: np.ndarray
+    short_anchor: np.ndarray
+    atr: np.ndarray
+    expiry_s: np.ndarray
+
+
 class Market(NamedTuple):
-    """The bars the strategy runs on (bid; spread in points) and what the loop derives from them."""
+    """The bars the strategy runs on: open times (Unix s) and bid prices, spread in points."""
 
     time_s: np.ndarray
     open: np.ndarray
@@ -83,13 +101,37 @@ class Market(NamedTuple):
     low: np.ndarray
     close: np.ndarray
     spread: np.ndarray
-    end_s: np.ndarray  # each bar's last second
-    ask_low: np.ndarray
-    ask_high: np.ndarray
-    before_rollover: np.ndarray  # the bar whose quote a server midnight's swap uses
-    needs: np.ndarray  # the strategy may act at this bar's close
-    next_needed: np.ndarray  # [n + 1]: the first bar at or after i that needs a decision
     duration_s: float
+    point: float
+
+
+@compiled
+def _end_s(market: Market, i: int) -> float:
+    """Bar i's last second."""
+    return market.time_s[i] + market.duration_s - 1
+
+
+@compiled
+def _before_rollover(market: Market, i: int) -> bool:
+    """Whether a server midnight falls after bar i's open and by the next bar's (the bar whose
+    quote that midnight's swaps are converted at)."""
+    count = market.time_s.shape[0]
+    next_start = market.time_s[i + 1] if i + 1 < count else _end_s(market, count - 1)
+    return next_start // DAY_S > market.time_s[i] // DAY_S
+
+
+@compiled
+def _needs(signals: Signals, i: int) -> bool:
+    """Whether the strategy may act at bar i's close (the last bar always: the end of the test
+    follows it, and its dip counts)."""
+    return (
+        signals.long_entry[i]
+        or signals.short_entry[i]
+        or signals.long_exit[i]
+        or signals.short_exit[i]
+        or signals.close_all[i]
+        or i == signals.long_entry.shape[0] - 1
+    )
 
 
 class Minutes(NamedTuple):
@@ -112,24 +154,6 @@ class Conversions(NamedTuple):
     rows: np.ndarray
     bid: np.ndarray
     ask: np.ndarray
-
-
-class Signals(NamedTuple):
-    """The decision's inputs per bar (``strategy.compile.Signals`` as arrays)."""
-
-    time_s: np.ndarray
-    close: np.ndarray
-    spread_points: np.ndarray
-    long_entry: np.ndarray
-    short_entry: np.ndarray
-    long_exit: np.ndarray
-    short_exit: np.ndarray
-    allowed: np.ndarray
-    close_all: np.ndarray
-    anchor: np.ndarray
-    short_anchor: np.ndarray
-    atr: np.ndarray
-    expiry_s: np.ndarray
 
 
 class Space(NamedTuple):
@@ -377,13 +401,16 @@ def _send_rows(
 
 
 @compiled
-def _next_event(st: State, cfg: np.ndarray, market: Market, start: int, slack: float) -> int:
+def _next_event(
+    st: State, cfg: np.ndarray, market: Market, signals: Signals, start: int, slack: float
+) -> int:
     """The first bar from ``start`` on where anything can happen (engine.py's docstring)."""
     count = market.close.shape[0]
-    if start >= count:
-        return count
     if not st.acct_i[kernel.I_POSITIONS] and not st.acct_i[kernel.I_ORDERS]:
-        return market.next_needed[start]
+        for j in range(start, count):
+            if _needs(signals, j):
+                return j
+        return count
     bid_low, bid_high, ask_low, ask_high, expiry = kernel.trigger_bounds(st, cfg[G_SYMBOL])
     # The broker rounds its quotes to the symbol's digits: a point of slack never misses a
     # touch; an extra walked bar changes nothing.
@@ -392,15 +419,17 @@ def _next_event(st: State, cfg: np.ndarray, market: Market, start: int, slack: f
     ask_low += slack
     ask_high -= slack
     rollovers = cfg[G_SWAPS_FOLLOW_PRICE] and st.acct_i[kernel.I_POSITIONS] > 0
+    point = market.point
     for j in range(start, count):
+        spread = market.spread[j] * point
         if (
-            market.needs[j]
+            _needs(signals, j)
             or market.low[j] <= bid_low
             or market.high[j] >= bid_high
-            or market.ask_low[j] <= ask_low
-            or market.ask_high[j] >= ask_high
-            or (rollovers and market.before_rollover[j])
-            or market.end_s[j] >= expiry
+            or market.low[j] + spread <= ask_low
+            or market.high[j] + spread >= ask_high
+            or (rollovers and _before_rollover(market, j))
+            or _end_s(market, j) >= expiry
         ):
             return j
     return count
@@ -444,7 +473,8 @@ def run_bars(
             ctl[C_STATUS] = PAUSED
             return
         queued = ctl[C_QUEUE]
-        until_s = market.end_s[i]
+        until_s = _end_s(market, i)
+        bar_s = float(market.time_s[i])
         if (
             not has_room(st, until_s, queued)
             or queued + capacity > queue_i.shape[0]
@@ -464,7 +494,7 @@ def run_bars(
                     ctl[C_BAR] = i
                     ctl[C_STATUS] = BAD_QUOTE
                     return
-                kernel.set_quote(st, conversions.symbols[k], market.time_s[i], bid, ask)
+                kernel.set_quote(st, conversions.symbols[k], bar_s, bid, ask)
         walked_by_minute = False
         if cfg[G_HAS_M1]:
             first, last = minutes.first[i], minutes.first[i + 1]
@@ -492,7 +522,7 @@ def run_bars(
                         minutes.spread[m],
                     )
         if not walked_by_minute:
-            kernel.open_bar(st, symbol, market.time_s[i], market.open[i], market.spread[i])
+            kernel.open_bar(st, symbol, bar_s, market.open[i], market.spread[i])
             if queued:
                 _send_rows(
                     st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected,
@@ -502,7 +532,7 @@ def run_bars(
             kernel.finish_bar(
                 st,
                 symbol,
-                market.time_s[i],
+                bar_s,
                 market.duration_s,
                 market.open[i],
                 market.high[i],
@@ -573,7 +603,7 @@ def run_bars(
         ):
             i += 1
         else:
-            i = _next_event(st, cfg, market, i + 1, point)
+            i = _next_event(st, cfg, market, signals, i + 1, point)
     ctl[C_BAR] = count
     ctl[C_STATUS] = DONE
 
@@ -597,7 +627,6 @@ def _rate_at(rates: np.ndarray, i: int) -> float:
 @compiled
 def value_account(
     market: Market,
-    ask: np.ndarray,
     rates: np.ndarray,
     rates_low: np.ndarray,
     rates_high: np.ndarray,
@@ -621,14 +650,15 @@ def value_account(
     short lots, short lots x price) valued at the close and at the bar's adverse extreme, and
     swaps charged but not yet realised. ``rates*`` convert profit to the account currency at the
     close's, the low's and the high's ask (empty: no conversion)."""
-    flows = cumulative = 0.0
+    cumulative = 0.0
     flow_k = charged_k = paid_k = 0
     charged = paid = 0.0
     entry = -1
     long_lots = long_cost = short_lots = short_cost = 0.0
     has_book = exposure.shape[0] > 0
-    for i in range(market.end_s.shape[0]):
-        end = market.end_s[i]
+    point = market.point
+    for i in range(market.close.shape[0]):
+        end = _end_s(market, i)
         flow_k, cumulative = _cumulative_at(flow_time, flow_amount, flow_k, end, cumulative)
         flows = deposit + cumulative
         balance[i] = flows
@@ -644,36 +674,33 @@ def value_account(
         charged_k, charged = _cumulative_at(charged_time, charged_amount, charged_k, end, charged)
         paid_k, paid = _cumulative_at(paid_time, paid_amount, paid_k, end, paid)
         swap_open = charged - paid
+        spread = market.spread[i] * point
         bid = market.close[i]
         floating = (
             contract
             * _rate_at(rates, i)
-            * (long_lots * bid - long_cost + short_cost - short_lots * ask[i])
+            * (long_lots * bid - long_cost + short_cost - short_lots * (bid + spread))
         )
         # The book is linear in the price, so its worst point in a bar is one of the two
         # extremes, both legs valued there; each converts at that extreme's own ask.
+        low, high = market.low[i], market.high[i]
         at_low = (
             contract
             * _rate_at(rates_low, i)
-            * (long_lots * market.low[i] - long_cost + short_cost - short_lots * market.ask_low[i])
+            * (long_lots * low - long_cost + short_cost - short_lots * (low + spread))
         )
         at_high = (
             contract
             * _rate_at(rates_high, i)
-            * (
-                long_lots * market.high[i]
-                - long_cost
-                + short_cost
-                - short_lots * market.ask_high[i]
-            )
+            * (long_lots * high - long_cost + short_cost - short_lots * (high + spread))
         )
         worst = math.nan if math.isnan(at_low) or math.isnan(at_high) else min(at_low, at_high)
         value = flows + floating + swap_open
-        low = flows + worst + swap_open
+        lowest = flows + worst + swap_open
         equity[i] = value
         if not math.isnan(walked_low[i]):
             # A walked bar's low is the broker's own, along its path: it sees the dip of a
             # position closed inside the bar and does not charge a position opened late in it.
-            low = walked_low[i]
-        equity_low[i] = math.nan if math.isnan(value) or math.isnan(low) else min(value, low)
+            lowest = walked_low[i]
+        equity_low[i] = math.nan if math.isnan(value) or math.isnan(lowest) else min(value, lowest)
         in_market[i] = (long_lots + short_lots) > 1e-12

@@ -367,7 +367,9 @@ _is_buy = compiled(is_buy_type)
 
 # ---- lookups ---------------------------------------------------------------------------------
 @compiled
-def _copy_row(target: np.ndarray, row: int, source: np.ndarray, source_row: int, count: int) -> None:
+def _copy_row(
+    target: np.ndarray, row: int, source: np.ndarray, source_row: int, count: int
+) -> None:
     """Copy the first ``count`` columns of a row (element by element: no temporary array)."""
     for column in range(count):
         target[row, column] = source[source_row, column]
