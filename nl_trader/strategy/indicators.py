@@ -18,12 +18,15 @@ bars 0..i only. Warm-up bars are NaN. The formulas are the reference ones:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from nl_trader.numeric import compiled
 
 PRICE_FIELDS = ("open", "high", "low", "close", "typical", "median")
 Array = np.ndarray
@@ -78,11 +81,53 @@ def _col(bars: Bars, name: str) -> Array:
 
 # ---- building blocks ---------------------------------------------------------------------------
 def sma(values: Array, period: int) -> Array:
-    # pandas' rolling mean keeps long series exact to ~1e-12 (a cumulative sum drifts on gold).
-    return np.asarray(
-        pd.Series(values, dtype="float64", copy=False).rolling(period, min_periods=period).mean(),
-        dtype="float64",
-    )
+    """The mean of the last ``period`` values (NaN until there are that many)."""
+    out = np.empty(len(values))
+    _rolling_mean(np.ascontiguousarray(values, dtype="float64"), period, out)
+    return out
+
+
+@compiled
+def _rolling_mean(values: Array, period: int, out: Array) -> None:
+    """pandas' rolling mean (``rolling(period).mean()``), number for number: a running sum with
+    Kahan compensation, which keeps long series exact to ~1e-12 where a cumulative sum drifts
+    (gold), a window of one repeated value giving that value, and a mean of only positive (or
+    only negative) values never crossing zero. NaNs are left out of a window."""
+    count = values.shape[0]
+    observed = negatives = repeated = 0
+    total = added_error = removed_error = 0.0
+    previous = values[0] if count else math.nan
+    for i in range(count):
+        if i >= period:  # the value leaving the window
+            value = values[i - period]
+            if not math.isnan(value):
+                observed -= 1
+                step = -value - removed_error
+                moved = total + step
+                removed_error = moved - total - step
+                total = moved
+                if value < 0:
+                    negatives -= 1
+        value = values[i]
+        if not math.isnan(value):
+            observed += 1
+            step = value - added_error
+            moved = total + step
+            added_error = moved - total - step
+            total = moved
+            if value < 0:
+                negatives += 1
+            repeated = repeated + 1 if value == previous else 1
+            previous = value
+        if observed >= period and observed > 0:
+            mean = total / observed
+            if repeated >= observed:
+                mean = previous
+            elif (negatives == 0 and mean < 0) or (negatives == observed and mean > 0):
+                mean = 0.0
+            out[i] = mean
+        else:
+            out[i] = math.nan
 
 
 def _seeded_smoothing(values: Array, period: int, alpha: float, first: int = 0) -> Array:

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nl_trader.data.sample import sample_bars
-from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price
+from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price, sma
 
 try:
     import talib
@@ -426,3 +428,23 @@ def test_registry_defaults_lie_in_their_ranges_and_sources_are_price_fields() ->
                 assert param.minimum is not None
                 assert param.maximum is not None
                 assert param.minimum <= param.default <= param.maximum, f"{name}.{key}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(
+            st.floats(-1e4, 1e4, allow_nan=False),
+            st.just(float("nan")),
+            st.sampled_from([1.08512, 1.08513, 0.0, -2.5]),
+        ),
+        min_size=0,
+        max_size=120,
+    ),
+    period=st.integers(1, 30),
+)
+def test_sma_equals_pandas_rolling_mean_number_for_number(values: list[float], period: int) -> None:
+    # Crossings of two SMAs decide trades: a last-bit difference from pandas would move them.
+    array = np.array(values, dtype="float64")
+    expected = pd.Series(array).rolling(period, min_periods=period).mean().to_numpy()
+    np.testing.assert_array_equal(sma(array, period), expected)
