@@ -1,7 +1,11 @@
 """The backtest engine: a compiled strategy over bars, through the product's one fill engine.
 
-Every order is a seed ``send_order`` dict, validated as ``OrderParams`` and sent through the
-simulated route to ``SimBroker``, exactly as in paper trading; only the pace differs.
+The bars are walked by the compiled loop (loop.py): the strategy's one decision logic
+(``strategy.decide``) writes its orders as order rows, the numeric form of its ``send_order``
+dicts, each completed into the MT5 request the simulated route would send for the dict (a test
+holds the two equal), and sent to the fill engine's kernel (``sim.kernel``), the state and rules
+``SimBroker`` runs on in paper trading; only the pace differs. This module prepares the arrays,
+reports progress between slices of bars, closes the test and values the account bar by bar.
 
 Rules (tested in tests/backtest):
     * The strategy decides at the close of each bar, on data up to that bar.
@@ -361,7 +365,7 @@ class _Engine:
             if times:
                 strategy.skipped[reason] = strategy.skipped.get(reason, 0) + times
         self.rejected += [
-            self._refusal(int(code), float(value))
+            refusal_message(int(code), float(value), self.info)
             for code, value in zip(
                 rejected[: ctl[loop.C_REJECTED]],
                 rejected_value[: ctl[loop.C_REJECTED]],
@@ -372,28 +376,6 @@ class _Engine:
         if self.progress is not None:
             self.progress(count, count)
         return self._result()
-
-    def _refusal(self, code: int, value: float) -> str:
-        """What the simulated route answers for a refused order (see ``SimulatedRoute.submit``)."""
-        if code > 0:
-            retcode, comment = kernel.REJECTIONS[code]
-            return failure_message(retcode, retcode_meaning(retcode), comment)
-        info = self.info
-        if code == loop.PREP_VOLUME_LOW:
-            problem = f"volume: {value} is below {info.name}'s minimum of {info.volume_min} lots"
-        elif code == loop.PREP_VOLUME_HIGH:
-            problem = f"volume: {value} is above {info.name}'s maximum of {info.volume_max} lots"
-        elif code == loop.PREP_VOLUME_STEP:
-            problem = (
-                f"volume: {value} is not a multiple of the symbol's volume step {info.volume_step}"
-            )
-        else:
-            field = _PRICE_FIELDS[loop.PREP_PRICE_ZERO - code]
-            problem = (
-                f"{field}: {value} is 0 at the symbol's {info.digits} digits; "
-                "give a real price, or 0 for none"
-            )
-        return str(OrderParamsError([problem]))
 
     def _bad_conversion_quote(self, bar: int) -> None:
         for k, name in enumerate(self.conversion_names):
@@ -578,6 +560,30 @@ class _Engine:
             if pair.currency_base == currency and pair.currency_profit == info.currency_profit:
                 return np.where(valid, 1.0 / ask_c[safe], np.nan)
         return np.full(len(ask), self.broker._rate(info.currency_profit, currency))
+
+
+def refusal_message(code: int, value: float, info: SymbolSpec) -> str:
+    """What the simulated route answers for an order the loop refused (``SimulatedRoute.submit``):
+    a broker's rejection (a ``kernel.REJECTIONS`` index) or one before the broker
+    (``loop.PREP_*``, ``value`` the volume or price in question)."""
+    if code > 0:
+        retcode, comment = kernel.REJECTIONS[code]
+        return failure_message(retcode, retcode_meaning(retcode), comment)
+    if code == loop.PREP_VOLUME_LOW:
+        problem = f"volume: {value} is below {info.name}'s minimum of {info.volume_min} lots"
+    elif code == loop.PREP_VOLUME_HIGH:
+        problem = f"volume: {value} is above {info.name}'s maximum of {info.volume_max} lots"
+    elif code == loop.PREP_VOLUME_STEP:
+        problem = (
+            f"volume: {value} is not a multiple of the symbol's volume step {info.volume_step}"
+        )
+    else:
+        field = _PRICE_FIELDS[loop.PREP_PRICE_ZERO - code]
+        problem = (
+            f"{field}: {value} is 0 at the symbol's {info.digits} digits; "
+            "give a real price, or 0 for none"
+        )
+    return str(OrderParamsError([problem]))
 
 
 def _grown(table: np.ndarray, size: int) -> np.ndarray:

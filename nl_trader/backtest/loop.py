@@ -307,13 +307,10 @@ def prepare_row(
         req_i[kernel.R_ACTION] = mt5.TRADE_ACTION_SLTP
         req_i[kernel.R_POSITION] = row_i[decide.POSITION]
         req_i[kernel.R_COMMENT] = cfg[G_NO_COMMENT]
-        sl, tp = row_f[decide.SL], row_f[decide.TP]
+        sl, tp = row_f[decide.SL], math.nan  # a stop move names the stop only
         row = kernel.position_row(st, row_i[decide.POSITION])
-        if row >= 0:  # the levels not given stay the position's own
-            if math.isnan(sl):
-                sl = st.pos_f[row, kernel.P_SL]
-            if math.isnan(tp):
-                tp = st.pos_f[row, kernel.P_TP]
+        if row >= 0:  # the target stays the position's own
+            tp = st.pos_f[row, kernel.P_TP]
             req_i[kernel.R_SYMBOL] = st.pos_i[row, kernel.P_SYMBOL]
         refusal = 0 if math.isnan(sl) else _price(st, symbol, sl, req_f, kernel.R_SL)
         if not refusal and not math.isnan(tp):
@@ -341,11 +338,14 @@ def prepare_row(
         req_i[kernel.R_TYPE_TIME] = mt5.ORDER_TIME_SPECIFIED
         req_i[kernel.R_EXPIRATION] = expiration
     if not pending:
-        req_i[kernel.R_POSITION] = row_i[decide.POSITION]
         is_buy = kind == mt5.ORDER_TYPE_BUY
         price = st.quote[symbol, kernel.Q_ASK] if is_buy else st.quote[symbol, kernel.Q_BID]
-        if math.isnan(row_f[decide.PRICE]):
+        if row_i[decide.POSITION]:  # a close names the position and its volume only
+            req_i[kernel.R_POSITION] = row_i[decide.POSITION]
             req_f[kernel.R_PRICE] = price  # the quote is on the symbol's digits already
+            return 0
+        if math.isnan(row_f[decide.PRICE]):
+            req_f[kernel.R_PRICE] = price
     for column, field in (
         (kernel.R_PRICE, decide.PRICE),
         (kernel.R_STOPLIMIT, decide.STOPLIMIT),

@@ -3,8 +3,10 @@
 It takes MT5 trade requests (the dicts ``OrderParams.to_mt5_request()`` builds) and answers as an
 MT5 trade server does: retcodes for rejections, orders, deals and positions with MT5's ticket rules,
 netting or hedging accounts. The simulated route calls it directly, the fake terminal wraps it in the
-MetaTrader5 module's functions, and the backtester drives it bar by bar, so paper trading, the fake
-terminal and backtests cannot drift apart.
+MetaTrader5 module's functions, and the backtester's compiled loop runs on its state bar by bar, so
+paper trading, the fake terminal and backtests cannot drift apart. The state and every rule below
+live in ``kernel`` (compiled with numba); ``SimBroker`` turns requests into the kernel's numbers and
+its tables back into MT5's records and events.
 
 Price rules (documented here, tested in tests/sim):
     * Quotes are bid/ask on the symbol's tick grid. Market buys fill at ask, sells at bid, moved
@@ -869,11 +871,18 @@ class SimBroker:
         )
 
     def _submit(self, request: Mapping[str, Any], *, execute: bool) -> int:
+        req_f, req_i = self.request_arrays(request)
+        self._reply_f[:] = 0.0
+        self._reply_i[:] = 0
+        return int(
+            self.call(kernel.send, self.state, req_f, req_i, execute, self._reply_f, self._reply_i)
+        )
+
+    def request_arrays(self, request: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """An MT5 request dict as the kernel reads it (MT5's zero for a missing key)."""
         req_f, req_i = self._req_f, self._req_i
         req_f[:] = 0.0
         req_i[:] = 0
-        self._reply_f[:] = 0.0
-        self._reply_i[:] = 0
         get = request.get
         for key, column in _REQUEST_FLOATS:
             value = get(key)
@@ -886,9 +895,7 @@ class SimBroker:
         symbol = get("symbol", "")
         req_i[kernel.R_SYMBOL] = self._index.get(symbol, -1) if symbol in self.symbols else -1
         req_i[kernel.R_COMMENT] = self._text(get("comment", "") or "")
-        return int(
-            self.call(kernel.send, self.state, req_f, req_i, execute, self._reply_f, self._reply_i)
-        )
+        return req_f, req_i
 
     # ---- money ----------------------------------------------------------------------------
     def calc_profit(
