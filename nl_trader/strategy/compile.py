@@ -20,6 +20,7 @@ chased: it is skipped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nl_trader.errors import InvalidInputError
+from nl_trader.numeric import compiled
 from nl_trader.spec import (
     WEEKDAYS,
     AllOf,
@@ -211,7 +213,7 @@ class CompiledStrategy:
             if "spread" in bars
             else np.full(length, float(self.symbol_info.spread_points))
         )
-        series: dict[str, Array] = {name: price(bars, name) for name in PRICE_FIELDS}
+        series: dict[str, Array] = _PriceSeries(bars)
         for indicator in self.spec.indicators:
             outputs = compute(indicator.kind, bars, indicator.resolved_params())
             names = REGISTRY[indicator.kind].outputs
@@ -422,6 +424,47 @@ def compile_strategy(
     return CompiledStrategy(spec, symbol or spec.symbols[0], symbol_info)
 
 
+class _PriceSeries(dict[str, Array]):
+    """The series rules can name, the price fields computed only when a rule names one."""
+
+    def __init__(self, bars: pd.DataFrame) -> None:
+        super().__init__()
+        self.bars = bars
+
+    def __missing__(self, name: str) -> Array:
+        if name not in PRICE_FIELDS:
+            raise KeyError(name)
+        values = self[name] = price(self.bars, name)
+        return values
+
+
+@compiled
+def _crossings(left: Array, right: Array, above: bool, value: Array, ready: Array) -> None:
+    """Where ``left`` crosses ``right`` (above: from at or below to above; else the mirror), and
+    where the bar and the one before have both values."""
+    if left.shape[0] == 0:
+        return
+    value[0] = False
+    ready[0] = False
+    for i in range(1, left.shape[0]):
+        now_left, now_right, before_left, before_right = (
+            left[i],
+            right[i],
+            left[i - 1],
+            right[i - 1],
+        )
+        if above:
+            value[i] = now_left > now_right and before_left <= before_right
+        else:
+            value[i] = now_left < now_right and before_left >= before_right
+        ready[i] = not (
+            math.isnan(now_left)
+            or math.isnan(now_right)
+            or math.isnan(before_left)
+            or math.isnan(before_right)
+        )
+
+
 def _minutes(hhmm: str) -> int:
     hour, minute = hhmm.split(":")
     return int(hour) * 60 + int(minute)
@@ -483,15 +526,9 @@ class _Evaluator:
             return ~value, ready
         if isinstance(node, CrossesAbove | CrossesBelow):
             left, right = self._operand(node.left), self._operand(node.right)
-            before_left, before_right = self._previous(left), self._previous(right)
-            with np.errstate(invalid="ignore"):
-                if isinstance(node, CrossesAbove):
-                    value = (left > right) & (before_left <= before_right)
-                else:
-                    value = (left < right) & (before_left >= before_right)
-            ready = ~(
-                np.isnan(left) | np.isnan(right) | np.isnan(before_left) | np.isnan(before_right)
-            )
+            value = np.empty(self.length, dtype=bool)
+            ready = np.empty(self.length, dtype=bool)
+            _crossings(left, right, isinstance(node, CrossesAbove), value, ready)
             return value, ready
         if isinstance(node, Greater | Less):
             left, right = self._operand(node.left), self._operand(node.right)
