@@ -982,34 +982,37 @@ class SimBroker:
             self.state = st._replace(**grown)
 
     def _deliver(self) -> None:
+        """Hand the events the last call recorded to the listeners, in order. They are read out
+        first: a listener may send an order, and that call records events of its own."""
         st = self.state
         count = int(st.acct_i[kernel.I_EVENTS])
+        events = [self._event(row) for row in range(count)] if self._listeners else []
         st.acct_i[kernel.I_EVENTS] = 0
-        if not self._listeners:
-            return
-        for row in range(count):
-            order = self._order_record(st.ev_f[row], st.ev_i[row])
-            state = _EVENT_STATES[int(st.ev_i[row, kernel.E_STATE])]
-            comment_code = int(st.ev_i[row, kernel.E_COMMENT])
-            if comment_code == kernel.EC_ORDER:
-                comment = order.comment
-            elif comment_code == kernel.EC_STOP_LIMIT:
-                value = float(st.ev_f[row, kernel.E_COMMENT_VALUE])
-                comment = kernel.EVENT_COMMENTS[comment_code].format(value)
-            else:
-                comment = kernel.EVENT_COMMENTS[comment_code]
-            deal_row = int(st.ev_i[row, kernel.E_DEAL])
-            event = BrokerEvent(
-                state=state,
-                order=order.as_dict(),
-                time_s=float(st.ev_f[row, kernel.E_TIME]),
-                retcode=int(st.ev_i[row, kernel.E_RETCODE]),
-                comment=comment,
-                deal=self._deal_record(deal_row).as_dict() if deal_row >= 0 else None,
-                reason=_EVENT_REASONS[int(st.ev_i[row, kernel.E_REASON])],
-            )
+        for event in events:
             for listener in self._listeners:
                 listener(event)
+
+    def _event(self, row: int) -> BrokerEvent:
+        st = self.state
+        order = self._order_record(st.ev_f[row], st.ev_i[row])
+        comment_code = int(st.ev_i[row, kernel.E_COMMENT])
+        if comment_code == kernel.EC_ORDER:
+            comment = order.comment
+        elif comment_code == kernel.EC_STOP_LIMIT:
+            value = float(st.ev_f[row, kernel.E_COMMENT_VALUE])
+            comment = kernel.EVENT_COMMENTS[comment_code].format(value)
+        else:
+            comment = kernel.EVENT_COMMENTS[comment_code]
+        deal_row = int(st.ev_i[row, kernel.E_DEAL])
+        return BrokerEvent(
+            state=_EVENT_STATES[int(st.ev_i[row, kernel.E_STATE])],
+            order=order.as_dict(),
+            time_s=float(st.ev_f[row, kernel.E_TIME]),
+            retcode=int(st.ev_i[row, kernel.E_RETCODE]),
+            comment=comment,
+            deal=self._deal_record(deal_row).as_dict() if deal_row >= 0 else None,
+            reason=_EVENT_REASONS[int(st.ev_i[row, kernel.E_REASON])],
+        )
 
 
 @dataclass(frozen=True)

@@ -1351,6 +1351,33 @@ def test_market_order_emits_placed_then_filled_with_its_deal(hedging: SimBroker)
     assert (filled.deal["ticket"], filled.retcode) == (result.deal, mt5.TRADE_RETCODE_DONE)
 
 
+def test_an_order_sent_from_a_callback_does_not_lose_the_events_still_to_come(
+    hedging: SimBroker,
+) -> None:
+    # Two buy limits fill on one quote; the client reacts to the first fill by selling. Every
+    # event of the quote and of the sale reaches the client, each once, in order.
+    first = hedging.send(pending(mt5.ORDER_TYPE_BUY_LIMIT, 0.1, 1.0990)).order
+    second = hedging.send(pending(mt5.ORDER_TYPE_BUY_LIMIT, 0.2, 1.0980)).order
+    seen: list[tuple[int, OrderState]] = []
+
+    def react(event: BrokerEvent) -> None:
+        seen.append((event.order["ticket"], event.state))
+        if event.order["ticket"] == first and event.state == OrderState.FILLED:
+            sold = hedging.send(market(SELL, 0.1))
+            assert sold.retcode == mt5.TRADE_RETCODE_DONE
+
+    hedging.subscribe(react)
+    hedging.set_quote("EURUSD", MONDAY_10H + 60, 1.0970, 1.0971)
+
+    sale = first + 2  # the next order ticket after the two pending orders
+    assert seen == [
+        (first, OrderState.FILLED),
+        (sale, OrderState.PLACED),
+        (sale, OrderState.FILLED),
+        (second, OrderState.FILLED),
+    ]
+
+
 def test_expiring_pending_order_emits_placed_then_expired(hedging: SimBroker) -> None:
     events = _record(hedging)
     expiration = MONDAY_10H + HOUR
