@@ -8,11 +8,46 @@ rounds to 1.0); numba's rounds ``x * 10**n``, which is itself rounded (100.49999
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from numba import njit
+
+# The modules with compiled functions. numba keys each cached function by its own file only, so a
+# loop compiled against an older kernel would be loaded as it was; the cache of all of them is
+# dropped together whenever any of them changes (a developer's edit; an upgrade changes them all).
+_COMPILED_MODULES = (
+    "numeric.py",
+    "sim/kernel.py",
+    "backtest/loop.py",
+    "strategy/decide.py",
+    "strategy/indicators.py",
+    "strategy/compile.py",
+)
+
+
+def _forget_stale_compilations() -> None:
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _COMPILED_MODULES:
+        digest.update(name.encode() + (package / name).read_bytes())
+    stamp = package / "__pycache__" / "compiled-code.sha256"
+    with contextlib.suppress(OSError):  # a read-only install: numba caches elsewhere or not
+        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+            return
+        for name in _COMPILED_MODULES:
+            source = package / name
+            for cached in (source.parent / "__pycache__").glob(f"{source.stem}.*.nb[ic]"):
+                cached.unlink()
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(digest.hexdigest())
+
+
+_forget_stale_compilations()
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
