@@ -64,6 +64,8 @@ _SPLIT = 134_217_729.0  # 2**27 + 1: Veltkamp's splitter for float64
 # references on each array it is given, going in and out: with the fill engine's state of some
 # twenty tables that was most of the cost of a simulated bar.
 compiled = _jit(cache=True, _nrt=False)
+# The simulated tick's helpers, inlined where they are called.
+compiled_inline = _jit(cache=True, _nrt=False, inline="always")
 
 
 @_jit(cache=True, inline="always", _nrt=False)

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, round_to
+from nl_trader.numeric import compiled, compiled_inline, round_to
 from nl_trader.sim import kernel
 from nl_trader.sim.kernel import State
 from nl_trader.strategy import decide
@@ -105,13 +105,13 @@ class Market(NamedTuple):
     point: float
 
 
-@compiled
+@compiled_inline
 def _end_s(market: Market, i: int) -> float:
     """Bar i's last second."""
     return market.time_s[i] + market.duration_s - 1
 
 
-@compiled
+@compiled_inline
 def _before_rollover(market: Market, i: int) -> bool:
     """Whether a server midnight falls after bar i's open and by the next bar's (the bar whose
     quote that midnight's swaps are converted at)."""
@@ -120,7 +120,7 @@ def _before_rollover(market: Market, i: int) -> bool:
     return next_start // DAY_S > market.time_s[i] // DAY_S
 
 
-@compiled
+@compiled_inline
 def _needs(signals: Signals, i: int) -> bool:
     """Whether the strategy may act at bar i's close (the last bar always: the end of the test
     follows it, and its dip counts)."""
@@ -190,14 +190,14 @@ def space_for(st: State) -> Space:
     )
 
 
-@compiled
+@compiled_inline
 def room_needed(st: State, queued: int) -> int:
     """The orders one bar can send: the queue, then a close or a stop move per position, a
     cancel per pending order and an entry per side."""
     return queued + st.acct_i[kernel.I_POSITIONS] + st.acct_i[kernel.I_ORDERS] + 2
 
 
-@compiled
+@compiled_inline
 def has_room(st: State, until_s: float, queued: int) -> bool:
     """Whether the broker's tables hold what one bar can write: walking to ``until_s`` with the
     ``queued`` orders and those decided at its close (``SimBroker.reserve``'s bound, with
@@ -217,7 +217,7 @@ def has_room(st: State, until_s: float, queued: int) -> bool:
     )
 
 
-@compiled
+@compiled_inline
 def _book(
     st: State, symbol: int, magic: int, pos_f: np.ndarray, pos_i: np.ndarray, ord_i: np.ndarray
 ) -> tuple[int, int]:
@@ -250,7 +250,7 @@ def _book(
     return n_pos, n_ord
 
 
-@compiled
+@compiled_inline
 def _filling(st: State, symbol: int, pending: bool) -> int:
     """The filling ``prepare_request`` sends for the default FOK: FOK when the symbol accepts
     it, else RETURN for a pending order when accepted, else the first one accepted."""
@@ -270,7 +270,7 @@ def _filling(st: State, symbol: int, pending: bool) -> int:
     return mt5.ORDER_FILLING_FOK  # nothing accepted: sent as asked, refused by the server
 
 
-@compiled
+@compiled_inline
 def _price(st: State, symbol: int, value: float, req_f: np.ndarray, column: int) -> int:
     """A price on the symbol's digits into the request; a refusal when a real price rounds
     to 0."""
@@ -281,7 +281,7 @@ def _price(st: State, symbol: int, value: float, req_f: np.ndarray, column: int)
     return 0
 
 
-@compiled
+@compiled_inline
 def prepare_row(
     st: State,
     cfg: np.ndarray,
@@ -360,7 +360,7 @@ def prepare_row(
     return 0
 
 
-@compiled
+@compiled_inline
 def _send_rows(
     st: State,
     cfg: np.ndarray,
@@ -400,7 +400,7 @@ def _send_rows(
             ctl[C_REJECTED] += 1
 
 
-@compiled
+@compiled_inline
 def _next_event(
     st: State, cfg: np.ndarray, market: Market, signals: Signals, start: int, slack: float
 ) -> int:
@@ -608,7 +608,7 @@ def run_bars(
     ctl[C_STATUS] = DONE
 
 
-@compiled
+@compiled_inline
 def _cumulative_at(
     times: np.ndarray, amounts: np.ndarray, k: int, at: float, total: float
 ) -> tuple[int, float]:
@@ -619,7 +619,7 @@ def _cumulative_at(
     return k, total
 
 
-@compiled
+@compiled_inline
 def _rate_at(rates: np.ndarray, i: int) -> float:
     return rates[i] if rates.shape[0] else 1.0  # no rates: the profit is in account currency
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, round_to
+from nl_trader.numeric import compiled, compiled_inline, round_to
 
 DAY_S = 86_400
 
@@ -366,7 +366,7 @@ _is_buy = compiled(is_buy_type)
 
 
 # ---- lookups ---------------------------------------------------------------------------------
-@compiled
+@compiled_inline
 def _copy_row(
     target: np.ndarray, row: int, source: np.ndarray, source_row: int, count: int
 ) -> None:
@@ -375,7 +375,7 @@ def _copy_row(
         target[row, column] = source[source_row, column]
 
 
-@compiled
+@compiled_inline
 def position_row(st: State, ticket: int) -> int:
     for row in range(st.acct_i[I_POSITIONS]):
         if st.pos_i[row, P_TICKET] == ticket:
@@ -383,7 +383,7 @@ def position_row(st: State, ticket: int) -> int:
     return -1
 
 
-@compiled
+@compiled_inline
 def order_row(st: State, ticket: int) -> int:
     for row in range(st.acct_i[I_ORDERS]):
         if st.ord_i[row, O_TICKET] == ticket:
@@ -391,7 +391,7 @@ def order_row(st: State, ticket: int) -> int:
     return -1
 
 
-@compiled
+@compiled_inline
 def _netting_row(st: State, symbol: int) -> int:
     for row in range(st.acct_i[I_POSITIONS]):
         if st.pos_i[row, P_SYMBOL] == symbol:
@@ -399,23 +399,23 @@ def _netting_row(st: State, symbol: int) -> int:
     return -1
 
 
-@compiled
+@compiled_inline
 def _has_quote(st: State, symbol: int) -> bool:
     return not math.isnan(st.quote[symbol, Q_BID])
 
 
-@compiled
+@compiled_inline
 def _round_price(st: State, symbol: int, price: float) -> float:
     return round_to(price, st.sym_i[symbol, S_DIGITS])
 
 
-@compiled
+@compiled_inline
 def _msc(time_s: float) -> int:
     return int(round_to(time_s * 1000.0, 0))
 
 
 # ---- money -----------------------------------------------------------------------------------
-@compiled
+@compiled_inline
 def _pair_rate(st: State, source: int, target: int) -> float:
     for symbol in range(st.sym_i.shape[0]):
         if not _has_quote(st, symbol):
@@ -428,7 +428,7 @@ def _pair_rate(st: State, source: int, target: int) -> float:
     return math.nan
 
 
-@compiled
+@compiled_inline
 def _direct_rate(st: State, source: int, target: int) -> float:
     quoted = _pair_rate(st, source, target)
     if not math.isnan(quoted):
@@ -473,7 +473,7 @@ def rate(st: State, source: int, target: int) -> float:
     raise ConversionMissing()
 
 
-@compiled
+@compiled_inline
 def _to_account(st: State, currency: int) -> float:
     """``rate`` to the account currency, worked out once per set of quotes (``conv``)."""
     known = st.conv[currency]
@@ -484,7 +484,7 @@ def _to_account(st: State, currency: int) -> float:
     return known
 
 
-@compiled
+@compiled_inline
 def _set_quote_row(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """A new quote for ``symbol``; the conversions worked out at the old ones are forgotten."""
     st.quote[symbol, Q_TIME] = time_s
@@ -494,7 +494,7 @@ def _set_quote_row(st: State, symbol: int, time_s: float, bid: float, ask: float
         st.conv[currency] = math.nan
 
 
-@compiled
+@compiled_inline
 def _position_profit(st: State, row: int, price: float, volume: float) -> float:
     symbol = st.pos_i[row, P_SYMBOL]
     move = price - st.pos_f[row, P_PRICE_OPEN]
@@ -516,7 +516,7 @@ def calc_profit(
     return round_to(raw * _to_account(st, st.sym_i[symbol, S_PROFIT]), 2)
 
 
-@compiled
+@compiled_inline
 def profit(st: State) -> float:
     """Floating profit of open positions in account currency (swaps included, as MT5 shows)."""
     total = 0.0
@@ -525,12 +525,12 @@ def profit(st: State) -> float:
     return total
 
 
-@compiled
+@compiled_inline
 def equity(st: State) -> float:
     return st.acct_f[A_BALANCE] + profit(st)
 
 
-@compiled
+@compiled_inline
 def margin_per_lot(st: State, symbol: int, price: float) -> float:
     mode = st.sym_i[symbol, S_CALC_MODE]
     leverage = st.acct_f[A_LEVERAGE]
@@ -547,7 +547,7 @@ def margin_per_lot(st: State, symbol: int, price: float) -> float:
     return value * _to_account(st, st.sym_i[symbol, S_PROFIT])
 
 
-@compiled
+@compiled_inline
 def _ask_or_zero(st: State, symbol: int) -> float:
     return st.quote[symbol, Q_ASK] if _has_quote(st, symbol) else 0.0
 
@@ -600,7 +600,7 @@ def _margin_for(
     return total
 
 
-@compiled
+@compiled_inline
 def margin(st: State) -> float:
     count = st.acct_i[I_POSITIONS]
     if count == 1:  # the usual book: no hedged volume to share out
@@ -609,7 +609,7 @@ def margin(st: State) -> float:
     return _margin_for(st, -1, -1, False, 0.0) if count else 0.0
 
 
-@compiled
+@compiled_inline
 def _margin_after(st: State, symbol: int, order_type: int, volume: float, price: float) -> float:
     is_buy = _is_buy(order_type)
     if st.acct_i[I_HEDGING]:
@@ -627,12 +627,12 @@ def _margin_after(st: State, symbol: int, order_type: int, volume: float, price:
     return _margin_for(st, existing, -1, False, 0.0)
 
 
-@compiled
+@compiled_inline
 def _commission(st: State, symbol: int, volume: float) -> float:
     return st.sym_f[symbol, S_COMMISSION] * volume
 
 
-@compiled
+@compiled_inline
 def _check_margin(st: State, symbol: int, order_type: int, volume: float, price: float) -> int:
     needed = _margin_after(st, symbol, order_type, volume, price)
     commission = _commission(st, symbol, volume)
@@ -641,7 +641,7 @@ def _check_margin(st: State, symbol: int, order_type: int, volume: float, price:
     return OK
 
 
-@compiled
+@compiled_inline
 def _net_lots(st: State, symbol: int) -> float:
     total = 0.0
     for row in range(st.acct_i[I_POSITIONS]):
@@ -652,7 +652,7 @@ def _net_lots(st: State, symbol: int) -> float:
 
 
 # ---- events and ledgers ----------------------------------------------------------------------
-@compiled
+@compiled_inline
 def _emit(
     st: State,
     of: np.ndarray,
@@ -681,7 +681,7 @@ def _emit(
     st.acct_i[I_EVENTS] = event + 1
 
 
-@compiled
+@compiled_inline
 def _log_exposure(st: State, symbol: int) -> None:
     """Record (time, symbol, long lots, long lots x open price, short lots, short lots x open
     price) after a deal: enough to value the book at any later price without replaying it."""
@@ -709,7 +709,7 @@ def _log_exposure(st: State, symbol: int) -> None:
 
 
 # ---- orders ----------------------------------------------------------------------------------
-@compiled
+@compiled_inline
 def _new_order(
     st: State,
     symbol: int,
@@ -761,7 +761,7 @@ def _new_order(
     of[0, O_COMMENT_VALUE] = comment_value
 
 
-@compiled
+@compiled_inline
 def _finish_order(st: State, of: np.ndarray, oi: np.ndarray, row: int, state: int) -> int:
     """Close the order's life (state, time done) and file it in the history; returns its row
     there."""
@@ -776,7 +776,7 @@ def _finish_order(st: State, of: np.ndarray, oi: np.ndarray, row: int, state: in
     return done
 
 
-@compiled
+@compiled_inline
 def _drop_order(st: State, row: int) -> None:
     """Take a pending order out of the book, keeping the others' order."""
     count = st.acct_i[I_ORDERS]
@@ -787,7 +787,7 @@ def _drop_order(st: State, row: int) -> None:
     st.acct_i[I_ORDERS] = count - 1
 
 
-@compiled
+@compiled_inline
 def _take_order(st: State, row: int) -> None:
     """Move a pending order to the scratch row and out of the book (to fill or close it)."""
     _copy_row(st.work_f, 0, st.ord_f, row, OF_COUNT)
@@ -804,7 +804,7 @@ def _close_order(st: State, row: int, state: int) -> int:
 
 
 # ---- deals and positions ---------------------------------------------------------------------
-@compiled
+@compiled_inline
 def _new_deal(
     st: State,
     deal_type: int,
@@ -849,7 +849,7 @@ def _new_deal(
     return row
 
 
-@compiled
+@compiled_inline
 def _revalue(st: State, symbol: int) -> None:
     if not _has_quote(st, symbol):
         return
@@ -863,7 +863,7 @@ def _revalue(st: State, symbol: int) -> None:
             )
 
 
-@compiled
+@compiled_inline
 def _revalue_converted(st: State, moved: int) -> None:
     """Positions whose profit converts through a quote (EURJPY via USDJPY) move with it."""
     account = st.acct_i[I_CURRENCY]
@@ -885,7 +885,7 @@ def _revalue_converted(st: State, moved: int) -> None:
                 _revalue(st, symbol)
 
 
-@compiled
+@compiled_inline
 def _open_position(
     st: State, symbol: int, is_buy: bool, volume: float, price: float, identifier: int
 ) -> int:
@@ -923,7 +923,7 @@ def _open_position(
     return row
 
 
-@compiled
+@compiled_inline
 def _drop_position(st: State, row: int) -> None:
     count = st.acct_i[I_POSITIONS]
     st.active[st.pos_i[row, P_SYMBOL]] -= 1
@@ -933,7 +933,7 @@ def _drop_position(st: State, row: int) -> None:
     st.acct_i[I_POSITIONS] = count - 1
 
 
-@compiled
+@compiled_inline
 def _close_volume(
     st: State,
     row: int,
@@ -1036,7 +1036,7 @@ def _net(
     return deal
 
 
-@compiled
+@compiled_inline
 def _opens_exposure(
     st: State, position_row_: int, symbol: int, order_type: int, volume: float
 ) -> bool:
@@ -1051,7 +1051,7 @@ def _opens_exposure(
     return same_side or volume > st.pos_f[existing, P_VOLUME] + 1e-9
 
 
-@compiled
+@compiled_inline
 def _execute(
     st: State, symbol: int, order_type: int, volume: float, price: float, target: int, reason: int
 ) -> int:
@@ -1087,7 +1087,7 @@ def _execute(
 
 
 # ---- reacting to prices ----------------------------------------------------------------------
-@compiled
+@compiled_inline
 def _expire_orders(st: State, symbol: int) -> None:
     now = st.acct_f[A_TIME]
     row = 0
@@ -1197,7 +1197,7 @@ def _trigger_orders(st: State, symbol: int) -> None:
                 break
 
 
-@compiled
+@compiled_inline
 def _close_at_market(
     st: State,
     row: int,
@@ -1235,7 +1235,7 @@ def _close_at_market(
     _emit(st, st.work_f, st.work_i, 0, EV_FILLED, 0, EC_ORDER, deal=deal)
 
 
-@compiled
+@compiled_inline
 def _trigger_stops(st: State, symbol: int) -> None:
     bid, ask = st.quote[symbol, Q_BID], st.quote[symbol, Q_ASK]
     count = st.acct_i[I_POSITIONS]
@@ -1258,7 +1258,7 @@ def _trigger_stops(st: State, symbol: int) -> None:
             _close_at_market(st, row, market, mt5.DEAL_REASON_TP, mt5.ORDER_REASON_TP, C_TP, tp)
 
 
-@compiled
+@compiled_inline
 def _stop_out(st: State) -> None:
     while st.acct_i[I_POSITIONS]:
         used = margin(st)
@@ -1319,7 +1319,7 @@ def _rollover(st: State, midnight_s: int) -> None:
             st.acct_i[I_SWAPS] = entry + 1
 
 
-@compiled
+@compiled_inline
 def advance_clock(st: State, time_s: float) -> None:
     """Let time pass without a quote (rollovers and swaps happen on the way)."""
     previous = st.acct_f[A_TIME]
@@ -1332,7 +1332,7 @@ def advance_clock(st: State, time_s: float) -> None:
             _rollover(st, midnight)
 
 
-@compiled
+@compiled_inline
 def _track_lowest(st: State) -> None:
     lowest = st.acct_f[A_LOWEST]
     if not math.isnan(lowest):
@@ -1358,7 +1358,7 @@ def move(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     _track_lowest(st)
 
 
-@compiled
+@compiled_inline
 def _move_out_of_reach(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """``move`` for a quote ``_out_of_reach`` cleared: the book is revalued, nothing can
     trigger."""
@@ -1378,7 +1378,7 @@ def set_quote(st: State, symbol: int, time_s: float, bid: float, ask: float) -> 
     move(st, symbol, time_s, _round_price(st, symbol, bid), _round_price(st, symbol, ask))
 
 
-@compiled
+@compiled_inline
 def stop_out_level(st: State, symbol: int, trust: float) -> tuple[bool, bool, float]:
     """Where the book of ``symbol`` reaches the stop-out level, on a linear view of its value
     at today's margin: (found, on the bid?, price). ``trust`` < 1 brings the level closer, for
@@ -1394,7 +1394,7 @@ def stop_out_level(st: State, symbol: int, trust: float) -> tuple[bool, bool, fl
     return True, False, st.quote[symbol, Q_ASK] - reach
 
 
-@compiled
+@compiled_inline
 def trigger_bounds(st: State, symbol: int) -> tuple[float, float, float, float, float]:
     """Where the market must go for something to happen on ``symbol``: (bid_low, bid_high,
     ask_low, ask_high, expiry_s). A bar whose bid low is at or below bid_low, ... or that
@@ -1443,7 +1443,7 @@ def trigger_bounds(st: State, symbol: int) -> tuple[float, float, float, float, 
     return bid_low, bid_high, ask_low, ask_high, expiry
 
 
-@compiled
+@compiled_inline
 def _next_level(
     st: State, symbol: int, spread: float, current: float, end: float, here: float, rising: bool
 ) -> float:
@@ -1530,7 +1530,7 @@ def _sweep(
     move(st, symbol, end_s, bid, round_to(bid + spread, digits))
 
 
-@compiled
+@compiled_inline
 def _out_of_reach(
     st: State, symbol: int, low: float, high: float, spread: float, end_s: float
 ) -> bool:
@@ -1603,7 +1603,7 @@ def finish_bar(
 
 
 # ---- checks shared by the requests -----------------------------------------------------------
-@compiled
+@compiled_inline
 def _check_trade_mode(st: State, symbol: int, order_type: int, opening: bool) -> int:
     mode = st.sym_i[symbol, S_TRADE_MODE]
     if mode == mt5.SYMBOL_TRADE_MODE_DISABLED:
@@ -1619,7 +1619,7 @@ def _check_trade_mode(st: State, symbol: int, order_type: int, opening: bool) ->
     return OK
 
 
-@compiled
+@compiled_inline
 def snap_volume(volume: float, volume_min: float, volume_step: float) -> float:
     """A volume that is a multiple of the step up to float noise, snapped; NaN if it is not one."""
     steps = (volume - volume_min) / volume_step
@@ -1630,7 +1630,7 @@ def snap_volume(volume: float, volume_min: float, volume_step: float) -> float:
     return round_to(volume_min + nearest * volume_step, decimals)
 
 
-@compiled
+@compiled_inline
 def _check_volume(st: State, symbol: int, volume: float) -> float:
     """The volume snapped to the symbol's step, or NaN when MT5 refuses it (10014)."""
     low, high = st.sym_f[symbol, S_VOLUME_MIN], st.sym_f[symbol, S_VOLUME_MAX]
@@ -1639,7 +1639,7 @@ def _check_volume(st: State, symbol: int, volume: float) -> float:
     return snap_volume(volume, low, st.sym_f[symbol, S_VOLUME_STEP])
 
 
-@compiled
+@compiled_inline
 def _check_volume_limit(st: State, symbol: int, is_buy: bool, volume: float) -> int:
     """``volume_limit``: open plus pending volume of one direction on the symbol (10034)."""
     limit = st.sym_f[symbol, S_VOLUME_LIMIT]
@@ -1659,7 +1659,7 @@ def _check_volume_limit(st: State, symbol: int, is_buy: bool, volume: float) -> 
     return OK
 
 
-@compiled
+@compiled_inline
 def _check_order_mode(st: State, symbol: int, order_type: int) -> int:
     mode = st.sym_i[symbol, S_ORDER_MODE]
     if order_type in (BUY, SELL):
@@ -1675,7 +1675,7 @@ def _check_order_mode(st: State, symbol: int, order_type: int) -> int:
     return OK if mode & flag else REJ_ORDER_TYPE
 
 
-@compiled
+@compiled_inline
 def _check_filling(st: State, symbol: int, filling: int, pending: bool) -> int:
     """MetaTrader 5's "Fill Policy" table for the symbol's execution mode and filling flags."""
     exemode = st.sym_i[symbol, S_EXEMODE]
@@ -1696,7 +1696,7 @@ def _check_filling(st: State, symbol: int, filling: int, pending: bool) -> int:
     return REJ_FILLING
 
 
-@compiled
+@compiled_inline
 def _check_stops(
     st: State,
     symbol: int,
@@ -1806,7 +1806,7 @@ def _check_pending_prices(
     return _check_stops(st, symbol, is_buy, entry, sl, tp, False)
 
 
-@compiled
+@compiled_inline
 def _reply(
     st: State,
     reply_f: np.ndarray,
