@@ -38,4 +38,9 @@ def epoch_seconds(index: pd.Index) -> np.ndarray:
     times = pd.DatetimeIndex(index)
     if times.tz is None:
         raise InvalidInputError(["bars: the index must be timezone-aware (UTC)"], what="bars")
+    if times.unit == "ns":
+        nanoseconds = times.asi8
+        seconds = nanoseconds // 1_000_000_000
+        if (seconds * 1_000_000_000 == nanoseconds).all():  # whole seconds: the usual bars
+            return seconds
     return times.as_unit("s").asi8.astype("int64")

@@ -262,10 +262,10 @@ class CompiledStrategy:
         filters = self.spec.filters
         if not filters.sessions:
             # Weekdays in UTC, read from the seconds (1970-01-01 was a Thursday, weekday 3).
-            weekday = ((decision_s.astype("int64") - 1) // 86_400 + 3) % 7
             trading_day = np.zeros(7, dtype=bool)
             trading_day[[WEEKDAYS.index(d) for d in filters.weekdays]] = True
-            allowed = trading_day[weekday]
+            allowed = np.empty(len(decision_s), dtype=bool)
+            _on_trading_days(decision_s.astype("int64", copy=False), trading_day, allowed)
             if filters.max_spread_pips is not None:
                 allowed &= spread_points * self.point <= filters.max_spread_pips * self.pip + 1e-12
             return np.asarray(allowed, dtype=bool)
@@ -436,6 +436,13 @@ class _PriceSeries(dict[str, Array]):
             raise KeyError(name)
         values = self[name] = price(self.bars, name)
         return values
+
+
+@compiled
+def _on_trading_days(decision_s: Array, trading_day: Array, allowed: Array) -> None:
+    """Whether each bar's own day (its last second's, in UTC) is a trading day (Monday 0)."""
+    for i in range(decision_s.shape[0]):
+        allowed[i] = trading_day[((decision_s[i] - 1) // 86_400 + 3) % 7]
 
 
 @compiled
