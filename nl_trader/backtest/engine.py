@@ -36,7 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -268,20 +268,22 @@ class _Engine:
         broker, strategy = self.broker, self.strategy
         signals = self.signals
         empty = np.empty(0)
-        compiled_signals = loop.Signals(
-            time_s=signals.time_s,
-            close=signals.close,
-            spread_points=signals.spread_points,
-            long_entry=signals.long_entry,
-            short_entry=signals.short_entry,
-            long_exit=signals.long_exit,
-            short_exit=signals.short_exit,
-            allowed=signals.allowed,
-            close_all=signals.close_all,
-            anchor=signals.anchor if signals.anchor is not None else empty,
-            short_anchor=signals.short_anchor if signals.short_anchor is not None else empty,
-            atr=signals.atr_matrix,
-            expiry_s=signals.expiry_s,
+        compiled_signals = _inputs(
+            loop.Signals(
+                time_s=signals.time_s,
+                close=signals.close,
+                spread_points=signals.spread_points,
+                long_entry=signals.long_entry,
+                short_entry=signals.short_entry,
+                long_exit=signals.long_exit,
+                short_exit=signals.short_exit,
+                allowed=signals.allowed,
+                close_all=signals.close_all,
+                anchor=signals.anchor if signals.anchor is not None else empty,
+                short_anchor=signals.short_anchor if signals.short_anchor is not None else empty,
+                atr=signals.atr_matrix,
+                expiry_s=signals.expiry_s,
+            )
         )
         cfg = np.zeros(loop.G_COUNT, dtype=np.int64)
         cfg[loop.G_SYMBOL] = broker.symbol_index(self.symbol)
@@ -323,9 +325,9 @@ class _Engine:
                 broker.state,
                 cfg,
                 ctl,
-                self.market,
-                self.minutes,
-                self.conversion_quotes,
+                _inputs(self.market),
+                _inputs(self.minutes),
+                _inputs(self.conversion_quotes),
                 compiled_signals,
                 strategy.params_f,
                 strategy.params_i,
@@ -511,7 +513,7 @@ class _Engine:
         spread_price = self.spread * info.point
         converts = info.currency_profit != self.settings.currency
         loop.value_account(
-            self.market,
+            _inputs(self.market),
             self._rates(self.close + spread_price) if converts else _NO_RATES,
             self._rates(self.low + spread_price) if converts else _NO_RATES,
             self._rates(self.high + spread_price) if converts else _NO_RATES,
@@ -584,6 +586,21 @@ def refusal_message(code: int, value: float, info: SymbolSpec) -> str:
             "give a real price, or 0 for none"
         )
     return str(OrderParamsError([problem]))
+
+
+_Inputs = TypeVar("_Inputs", loop.Signals, loop.Market, loop.Minutes, loop.Conversions)
+
+
+def _inputs(arrays: _Inputs) -> _Inputs:
+    """The loop's input arrays, each contiguous and read-only: one compiled loop serves every
+    run (numba compiles a version per kind of array, and pandas hands out read-only ones)."""
+    fields = {}
+    for name, value in arrays._asdict().items():
+        if isinstance(value, np.ndarray):
+            value = np.ascontiguousarray(value).view()
+            value.flags.writeable = False
+        fields[name] = value
+    return type(arrays)(**fields)
 
 
 def _grown(table: np.ndarray, size: int) -> np.ndarray:

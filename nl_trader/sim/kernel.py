@@ -295,7 +295,6 @@ REJECTIONS = (
     REJ_ORDER_NOT_FOUND,
     REJ_CLOSE_BY_NETTING,
 ) = range(len(REJECTIONS))
-REJECTION_RETCODES = np.array([retcode for retcode, _ in REJECTIONS], dtype=np.int64)
 
 # Symbol flags (MT5's SYMBOL_* bit masks).
 _FILLING_FOK = 1
