@@ -11,7 +11,7 @@ and ticket counters live in ``acct_i``. Text (symbols, comments) is held by the 
 a comment id >= 0 indexes the broker's text table, a negative one is a comment this module
 writes (``[sl 1.0842]``) with its number in the row's comment-value column. Tables are filled in
 insertion order, as MT5 lists records, and removal keeps that order. The caller keeps room in
-the tables (``headroom``); a function here never grows them.
+the tables (``SimBroker.reserve``, ``backtest.loop.has_room``); a function here never grows them.
 
 A rejected request returns a rejection code (an index of ``REJECTIONS``), 0 when accepted.
 """
