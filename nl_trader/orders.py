@@ -701,7 +701,8 @@ def allowed_fillings(symbol_info: Mapping[str, Any], *, pending: bool) -> list[i
     return allowed
 
 
-def _snap_volume(volume: float, symbol_info: Mapping[str, Any]) -> float:
+def snap_request_volume(volume: float, symbol_info: Mapping[str, Any]) -> float:
+    """``volume`` on the symbol's step, or the refusal naming the symbol's limit it breaks."""
     step = float(symbol_info.get("volume_step") or 0.01)
     minimum = float(symbol_info.get("volume_min") or step)
     maximum = float(symbol_info.get("volume_max") or 0.0)
@@ -742,7 +743,7 @@ def prepare_request(
     action = request["action"]
     given = params.model_fields_set
     if "volume" in request and params.volume is not None:
-        request["volume"] = _snap_volume(params.volume, symbol_info)
+        request["volume"] = snap_request_volume(params.volume, symbol_info)
     if action in (mt5.TRADE_ACTION_DEAL, mt5.TRADE_ACTION_PENDING):
         pending = action == mt5.TRADE_ACTION_PENDING
         allowed = allowed_fillings(symbol_info, pending=pending)
@@ -777,13 +778,17 @@ def prepare_request(
             request["expiration"] = int(order["time_expiration"])
     for field in ("price", "stoplimit", "sl", "tp"):
         if field in request:
-            rounded = round(float(request[field]), digits)
-            if request[field] and not rounded:
-                raise OrderParamsError(
-                    [
-                        f"{field}: {request[field]} is 0 at the symbol's {digits} digits; "
-                        "give a real price, or 0 for none"
-                    ]
-                )
-            request[field] = rounded
+            request[field] = round_request_price(field, request[field], digits)
     return request, tuple(notes)
+
+
+def round_request_price(field: str, price: float, digits: int) -> float:
+    """``price`` on the symbol's digits, refused when a real price would become 0."""
+    rounded = round(float(price), digits)
+    if price and not rounded:
+        raise OrderParamsError(
+            [
+                f"{field}: {price} is 0 at the symbol's {digits} digits; give a real price, or 0 for none"
+            ]
+        )
+    return rounded

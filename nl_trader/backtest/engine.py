@@ -45,9 +45,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from nl_trader import mt5
 from nl_trader.backtest import loop
 from nl_trader.backtest.stats import ClosedTrade, closed_trades
-from nl_trader.errors import InvalidInputError, OrderParamsError
+from nl_trader.errors import InvalidInputError, NlTraderError, OrderParamsError
 from nl_trader.events import retcode_meaning
-from nl_trader.orders import parse_order_params
+from nl_trader.orders import parse_order_params, round_request_price, snap_request_volume
 from nl_trader.routing import failure_message
 from nl_trader.sim import kernel
 from nl_trader.sim.broker import AccountConfig, ExecutionModel, Ledger, SimBroker
@@ -314,6 +314,8 @@ class _Engine:
         rejected = np.zeros(0, dtype=np.int64)
         rejected_value = np.zeros(0)
         report_every = max(1, count // 100) if self.progress is not None else count
+        market, minutes = _inputs(self.market), _inputs(self.minutes)
+        conversions = _inputs(self.conversion_quotes)
         space = loop.space_for(broker.state)
         while True:
             start = int(ctl[loop.C_BAR])
@@ -325,9 +327,9 @@ class _Engine:
                 broker.state,
                 cfg,
                 ctl,
-                _inputs(self.market),
-                _inputs(self.minutes),
-                _inputs(self.conversion_quotes),
+                market,
+                minutes,
+                conversions,
                 compiled_signals,
                 strategy.params_f,
                 strategy.params_i,
@@ -567,25 +569,19 @@ class _Engine:
 def refusal_message(code: int, value: float, info: SymbolSpec) -> str:
     """What the simulated route answers for an order the loop refused (``SimulatedRoute.submit``):
     a broker's rejection (a ``kernel.REJECTIONS`` index) or one before the broker
-    (``loop.PREP_*``, ``value`` the volume or price in question)."""
+    (``loop.PREP_*``, ``value`` the volume or price in question), worded by the route's own
+    checks."""
     if code > 0:
         retcode, comment = kernel.REJECTIONS[code]
         return failure_message(retcode, retcode_meaning(retcode), comment)
-    if code == loop.PREP_VOLUME_LOW:
-        problem = f"volume: {value} is below {info.name}'s minimum of {info.volume_min} lots"
-    elif code == loop.PREP_VOLUME_HIGH:
-        problem = f"volume: {value} is above {info.name}'s maximum of {info.volume_max} lots"
-    elif code == loop.PREP_VOLUME_STEP:
-        problem = (
-            f"volume: {value} is not a multiple of the symbol's volume step {info.volume_step}"
-        )
-    else:
-        field = _PRICE_FIELDS[loop.PREP_PRICE_ZERO - code]
-        problem = (
-            f"{field}: {value} is 0 at the symbol's {info.digits} digits; "
-            "give a real price, or 0 for none"
-        )
-    return str(OrderParamsError([problem]))
+    try:
+        if code <= loop.PREP_PRICE_ZERO:
+            round_request_price(_PRICE_FIELDS[loop.PREP_PRICE_ZERO - code], value, info.digits)
+        else:
+            snap_request_volume(value, info.as_symbol_info())
+    except OrderParamsError as refusal:
+        return str(refusal)
+    raise NlTraderError(f"refusal {code} does not refuse {value}")  # the loop and route disagree
 
 
 _Inputs = TypeVar("_Inputs", loop.Signals, loop.Market, loop.Minutes, loop.Conversions)
