@@ -103,3 +103,15 @@ def round_to(value: float, digits: int) -> float:
         whole += 1.0
     result = whole / scale
     return -0.0 if result == 0.0 and value < 0 else result
+
+
+@compiled_inline
+def snap_to_step(volume: float, volume_min: float, volume_step: float) -> float:
+    """A volume that is a multiple of the step up to float noise (1e-6 steps), snapped to it on
+    the step's decimals; NaN when it is no multiple."""
+    steps = (volume - volume_min) / volume_step
+    nearest = round_to(steps, 0)
+    if not abs(steps - nearest) <= 1e-6:
+        return math.nan
+    decimals = max(0, -math.floor(math.log10(volume_step)) + 2)
+    return round_to(volume_min + nearest * volume_step, decimals)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from nl_trader import mt5
 from nl_trader.errors import InvalidInputError
+from nl_trader.numeric import snap_to_step
 
 # MQL5 symbol bitmask flags that the MetaTrader5 package does not define (mt5_api.md 5.2).
 SYMBOL_FILLING_FOK = 1
@@ -338,13 +339,10 @@ def symbol_spec(name: str, overrides: dict[str, Any] | None = None) -> SymbolSpe
 
 
 def snap_volume(volume: float, spec_min: float, spec_step: float) -> float | None:
-    """Snap a volume that is a multiple of the step up to float noise; None if it is not one."""
-    steps = (volume - spec_min) / spec_step
-    nearest = round(steps)
-    if not math.isclose(steps, nearest, rel_tol=0.0, abs_tol=1e-6):
-        return None
-    decimals = max(0, -math.floor(math.log10(spec_step)) + 2)
-    return round(spec_min + nearest * spec_step, decimals)
+    """Snap a volume that is a multiple of the step up to float noise; None if it is not one
+    (the rule the simulated broker applies: ``numeric.snap_to_step``)."""
+    snapped = snap_to_step(float(volume), float(spec_min), float(spec_step))
+    return None if math.isnan(snapped) else float(snapped)
 
 
 def conversion_pairs(symbol: str, account_currency: str) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, round_to
+from nl_trader.numeric import compiled, compiled_inline, round_to, snap_to_step
 from nl_trader.sim import kernel
 from nl_trader.sim.kernel import State
 from nl_trader.strategy import decide
@@ -324,7 +324,7 @@ def prepare_row(
         return PREP_VOLUME_LOW
     if high and volume > high + 1e-9:
         return PREP_VOLUME_HIGH
-    snapped = kernel.snap_volume(volume, low, st.sym_f[symbol, kernel.S_VOLUME_STEP])
+    snapped = snap_to_step(volume, low, st.sym_f[symbol, kernel.S_VOLUME_STEP])
     if math.isnan(snapped):
         return PREP_VOLUME_STEP
     req_i[kernel.R_ACTION] = mt5.TRADE_ACTION_PENDING if pending else mt5.TRADE_ACTION_DEAL
@@ -435,6 +435,38 @@ def _next_event(
     return count
 
 
+@compiled_inline
+def _walk_one(
+    st: State,
+    cfg: np.ndarray,
+    ctl: np.ndarray,
+    symbol: int,
+    time_s: float,
+    duration_s: float,
+    open_: float,
+    high: float,
+    low: float,
+    close: float,
+    spread: float,
+    queue_i: np.ndarray,
+    queue_f: np.ndarray,
+    skipped: np.ndarray,
+    rejected: np.ndarray,
+    rejected_value: np.ndarray,
+    space: Space,
+) -> None:
+    """One bar through the broker: its open, the queued orders sent there, then its path."""
+    kernel.open_bar(st, symbol, time_s, open_, spread)
+    queued = ctl[C_QUEUE]
+    if queued:
+        _send_rows(
+            st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected, rejected_value,
+            space.req_i, space.req_f, space.reply_i, space.reply_f,
+        )  # fmt: skip
+        ctl[C_QUEUE] = 0
+    kernel.finish_bar(st, symbol, time_s, duration_s, open_, high, low, close, spread)
+
+
 @compiled
 def run_bars(
     st: State,
@@ -495,51 +527,22 @@ def run_bars(
                     ctl[C_STATUS] = BAD_QUOTE
                     return
                 kernel.set_quote(st, conversions.symbols[k], bar_s, bid, ask)
-        walked_by_minute = False
+        first = last = 0
         if cfg[G_HAS_M1]:
             first, last = minutes.first[i], minutes.first[i + 1]
-            if last > first:
-                walked_by_minute = True
-                for m in range(first, last):
-                    kernel.open_bar(
-                        st, symbol, minutes.time_s[m], minutes.open[m], minutes.spread[m]
-                    )
-                    if queued:
-                        _send_rows(
-                            st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected,
-                            rejected_value, req_i, req_f, reply_i, reply_f,
-                        )  # fmt: skip
-                        queued = ctl[C_QUEUE] = 0
-                    kernel.finish_bar(
-                        st,
-                        symbol,
-                        minutes.time_s[m],
-                        60.0,
-                        minutes.open[m],
-                        minutes.high[m],
-                        minutes.low[m],
-                        minutes.close[m],
-                        minutes.spread[m],
-                    )
-        if not walked_by_minute:
-            kernel.open_bar(st, symbol, bar_s, market.open[i], market.spread[i])
-            if queued:
-                _send_rows(
-                    st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected,
-                    rejected_value, req_i, req_f, reply_i, reply_f,
+        if last > first:  # walked minute by minute, the queue sent at the first minute's open
+            for m in range(first, last):
+                _walk_one(
+                    st, cfg, ctl, symbol, minutes.time_s[m], 60.0, minutes.open[m],
+                    minutes.high[m], minutes.low[m], minutes.close[m], minutes.spread[m],
+                    queue_i, queue_f, skipped, rejected, rejected_value, space,
                 )  # fmt: skip
-                queued = ctl[C_QUEUE] = 0
-            kernel.finish_bar(
-                st,
-                symbol,
-                bar_s,
-                market.duration_s,
-                market.open[i],
-                market.high[i],
-                market.low[i],
-                market.close[i],
-                market.spread[i],
-            )
+        else:
+            _walk_one(
+                st, cfg, ctl, symbol, bar_s, market.duration_s, market.open[i], market.high[i],
+                market.low[i], market.close[i], market.spread[i],
+                queue_i, queue_f, skipped, rejected, rejected_value, space,
+            )  # fmt: skip
         lowest = st.acct_f[kernel.A_LOWEST]
         if math.isfinite(lowest):  # inf: nothing was exposed along this bar
             walked_low[i] = lowest

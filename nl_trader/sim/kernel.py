@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, round_to
+from nl_trader.numeric import compiled, compiled_inline, round_to, snap_to_step
 
 DAY_S = 86_400
 
@@ -1619,23 +1619,12 @@ def _check_trade_mode(st: State, symbol: int, order_type: int, opening: bool) ->
 
 
 @compiled_inline
-def snap_volume(volume: float, volume_min: float, volume_step: float) -> float:
-    """A volume that is a multiple of the step up to float noise, snapped; NaN if it is not one."""
-    steps = (volume - volume_min) / volume_step
-    nearest = round_to(steps, 0)
-    if abs(steps - nearest) > 1e-6:
-        return math.nan
-    decimals = max(0, -math.floor(math.log10(volume_step)) + 2)
-    return round_to(volume_min + nearest * volume_step, decimals)
-
-
-@compiled_inline
 def _check_volume(st: State, symbol: int, volume: float) -> float:
     """The volume snapped to the symbol's step, or NaN when MT5 refuses it (10014)."""
     low, high = st.sym_f[symbol, S_VOLUME_MIN], st.sym_f[symbol, S_VOLUME_MAX]
     if not (volume > 0) or volume < low - 1e-9 or volume > high + 1e-9:
         return math.nan
-    return snap_volume(volume, low, st.sym_f[symbol, S_VOLUME_STEP])
+    return snap_to_step(volume, low, st.sym_f[symbol, S_VOLUME_STEP])
 
 
 @compiled_inline
