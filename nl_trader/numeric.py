@@ -15,7 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from numba import njit
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # The modules with compiled functions. numba keys each cached function by its own file only, so a
 # loop compiled against an older kernel would be loaded as it was; the cache of all of them is
@@ -58,6 +62,9 @@ def _jit(**options: Any) -> Callable[[_F], _F]:
 
 
 _SPLIT = 134_217_729.0  # 2**27 + 1: Veltkamp's splitter for float64
+# 10**k for k <= 22, each exact (a decimal literal is read correctly rounded, and these are
+# representable): a table read where ``10.0**k`` would multiply k times on every rounding.
+_POWERS_OF_TEN = np.array([float(f"1e{k}") for k in range(23)])
 
 # The product's compiled functions: cached on disk, and without numba's reference counting
 # (NRT). They allocate nothing (callers pass every array in), and a call would otherwise count
@@ -78,9 +85,16 @@ def _split(value: float) -> tuple[float, float]:
 @compiled
 def round_to(value: float, digits: int) -> float:
     """``round(value, digits)`` as Python computes it, for 0 <= digits <= 15."""
+    return round_to_inline(value, digits)
+
+
+@compiled_inline
+def round_to_inline(value: float, digits: int) -> float:
+    """``round_to`` written into its caller, for the paths every simulated tick takes (a call
+    there costs a third of the rounding); elsewhere ``round_to``, which keeps compiling short."""
     if not math.isfinite(value) or value == 0.0:
         return value
-    scale = 10.0**digits  # exact for digits <= 22
+    scale = _POWERS_OF_TEN[digits] if 0 <= digits < 23 else 10.0**digits
     product = value * scale
     if abs(product) >= 4_503_599_627_370_496.0:  # 2**52: no fraction left to round
         return value
@@ -115,3 +129,60 @@ def snap_to_step(volume: float, volume_min: float, volume_step: float) -> float:
         return math.nan
     decimals = max(0, -math.floor(math.log10(volume_step)) + 2)
     return round_to(volume_min + nearest * volume_step, decimals)
+
+
+@compiled
+def whole_units(ticks: np.ndarray, per_unit: int, units: np.ndarray) -> bool:
+    """``units = ticks // per_unit`` in one pass; whether every tick count was a whole number of
+    units (nanoseconds read as seconds: per_unit 10**9). The usual divisors are written out: a
+    division by a constant is a multiplication, by a variable a slow divide."""
+    if per_unit == 1_000_000:
+        return _whole_units(ticks, 1_000_000, units)
+    if per_unit == 1_000_000_000:
+        return _whole_units(ticks, 1_000_000_000, units)
+    return _whole_units(ticks, per_unit, units)
+
+
+@compiled_inline
+def _whole_units(ticks: np.ndarray, per_unit: int, units: np.ndarray) -> bool:
+    whole = True
+    for i in range(ticks.shape[0]):
+        unit = ticks[i] // per_unit
+        units[i] = unit
+        whole &= unit * per_unit == ticks[i]
+    return whole
+
+
+def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+    """``prefetch(array, i)`` in compiled code: start bringing ``array[i]``'s cache line in and go
+    on. A hint to the processor (LLVM's ``llvm.prefetch``): it never faults, even out of the
+    array, and changes no result. After a jump through memory, several such hints let the
+    lines arrive together instead of one cache miss after another."""
+    if (
+        not isinstance(array, types.Array)
+        or array.ndim != 1
+        or not isinstance(index, types.Integer)
+    ):
+        return None
+    signature = types.void(array, index)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        values = context.make_array(array)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
+            context, builder, array, values, [args[1]], wraparound=False
+        )
+        byte_pointer = ir.IntType(8).as_pointer()
+        int32 = ir.IntType(32)
+        hint = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0",
+        )
+        # A read (0), kept in all cache levels (3), of data (1).
+        builder.call(hint, [builder.bitcast(pointer, byte_pointer), int32(0), int32(3), int32(1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+prefetch = cast(Callable[[np.ndarray, int], None], intrinsic(_prefetch))

@@ -13,6 +13,7 @@ import pandas as pd
 
 from nl_trader import mt5
 from nl_trader.errors import InvalidInputError
+from nl_trader.numeric import whole_units
 
 TIMEFRAME_MINUTES: dict[str, int] = {
     "M1": 1, "M2": 2, "M3": 3, "M4": 4, "M5": 5, "M6": 6, "M10": 10, "M12": 12, "M15": 15,
@@ -38,9 +39,13 @@ def epoch_seconds(index: pd.Index) -> np.ndarray:
     times = pd.DatetimeIndex(index)
     if times.tz is None:
         raise InvalidInputError(["bars: the index must be timezone-aware (UTC)"], what="bars")
-    if times.unit == "ns":
-        nanoseconds = times.asi8
-        seconds = nanoseconds // 1_000_000_000
-        if (seconds * 1_000_000_000 == nanoseconds).all():  # whole seconds: the usual bars
-            return seconds
+    per_second = _TICKS_PER_SECOND.get(times.unit, 1)
+    if per_second == 1:
+        return times.asi8.astype("int64")
+    seconds = np.empty(len(times), dtype=np.int64)
+    if whole_units(times.asi8, per_second, seconds):  # whole seconds: the usual bars
+        return seconds
     return times.as_unit("s").asi8.astype("int64")
+
+
+_TICKS_PER_SECOND = {"ns": 1_000_000_000, "us": 1_000_000, "ms": 1_000}

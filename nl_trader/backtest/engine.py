@@ -259,7 +259,11 @@ class _Engine:
         self.conversion_quotes = self._conversion_quotes()
         self.rejected: list[str] = []
         self.walked = 0
-        self.walked_low = np.full(len(bars), np.nan)  # equity lows of the walked bars
+        # The walked bars' equity lows, as (bar, low) in bar order: at most one per bar, and
+        # only the pages written are ever touched.
+        self.low_bar = np.empty(len(bars), dtype=np.int64)
+        self.low_value = np.empty(len(bars))
+        self.lows = 0
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> BacktestResult:
@@ -283,6 +287,13 @@ class _Engine:
                 short_anchor=signals.short_anchor if signals.short_anchor is not None else empty,
                 atr=signals.atr_matrix,
                 expiry_s=signals.expiry_s,
+                acts=loop.acting_bars(
+                    signals.long_entry,
+                    signals.short_entry,
+                    signals.long_exit,
+                    signals.short_exit,
+                    signals.close_all,
+                ),
             )
         )
         cfg = np.zeros(loop.G_COUNT, dtype=np.int64)
@@ -336,7 +347,8 @@ class _Engine:
                 queue_i,
                 queue_f,
                 space,
-                self.walked_low,
+                self.low_bar,
+                self.low_value,
                 skipped,
                 rejected,
                 rejected_value,
@@ -365,6 +377,7 @@ class _Engine:
                     rejected = _grown(rejected, size)
                     rejected_value = _grown(rejected_value, size)
         self.walked = int(ctl[loop.C_WALKED])
+        self.lows = int(ctl[loop.C_LOWS])
         for reason, times in zip(loop.SKIP_NAMES, skipped.tolist(), strict=True):
             if times:
                 strategy.skipped[reason] = strategy.skipped.get(reason, 0) + times
@@ -528,7 +541,8 @@ class _Engine:
             np.ascontiguousarray(swaps[:, 1]),
             deal_i[realised, kernel.D_TIME].astype("float64"),
             np.ascontiguousarray(deal_f[realised, kernel.D_SWAP]),
-            self.walked_low,
+            self.low_bar[: self.lows],
+            self.low_value[: self.lows],
             balance,
             equity,
             equity_low,

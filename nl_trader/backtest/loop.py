@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, round_to, snap_to_step
+from nl_trader.numeric import compiled, compiled_inline, prefetch, round_to, snap_to_step
 from nl_trader.sim import kernel
 from nl_trader.sim.kernel import State
 from nl_trader.strategy import decide
@@ -39,7 +39,8 @@ C_WALKED = 2
 C_STATUS = 3
 C_REJECTED = 4  # entries in ``rejected``
 C_CONVERTS = 5  # the price value per lot was computed once (conversion checked)
-C_COUNT = 6
+C_LOWS = 6  # entries in ``low_bar`` / ``low_value``
+C_COUNT = 7
 # Statuses.
 RUNNING = 0
 DONE = 1  # all bars walked
@@ -90,6 +91,22 @@ class Signals(NamedTuple):
     short_anchor: np.ndarray
     atr: np.ndarray
     expiry_s: np.ndarray
+    acts: np.ndarray  # bool: a bar where the strategy may act at the close (``acting_bars``)
+
+
+def acting_bars(
+    long_entry: np.ndarray,
+    short_entry: np.ndarray,
+    long_exit: np.ndarray,
+    short_exit: np.ndarray,
+    close_all: np.ndarray,
+) -> np.ndarray:
+    """Where the strategy may act at a bar's close: a rule fires, or the last bar (the end of the
+    test follows it, and its dip counts). Read once per bar in the search for the next event."""
+    acts = long_entry | short_entry | long_exit | short_exit | close_all
+    if acts.size:
+        acts[-1] = True
+    return acts
 
 
 class Market(NamedTuple):
@@ -118,20 +135,6 @@ def _before_rollover(market: Market, i: int) -> bool:
     count = market.time_s.shape[0]
     next_start = market.time_s[i + 1] if i + 1 < count else _end_s(market, count - 1)
     return next_start // DAY_S > market.time_s[i] // DAY_S
-
-
-@compiled_inline
-def _needs(signals: Signals, i: int) -> bool:
-    """Whether the strategy may act at bar i's close (the last bar always: the end of the test
-    follows it, and its dip counts)."""
-    return (
-        signals.long_entry[i]
-        or signals.short_entry[i]
-        or signals.long_exit[i]
-        or signals.short_exit[i]
-        or signals.close_all[i]
-        or i == signals.long_entry.shape[0] - 1
-    )
 
 
 class Minutes(NamedTuple):
@@ -405,29 +408,67 @@ def _next_event(
     st: State, cfg: np.ndarray, market: Market, signals: Signals, start: int, slack: float
 ) -> int:
     """The first bar from ``start`` on where anything can happen (engine.py's docstring)."""
-    count = market.close.shape[0]
     if not st.acct_i[kernel.I_POSITIONS] and not st.acct_i[kernel.I_ORDERS]:
-        for j in range(start, count):
-            if _needs(signals, j):
-                return j
-        return count
+        return _first_reach(market, signals.acts, start, -math.inf, math.inf, -math.inf,
+                            math.inf, math.inf, False)  # fmt: skip
     bid_low, bid_high, ask_low, ask_high, expiry = kernel.trigger_bounds(st, cfg[G_SYMBOL])
     # The broker rounds its quotes to the symbol's digits: a point of slack never misses a
     # touch; an extra walked bar changes nothing.
-    bid_low += slack
-    bid_high -= slack
-    ask_low += slack
-    ask_high -= slack
-    rollovers = cfg[G_SWAPS_FOLLOW_PRICE] and st.acct_i[kernel.I_POSITIONS] > 0
+    rollovers = cfg[G_SWAPS_FOLLOW_PRICE] != 0 and st.acct_i[kernel.I_POSITIONS] > 0
+    return _first_reach(
+        market, signals.acts, start, bid_low + slack, bid_high - slack, ask_low + slack,
+        ask_high - slack, expiry, rollovers,
+    )  # fmt: skip
+
+
+@compiled_inline
+def _prefetch_bar(market: Market, signals: Signals, i: int) -> None:
+    """Ask for bar i's values in every per-bar array at once. After a skip they are all out of
+    the cache; read as the bar's walk and decision reach them, each would be a wait of its own
+    (~0.1 us), several per walked bar."""
+    prefetch(market.open, i)
+    prefetch(market.close, i)
+    prefetch(signals.time_s, i)
+    prefetch(signals.close, i)
+    prefetch(signals.spread_points, i)
+    prefetch(signals.long_entry, i)
+    prefetch(signals.short_entry, i)
+    prefetch(signals.long_exit, i)
+    prefetch(signals.short_exit, i)
+    prefetch(signals.allowed, i)
+    prefetch(signals.close_all, i)
+    prefetch(signals.expiry_s, i)
+    if signals.anchor.shape[0]:
+        prefetch(signals.anchor, i)
+        prefetch(signals.short_anchor, i)
+
+
+@compiled
+def _first_reach(
+    market: Market,
+    acts: np.ndarray,
+    start: int,
+    bid_low: float,
+    bid_high: float,
+    ask_low: float,
+    ask_high: float,
+    expiry: float,
+    rollovers: bool,
+) -> int:
+    """The first bar from ``start`` on where the strategy acts, the bid or the ask reaches a
+    bound, a rollover comes (``rollovers``) or time reaches ``expiry``; the bar count if none.
+    A function of its own: its few values stay in registers while it reads ~1M bars."""
+    count = market.close.shape[0]
     point = market.point
     for j in range(start, count):
+        low, high = market.low[j], market.high[j]
         spread = market.spread[j] * point
         if (
-            _needs(signals, j)
-            or market.low[j] <= bid_low
-            or market.high[j] >= bid_high
-            or market.low[j] + spread <= ask_low
-            or market.high[j] + spread >= ask_high
+            acts[j]
+            or low <= bid_low
+            or high >= bid_high
+            or low + spread <= ask_low
+            or high + spread >= ask_high
             or (rollovers and _before_rollover(market, j))
             or _end_s(market, j) >= expiry
         ):
@@ -481,7 +522,8 @@ def run_bars(
     queue_i: np.ndarray,
     queue_f: np.ndarray,
     space: Space,
-    walked_low: np.ndarray,
+    low_bar: np.ndarray,
+    low_value: np.ndarray,
     skipped: np.ndarray,
     rejected: np.ndarray,
     rejected_value: np.ndarray,
@@ -527,25 +569,31 @@ def run_bars(
                     ctl[C_STATUS] = BAD_QUOTE
                     return
                 kernel.set_quote(st, conversions.symbols[k], bar_s, bid, ask)
-        first = last = 0
-        if cfg[G_HAS_M1]:
+        # The bar, or each of its minutes when M1 bars refine it (the queue sent at the first
+        # minute's open): one walk written once.
+        first, last = i, i + 1
+        by_minute = False
+        if cfg[G_HAS_M1] and minutes.first[i + 1] > minutes.first[i]:
             first, last = minutes.first[i], minutes.first[i + 1]
-        if last > first:  # walked minute by minute, the queue sent at the first minute's open
-            for m in range(first, last):
-                _walk_one(
-                    st, cfg, ctl, symbol, minutes.time_s[m], 60.0, minutes.open[m],
-                    minutes.high[m], minutes.low[m], minutes.close[m], minutes.spread[m],
-                    queue_i, queue_f, skipped, rejected, rejected_value, space,
-                )  # fmt: skip
-        else:
+            by_minute = True
+        for m in range(first, last):
+            if by_minute:
+                time_s, duration_s = float(minutes.time_s[m]), 60.0
+                open_, high, low = minutes.open[m], minutes.high[m], minutes.low[m]
+                close, spread = minutes.close[m], minutes.spread[m]
+            else:
+                time_s, duration_s = bar_s, market.duration_s
+                open_, high, low = market.open[i], market.high[i], market.low[i]
+                close, spread = market.close[i], market.spread[i]
             _walk_one(
-                st, cfg, ctl, symbol, bar_s, market.duration_s, market.open[i], market.high[i],
-                market.low[i], market.close[i], market.spread[i],
+                st, cfg, ctl, symbol, time_s, duration_s, open_, high, low, close, spread,
                 queue_i, queue_f, skipped, rejected, rejected_value, space,
             )  # fmt: skip
         lowest = st.acct_f[kernel.A_LOWEST]
         if math.isfinite(lowest):  # inf: nothing was exposed along this bar
-            walked_low[i] = lowest
+            low_bar[ctl[C_LOWS]] = i
+            low_value[ctl[C_LOWS]] = lowest
+            ctl[C_LOWS] += 1
         st.acct_f[kernel.A_LOWEST] = math.nan
         # ---- decide at its close ----
         n_pos, n_ord = _book(st, symbol, cfg[G_MAGIC], pos_f, pos_i, ord_i)
@@ -607,6 +655,8 @@ def run_bars(
             i += 1
         else:
             i = _next_event(st, cfg, market, signals, i + 1, point)
+            if i < count:
+                _prefetch_bar(market, signals, i)
     ctl[C_BAR] = count
     ctl[C_STATUS] = DONE
 
@@ -642,7 +692,8 @@ def value_account(
     charged_amount: np.ndarray,
     paid_time: np.ndarray,
     paid_amount: np.ndarray,
-    walked_low: np.ndarray,
+    low_bar: np.ndarray,
+    low_value: np.ndarray,
     balance: np.ndarray,
     equity: np.ndarray,
     equity_low: np.ndarray,
@@ -652,9 +703,10 @@ def value_account(
     from the deals' money, the book of ``exposure`` rows (time, long lots, long lots x price,
     short lots, short lots x price) valued at the close and at the bar's adverse extreme, and
     swaps charged but not yet realised. ``rates*`` convert profit to the account currency at the
-    close's, the low's and the high's ask (empty: no conversion)."""
+    close's, the low's and the high's ask (empty: no conversion). ``low_bar``/``low_value``: the
+    walked bars' own equity lows (``run_bars``), in bar order."""
     cumulative = 0.0
-    flow_k = charged_k = paid_k = 0
+    flow_k = charged_k = paid_k = low_k = 0
     charged = paid = 0.0
     entry = -1
     long_lots = long_cost = short_lots = short_cost = 0.0
@@ -701,9 +753,10 @@ def value_account(
         value = flows + floating + swap_open
         lowest = flows + worst + swap_open
         equity[i] = value
-        if not math.isnan(walked_low[i]):
+        if low_k < low_bar.shape[0] and low_bar[low_k] == i:
             # A walked bar's low is the broker's own, along its path: it sees the dip of a
             # position closed inside the bar and does not charge a position opened late in it.
-            lowest = walked_low[i]
+            lowest = low_value[low_k]
+            low_k += 1
         equity_low[i] = math.nan if math.isnan(value) or math.isnan(lowest) else min(value, lowest)
         in_market[i] = (long_lots + short_lots) > 1e-12

@@ -948,7 +948,8 @@ class SimBroker:
 
     def reserve(self, until_s: float, extra: int = 0) -> None:
         """Room in the tables for what one call can write while time runs to ``until_s``, with
-        ``extra`` orders sent on the way (a table that grows at least doubles)."""
+        ``extra`` orders sent on the way. A table that grows takes four times its room: each
+        growth is a copy, and rows not yet written cost no memory."""
         st = self.state
         counts = st.acct_i
         positions, orders = int(counts[kernel.I_POSITIONS]), int(counts[kernel.I_ORDERS])
@@ -968,7 +969,7 @@ class SimBroker:
             table = getattr(st, name)
             if len(table) >= need:
                 continue
-            size = max(need, 2 * len(table))
+            size = max(need, 4 * len(table))
             grown[name] = _grow(table, size)
             partner = _PARTNERS.get(name)
             if partner is not None:

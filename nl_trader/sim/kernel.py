@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, round_to, snap_to_step
+from nl_trader.numeric import compiled, compiled_inline, round_to, round_to_inline, snap_to_step
 
 DAY_S = 86_400
 
@@ -1496,7 +1496,7 @@ def _next_level(
     return best
 
 
-@compiled
+@compiled_inline
 def _sweep(
     st: State,
     symbol: int,
@@ -1517,16 +1517,18 @@ def _sweep(
         rising = end > start
         current = start
         for _ in range(200):  # a stop-out level converges in a few stops; never loop forever
-            here = round_to(current, digits)
+            here = round_to_inline(current, digits)
             level = _next_level(st, symbol, spread, current, end, here, rising)
             if math.isnan(level):
                 break
-            moment = round_to(start_s + (end_s - start_s) * (level - start) / (end - start), 3)
-            bid = round_to(level, digits)
-            move(st, symbol, moment, bid, round_to(bid + spread, digits))
+            moment = round_to_inline(
+                start_s + (end_s - start_s) * (level - start) / (end - start), 3
+            )
+            bid = round_to_inline(level, digits)
+            move(st, symbol, moment, bid, round_to_inline(bid + spread, digits))
             current = level
-    bid = round_to(end, digits)
-    move(st, symbol, end_s, bid, round_to(bid + spread, digits))
+    bid = round_to_inline(end, digits)
+    move(st, symbol, end_s, bid, round_to_inline(bid + spread, digits))
 
 
 @compiled_inline
@@ -1553,16 +1555,16 @@ def _out_of_reach(
     )
 
 
-@compiled
+@compiled_inline
 def open_bar(st: State, symbol: int, time_s: float, open_: float, spread_points: float) -> None:
     """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
     digits = st.sym_i[symbol, S_DIGITS]
     spread = spread_points * st.sym_f[symbol, S_POINT]
-    bid = round_to(open_, digits)
-    move(st, symbol, time_s, bid, round_to(bid + spread, digits))
+    bid = round_to_inline(open_, digits)
+    move(st, symbol, time_s, bid, round_to_inline(bid + spread, digits))
 
 
-@compiled
+@compiled_inline
 def finish_bar(
     st: State,
     symbol: int,
@@ -1578,10 +1580,10 @@ def finish_bar(
     spread = spread_points * st.sym_f[symbol, S_POINT]
     digits = st.sym_i[symbol, S_DIGITS]
     if not st.active[symbol] and not st.acct_i[I_POSITIONS] and not st.acct_i[I_ORDERS]:
-        bid = round_to(close, digits)
+        bid = round_to_inline(close, digits)
         end = time_s + duration_s - 1
         advance_clock(st, end)
-        _set_quote_row(st, symbol, end, bid, round_to(bid + spread, digits))
+        _set_quote_row(st, symbol, end, bid, round_to_inline(bid + spread, digits))
         return
     net = _net_lots(st, symbol) if st.acct_i[I_CONSERVATIVE] else 0.0
     low_first = net > 0 if net else close >= open_  # a net long is hurt by the low
@@ -1589,16 +1591,19 @@ def finish_bar(
     step = duration_s / 3.0
     t1, t2, t3 = time_s + step, time_s + 2 * step, time_s + duration_s - 1
     if _out_of_reach(st, symbol, low, high, spread, t3):
-        bid = round_to(first, digits)
-        _move_out_of_reach(st, symbol, t1, bid, round_to(bid + spread, digits))
-        bid = round_to(second, digits)
-        _move_out_of_reach(st, symbol, t2, bid, round_to(bid + spread, digits))
-        bid = round_to(close, digits)
-        _move_out_of_reach(st, symbol, t3, bid, round_to(bid + spread, digits))
+        bid = round_to_inline(first, digits)
+        _move_out_of_reach(st, symbol, t1, bid, round_to_inline(bid + spread, digits))
+        bid = round_to_inline(second, digits)
+        _move_out_of_reach(st, symbol, t2, bid, round_to_inline(bid + spread, digits))
+        bid = round_to_inline(close, digits)
+        _move_out_of_reach(st, symbol, t3, bid, round_to_inline(bid + spread, digits))
         return
-    _sweep(st, symbol, open_, first, time_s, t1, spread)
-    _sweep(st, symbol, first, second, t1, t2, spread)
-    _sweep(st, symbol, second, close, t2, t3, spread)
+    # One sweep written out for the three legs (open to first, first to second, second to
+    # close): its body is inlined once.
+    legs = ((open_, first, time_s, t1), (first, second, t1, t2), (second, close, t2, t3))
+    for leg in range(3):
+        start, end, start_s, end_s = legs[leg]
+        _sweep(st, symbol, start, end, start_s, end_s, spread)
 
 
 # ---- checks shared by the requests -----------------------------------------------------------
@@ -2273,7 +2278,7 @@ def _close_by(
     )
 
 
-@compiled
+@compiled_inline
 def send(
     st: State,
     req_f: np.ndarray,

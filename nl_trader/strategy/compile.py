@@ -60,7 +60,7 @@ from nl_trader.strategy.decide import (
     decode_rows,
     pack_params,
 )
-from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price
+from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute_all, price
 from nl_trader.symbols import SymbolSpec, symbol_spec
 from nl_trader.timeframes import epoch_seconds, timeframe_seconds
 
@@ -214,8 +214,9 @@ class CompiledStrategy:
             else np.full(length, float(self.symbol_info.spread_points))
         )
         series: dict[str, Array] = _PriceSeries(bars)
-        for indicator in self.spec.indicators:
-            outputs = compute(indicator.kind, bars, indicator.resolved_params())
+        indicators = self.spec.indicators
+        computed = compute_all(bars, [(i.kind, i.resolved_params()) for i in indicators])
+        for indicator, outputs in zip(indicators, computed, strict=True):
             names = REGISTRY[indicator.kind].outputs
             for output in names:
                 series[f"{indicator.id}.{output}"] = outputs[output]
@@ -441,8 +442,15 @@ class _PriceSeries(dict[str, Array]):
 @compiled
 def _on_trading_days(decision_s: Array, trading_day: Array, allowed: Array) -> None:
     """Whether each bar's own day (its last second's, in UTC) is a trading day (Monday 0)."""
+    day_start = day_end = 0  # the UTC day last looked up: [day_start, day_end)
+    trading = False
     for i in range(decision_s.shape[0]):
-        allowed[i] = trading_day[((decision_s[i] - 1) // 86_400 + 3) % 7]
+        last_s = decision_s[i] - 1
+        if not day_start <= last_s < day_end:
+            day = last_s // 86_400
+            day_start, day_end = day * 86_400, day * 86_400 + 86_400
+            trading = trading_day[(day + 3) % 7]
+        allowed[i] = trading
 
 
 @compiled

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, round_to
+from nl_trader.numeric import compiled, compiled_inline, round_to
 from nl_trader.spec import StrategySpec
 from nl_trader.symbols import SymbolSpec
 from nl_trader.timeframes import timeframe_seconds
@@ -547,7 +547,7 @@ def entry_order(
     return SKIP_NONE, kind, price, stoplimit, sl, tp, volume, expiration_s
 
 
-@compiled
+@compiled_inline
 def decide_rows(
     i: int,
     time_s: Array,

@@ -18,15 +18,16 @@ bars 0..i only. Warm-up bars are NaN. The formulas are the reference ones:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from nl_trader.numeric import compiled
+from nl_trader.numeric import compiled, compiled_inline
 
 PRICE_FIELDS = ("open", "high", "low", "close", "typical", "median")
 Array = np.ndarray
@@ -82,52 +83,78 @@ def _col(bars: Bars, name: str) -> Array:
 # ---- building blocks ---------------------------------------------------------------------------
 def sma(values: Array, period: int) -> Array:
     """The mean of the last ``period`` values (NaN until there are that many)."""
+    return sma_pair(values, period, 0)[0]
+
+
+def sma_pair(values: Array, period: int, second_period: int) -> tuple[Array, Array]:
+    """``sma(values, period)`` and ``sma(values, second_period)`` in one pass over ``values``:
+    the two running sums are independent, so the processor adds them side by side (a fast and a
+    slow average of one price cost about one). ``second_period`` 0: the first only."""
     out = np.empty(len(values))
-    _rolling_mean(np.ascontiguousarray(values, dtype="float64"), period, out)
-    return out
+    second_out = np.empty(len(values) if second_period else 0)
+    _rolling_means(
+        np.ascontiguousarray(values, dtype="float64"), period, out, second_period, second_out
+    )
+    return out, second_out
 
 
 @compiled
-def _rolling_mean(values: Array, period: int, out: Array) -> None:
-    """pandas' rolling mean (``rolling(period).mean()``), number for number: a running sum with
-    Kahan compensation, which keeps long series exact to ~1e-12 where a cumulative sum drifts
-    (gold), a window of one repeated value giving that value, and a mean of only positive (or
-    only negative) values never crossing zero. NaNs are left out of a window."""
-    count = values.shape[0]
-    observed = negatives = repeated = 0
-    total = added_error = removed_error = 0.0
-    previous = values[0] if count else math.nan
-    for i in range(count):
-        if i >= period:  # the value leaving the window
-            value = values[i - period]
-            if not math.isnan(value):
-                observed -= 1
-                step = -value - removed_error
-                moved = total + step
-                removed_error = moved - total - step
-                total = moved
-                if value < 0:
-                    negatives -= 1
-        value = values[i]
+def _rolling_means(
+    values: Array, period: int, out: Array, second_period: int, second_out: Array
+) -> None:
+    """pandas' rolling mean (``rolling(period).mean()``), number for number, over one window or
+    two (``second_period`` > 0): a running sum with Kahan compensation, which keeps long series
+    exact to ~1e-12 where a cumulative sum drifts (gold), a window of one repeated value giving
+    that value, and a mean of only positive (or only negative) values never crossing zero. NaNs
+    are left out of a window."""
+    previous = values[0] if values.shape[0] else math.nan
+    # (observed, negatives, repeated, total, added error, removed error, previous): a window's
+    # running state, in values kept in registers.
+    first = second = (0, 0, 0, 0.0, 0.0, 0.0, previous)
+    for i in range(values.shape[0]):
+        first = _window_mean(values, i, period, out, first)
+        if second_period:
+            second = _window_mean(values, i, second_period, second_out, second)
+
+
+_Window = tuple[int, int, int, float, float, float, float]
+
+
+@compiled_inline
+def _window_mean(values: Array, i: int, period: int, out: Array, window: _Window) -> _Window:
+    """One bar of a rolling mean: value i enters the window, value i - period leaves it."""
+    observed, negatives, repeated, total, added_error, removed_error, previous = window
+    if i >= period:  # the value leaving the window
+        value = values[i - period]
         if not math.isnan(value):
-            observed += 1
-            step = value - added_error
+            observed -= 1
+            step = -value - removed_error
             moved = total + step
-            added_error = moved - total - step
+            removed_error = moved - total - step
             total = moved
             if value < 0:
-                negatives += 1
-            repeated = repeated + 1 if value == previous else 1
-            previous = value
-        if observed >= period and observed > 0:
-            mean = total / observed
-            if repeated >= observed:
-                mean = previous
-            elif (negatives == 0 and mean < 0) or (negatives == observed and mean > 0):
-                mean = 0.0
-            out[i] = mean
-        else:
-            out[i] = math.nan
+                negatives -= 1
+    value = values[i]
+    if not math.isnan(value):
+        observed += 1
+        step = value - added_error
+        moved = total + step
+        added_error = moved - total - step
+        total = moved
+        if value < 0:
+            negatives += 1
+        repeated = repeated + 1 if value == previous else 1
+        previous = value
+    if observed >= period and observed > 0:
+        mean = total / observed
+        if repeated >= observed:
+            mean = previous
+        elif (negatives == 0 and mean < 0) or (negatives == observed and mean > 0):
+            mean = 0.0
+        out[i] = mean
+    else:
+        out[i] = math.nan
+    return observed, negatives, repeated, total, added_error, removed_error, previous
 
 
 def _seeded_smoothing(values: Array, period: int, alpha: float, first: int = 0) -> Array:
@@ -433,6 +460,32 @@ REGISTRY: dict[str, IndicatorDef] = {
 
 def compute(name: str, bars: Bars, params: Mapping[str, Any]) -> dict[str, Array]:
     """Compute indicator ``name`` over ``bars`` with ``params`` (defaults filled in)."""
-    definition = REGISTRY[name]
-    arguments = {key: params.get(key, spec.default) for key, spec in definition.params.items()}
-    return definition.compute(bars, **arguments)
+    return REGISTRY[name].compute(bars, **_arguments(name, params))
+
+
+def compute_all(
+    bars: Bars, requests: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[dict[str, Array]]:
+    """``compute`` for each (name, params) of ``requests``, in their order; simple moving
+    averages of one price two at a time (``sma_pair``: a crossover's two cost about one)."""
+    results: dict[int, dict[str, Array]] = {}
+    averages: dict[str, list[tuple[int, int]]] = {}  # price: (request, period) of its SMAs
+    for k, (name, params) in enumerate(requests):
+        if name == "sma":
+            arguments = _arguments(name, params)
+            averages.setdefault(arguments["source"], []).append((k, arguments["period"]))
+        else:
+            results[k] = compute(name, bars, params)
+    for source, wanted in averages.items():
+        values = price(bars, source)
+        for (k, period), (second_k, second_period) in itertools.zip_longest(
+            wanted[::2], wanted[1::2], fillvalue=(-1, 0)
+        ):
+            results[k], results[second_k] = (
+                {"value": series} for series in sma_pair(values, period, second_period)
+            )
+    return [results[k] for k in range(len(requests))]
+
+
+def _arguments(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: params.get(key, spec.default) for key, spec in REGISTRY[name].params.items()}

@@ -172,3 +172,16 @@ def test_a_volume_the_symbol_refuses_is_refused_before_the_broker_as_the_route_r
         route_request(broker, row_i, row_f)
     # The run's list of refused orders words it as the route does.
     assert refusal_message(refusal, volume, broker.spec("EURUSD")) == str(refused.value)
+
+
+def test_the_loop_stops_at_every_bar_a_rule_fires_and_at_the_last_bar() -> None:
+    # The search for the next event reads one flag per bar; the test's end follows the last bar.
+    fired = np.zeros(8, dtype=bool)
+    rules = [fired.copy() for _ in range(5)]
+    rules[0][1] = True  # a long entry
+    rules[3][4] = True  # a short exit
+    rules[4][5] = True  # a time close
+    acts = loop.acting_bars(*rules)
+    assert np.flatnonzero(acts).tolist() == [1, 4, 5, 7]
+    assert not any(rule[7] for rule in rules)  # the inputs are left as they were
+    assert loop.acting_bars(*[np.zeros(0, dtype=bool)] * 5).size == 0

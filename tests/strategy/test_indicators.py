@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nl_trader.data.sample import sample_bars
-from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY, compute, price, sma
+from nl_trader.strategy.indicators import (
+    PRICE_FIELDS,
+    REGISTRY,
+    compute,
+    compute_all,
+    price,
+    sma,
+    sma_pair,
+)
 
 try:
     import talib
@@ -448,3 +456,43 @@ def test_sma_equals_pandas_rolling_mean_number_for_number(values: list[float], p
     array = np.array(values, dtype="float64")
     expected = pd.Series(array).rolling(period, min_periods=period).mean().to_numpy()
     np.testing.assert_array_equal(sma(array, period), expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(
+        st.one_of(st.floats(-1e4, 1e4, allow_nan=False), st.just(float("nan"))),
+        min_size=0,
+        max_size=120,
+    ),
+    period=st.integers(1, 30),
+    second_period=st.integers(1, 30),
+)
+def test_two_smas_in_one_pass_are_each_pandas_number_for_number(
+    values: list[float], period: int, second_period: int
+) -> None:
+    # A crossover's fast and slow averages share a pass: neither may differ from pandas by a bit.
+    array = np.array(values, dtype="float64")
+    fast, slow = sma_pair(array, period, second_period)
+    for result, window in ((fast, period), (slow, second_period)):
+        expected = pd.Series(array).rolling(window, min_periods=window).mean().to_numpy()
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_compute_all_gives_each_indicator_what_compute_gives_it_in_the_order_asked() -> None:
+    bars = sample_bars("EURUSD", "H1", bars=600)
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("sma", {"period": 20}),
+        ("rsi", {"period": 14}),
+        ("sma", {"period": 50}),
+        ("sma", {"period": 10, "source": "high"}),
+        ("sma", {"period": 100}),  # a third average of the close: computed on its own
+        ("ema", {"period": 12}),
+    ]
+    results = compute_all(bars, requests)
+    assert len(results) == len(requests)
+    for (name, params), result in zip(requests, results, strict=True):
+        expected = compute(name, bars, params)
+        assert result.keys() == expected.keys()
+        for output, series in expected.items():
+            np.testing.assert_array_equal(result[output], series, err_msg=f"{name} {params}")
