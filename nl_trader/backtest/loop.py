@@ -15,6 +15,14 @@ equal, row kind by row kind.
 
 The loop runs until a bar limit (for progress reports) or until a table of the broker needs room
 (the engine grows it); it can always be resumed.
+
+Where its time goes (perf on 1M M1 bars): a compiled call hands over every array of the broker's
+state field by field, ~230 machine words, so the calls each walked bar makes (its open, its path,
+each order sent, the decision) are written into the loop (``compiled_inline``), and so is the
+rounding of the quotes on that path (``round_to_inline``); the rarer paths stay calls, which
+keeps the first compilation near four minutes instead of eight. The search for the next event
+is a small function of its own over a per-bar flag, and the arrays of the bar it finds are
+prefetched together: after a skip each would otherwise be a cache miss of its own.
 """
 
 from __future__ import annotations
