@@ -18,7 +18,6 @@ bars 0..i only. Warm-up bars are NaN. The formulas are the reference ones:
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -478,12 +477,12 @@ def compute_all(
             results[k] = compute(name, bars, params)
     for source, wanted in averages.items():
         values = price(bars, source)
-        for (k, period), (second_k, second_period) in itertools.zip_longest(
-            wanted[::2], wanted[1::2], fillvalue=(-1, 0)
-        ):
-            results[k], results[second_k] = (
-                {"value": series} for series in sma_pair(values, period, second_period)
-            )
+        for start in range(0, len(wanted), 2):
+            (k, period), *partner = wanted[start : start + 2]
+            first, second = sma_pair(values, period, partner[0][1] if partner else 0)
+            results[k] = {"value": first}
+            if partner:
+                results[partner[0][0]] = {"value": second}
     return [results[k] for k in range(len(requests))]
 
 
