@@ -27,11 +27,15 @@ from typing import Any
 
 from nl_trader.errors import LoginError, NlTraderError, OrderParamsError
 from nl_trader.events import OrderEvent
+from nl_trader.jit import preparing
 from nl_trader.live.executor import Credentials, MT5Executor
 from nl_trader.live.terminal import TerminalPort, configured_terminal_name, open_terminal
 from nl_trader.orders import parse_order_params
 from nl_trader.routing import EventKind
 from nl_trader.sim.route import SimulatedRoute
+
+# The compiled code a simulated order runs (the fill engine), prepared on the first one.
+SIMULATOR_MODULES = ("nl_trader.sim", "nl_trader.numeric")
 
 log = logging.getLogger("nl_trader.client")
 
@@ -88,7 +92,8 @@ class MAS:
             return str(error)
         try:
             if parsed.backtest_toggle:
-                return self.simulator.submit(parsed)
+                with preparing("the simulator", SIMULATOR_MODULES):
+                    return self.simulator.submit(parsed)
             return self._live(connect=True).submit(parsed)
         except NlTraderError as error:
             log.warning("send_order failed: %s", error)
@@ -112,7 +117,8 @@ class MAS:
     def advance(self, bars: int = 1) -> None:
         """Let ``bars`` bars of simulated time pass: the simulator and a replaying terminal."""
         if self._simulator is not None:
-            self._simulator.advance(bars)
+            with preparing("the simulator", SIMULATOR_MODULES):
+                self._simulator.advance(bars)
         if self._executor is not None:
             replay = getattr(self._executor.terminal, "advance", None)
             if not callable(replay):

@@ -8,74 +8,25 @@ rounds to 1.0); numba's rounds ``x * 10**n``, which is itself rounded (100.49999
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import math
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-# The modules with compiled functions. numba keys each cached function by its own file only, so a
-# loop compiled against an older kernel would be loaded as it was; the cache of all of them is
-# dropped together whenever any of them changes (a developer's edit; an upgrade changes them all).
-_COMPILED_MODULES = (
-    "numeric.py",
-    "sim/kernel.py",
-    "backtest/loop.py",
-    "strategy/decide.py",
-    "strategy/indicators.py",
-    "strategy/compile.py",
-)
-
-
-def _forget_stale_compilations() -> None:
-    package = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in _COMPILED_MODULES:
-        digest.update(name.encode() + (package / name).read_bytes())
-    stamp = package / "__pycache__" / "compiled-code.sha256"
-    with contextlib.suppress(OSError):  # a read-only install: numba caches elsewhere or not
-        if stamp.exists() and stamp.read_text() == digest.hexdigest():
-            return
-        for name in _COMPILED_MODULES:
-            source = package / name
-            for cached in (source.parent / "__pycache__").glob(f"{source.stem}.*.nb[ic]"):
-                cached.unlink()
-        stamp.parent.mkdir(exist_ok=True)
-        stamp.write_text(digest.hexdigest())
-
-
-_forget_stale_compilations()
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _jit(**options: Any) -> Callable[[_F], _F]:
-    """numba's ``njit`` with ``options``, typed as leaving the function's signature as it is."""
-    return cast(Callable[[_F], _F], njit(**options))
-
+from nl_trader.jit import compiled, compiled_inline, python_callable
 
 _SPLIT = 134_217_729.0  # 2**27 + 1: Veltkamp's splitter for float64
 # 10**k for k <= 22, each exact (a decimal literal is read correctly rounded, and these are
 # representable): a table read where ``10.0**k`` would multiply k times on every rounding.
 _POWERS_OF_TEN = np.array([float(f"1e{k}") for k in range(23)])
 
-# The product's compiled functions: cached on disk, and without numba's reference counting
-# (NRT). They allocate nothing (callers pass every array in), and a call would otherwise count
-# references on each array it is given, going in and out: with the fill engine's state of some
-# twenty tables that was most of the cost of a simulated bar.
-compiled = _jit(cache=True, _nrt=False)
-# The simulated tick's helpers, inlined where they are called.
-compiled_inline = _jit(cache=True, _nrt=False, inline="always")
 
-
-@_jit(cache=True, inline="always", _nrt=False)
+@compiled_inline
 def _split(value: float) -> tuple[float, float]:
     scaled = _SPLIT * value
     high = scaled - (scaled - value)
@@ -83,6 +34,7 @@ def _split(value: float) -> tuple[float, float]:
 
 
 @compiled
+@python_callable
 def round_to(value: float, digits: int) -> float:
     """``round(value, digits)`` as Python computes it, for 0 <= digits <= 15."""
     return round_to_inline(value, digits)
@@ -120,6 +72,7 @@ def round_to_inline(value: float, digits: int) -> float:
 
 
 @compiled_inline
+@python_callable
 def snap_to_step(volume: float, volume_min: float, volume_step: float) -> float:
     """A volume that is a multiple of the step up to float noise (1e-6 steps), snapped to it on
     the step's decimals; NaN when it is no multiple."""
@@ -132,6 +85,7 @@ def snap_to_step(volume: float, volume_min: float, volume_step: float) -> float:
 
 
 @compiled
+@python_callable
 def whole_units(ticks: np.ndarray, per_unit: int, units: np.ndarray) -> bool:
     """``units = ticks // per_unit`` in one pass; whether every tick count was a whole number of
     units (nanoseconds read as seconds: per_unit 10**9). The usual divisors are written out: a

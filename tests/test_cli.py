@@ -163,15 +163,11 @@ def test_backtest_of_a_cross_on_a_file_names_the_conversion_pair_it_needs(tmp_pa
 def test_demo_runs_the_pipeline_from_a_sentence_to_a_journaled_paper_session(
     tmp_path: Path,
 ) -> None:
-    import time
-
     from nl_trader.store import State, Store
 
-    started = time.perf_counter()
+    # How long it takes is benchmarks/first_run.py's to measure, not a test's.
     result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo"), "--by", "reviewer"])
-    elapsed_s = time.perf_counter() - started
     assert result.exit_code == 0, result.output
-    assert elapsed_s < 30
     output = result.output
     text = (STRATEGIES / "ma_crossover.txt").read_text(encoding="utf-8").strip()
     assert text[:60] in output

@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, prefetch, round_to, snap_to_step
+from nl_trader.jit import compiled, compiled_inline, python_callable
+from nl_trader.numeric import prefetch, round_to, snap_to_step
 from nl_trader.sim import kernel
 from nl_trader.sim.kernel import State
 from nl_trader.strategy import decide
@@ -202,6 +203,7 @@ def space_for(st: State) -> Space:
 
 
 @compiled_inline
+@python_callable
 def room_needed(st: State, queued: int) -> int:
     """The orders one bar can send: the queue, then a close or a stop move per position, a
     cancel per pending order and an entry per side."""
@@ -293,6 +295,7 @@ def _price(st: State, symbol: int, value: float, req_f: np.ndarray, column: int)
 
 
 @compiled_inline
+@python_callable
 def prepare_row(
     st: State,
     cfg: np.ndarray,
@@ -484,39 +487,8 @@ def _first_reach(
     return count
 
 
-@compiled_inline
-def _walk_one(
-    st: State,
-    cfg: np.ndarray,
-    ctl: np.ndarray,
-    symbol: int,
-    time_s: float,
-    duration_s: float,
-    open_: float,
-    high: float,
-    low: float,
-    close: float,
-    spread: float,
-    queue_i: np.ndarray,
-    queue_f: np.ndarray,
-    skipped: np.ndarray,
-    rejected: np.ndarray,
-    rejected_value: np.ndarray,
-    space: Space,
-) -> None:
-    """One bar through the broker: its open, the queued orders sent there, then its path."""
-    kernel.open_bar(st, symbol, time_s, open_, spread)
-    queued = ctl[C_QUEUE]
-    if queued:
-        _send_rows(
-            st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected, rejected_value,
-            space.req_i, space.req_f, space.reply_i, space.reply_f,
-        )  # fmt: skip
-        ctl[C_QUEUE] = 0
-    kernel.finish_bar(st, symbol, time_s, duration_s, open_, high, low, close, spread)
-
-
 @compiled
+@python_callable
 def run_bars(
     st: State,
     cfg: np.ndarray,
@@ -593,10 +565,16 @@ def run_bars(
                 time_s, duration_s = bar_s, market.duration_s
                 open_, high, low = market.open[i], market.high[i], market.low[i]
                 close, spread = market.close[i], market.spread[i]
-            _walk_one(
-                st, cfg, ctl, symbol, time_s, duration_s, open_, high, low, close, spread,
-                queue_i, queue_f, skipped, rejected, rejected_value, space,
-            )  # fmt: skip
+            # Its open, the queued orders sent there, then its path.
+            kernel.open_bar(st, symbol, time_s, open_, spread)
+            queued = ctl[C_QUEUE]
+            if queued:
+                _send_rows(
+                    st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected, rejected_value,
+                    req_i, req_f, reply_i, reply_f,
+                )  # fmt: skip
+                ctl[C_QUEUE] = 0
+            kernel.finish_bar(st, symbol, time_s, duration_s, open_, high, low, close, spread)
         lowest = st.acct_f[kernel.A_LOWEST]
         if math.isfinite(lowest):  # inf: nothing was exposed along this bar
             low_bar[ctl[C_LOWS]] = i
@@ -686,6 +664,7 @@ def _rate_at(rates: np.ndarray, i: int) -> float:
 
 
 @compiled
+@python_callable
 def value_account(
     market: Market,
     rates: np.ndarray,

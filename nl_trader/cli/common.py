@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from nl_trader.jit import preparing
 from nl_trader.spec import SpecError, StrategySpec, parse_spec
 
 app = typer.Typer(
@@ -16,6 +17,14 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(width=max(Console().width, 120))
+
+
+@app.callback()
+def _every_command(context: typer.Context) -> None:
+    # A command that has to compile the engine first (the first one after an install) says so
+    # and shows its progress, on stderr.
+    context.with_resource(preparing("the simulator"))
+
 
 SpecPath = Annotated[Path, typer.Argument(help="A StrategySpec JSON file.")]
 

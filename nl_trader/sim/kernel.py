@@ -24,7 +24,8 @@ from typing import NamedTuple
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, round_to, round_to_inline, snap_to_step
+from nl_trader.jit import compiled, compiled_inline, python_callable
+from nl_trader.numeric import round_to, round_to_inline, snap_to_step
 
 DAY_S = 86_400
 
@@ -440,6 +441,7 @@ def _direct_rate(st: State, source: int, target: int) -> float:
 
 
 @compiled
+@python_callable
 def rate(st: State, source: int, target: int) -> float:
     """How many units of ``target`` one unit of ``source`` is worth at current quotes."""
     if source == target:
@@ -504,6 +506,7 @@ def _position_profit(st: State, row: int, price: float, volume: float) -> float:
 
 
 @compiled
+@python_callable
 def calc_profit(
     st: State, order_type: int, symbol: int, volume: float, price_open: float, price_close: float
 ) -> float:
@@ -516,6 +519,7 @@ def calc_profit(
 
 
 @compiled_inline
+@python_callable
 def profit(st: State) -> float:
     """Floating profit of open positions in account currency (swaps included, as MT5 shows)."""
     total = 0.0
@@ -525,11 +529,13 @@ def profit(st: State) -> float:
 
 
 @compiled_inline
+@python_callable
 def equity(st: State) -> float:
     return st.acct_f[A_BALANCE] + profit(st)
 
 
 @compiled_inline
+@python_callable
 def margin_per_lot(st: State, symbol: int, price: float) -> float:
     mode = st.sym_i[symbol, S_CALC_MODE]
     leverage = st.acct_f[A_LEVERAGE]
@@ -600,6 +606,7 @@ def _margin_for(
 
 
 @compiled_inline
+@python_callable
 def margin(st: State) -> float:
     count = st.acct_i[I_POSITIONS]
     if count == 1:  # the usual book: no hedged volume to share out
@@ -660,9 +667,9 @@ def _emit(
     state: int,
     retcode: int,
     comment: int,
-    comment_value: float = math.nan,
-    deal: int = -1,
-    reason: int = REASON_NONE,
+    comment_value: float,
+    deal: int,
+    reason: int,
 ) -> None:
     """Record an order event, with the order as it is now (only when someone listens)."""
     if not st.acct_i[I_EMIT]:
@@ -940,7 +947,7 @@ def _close_volume(
     price: float,
     entry: int,
     reason: int,
-    charge_commission: bool = True,
+    charge_commission: bool,
 ) -> int:
     """Close ``volume`` of the position at ``row`` with the scratch order; returns the deal's
     row."""
@@ -1013,7 +1020,7 @@ def _net(
         _revalue(st, symbol)
         return deal
     if volume <= held + 1e-9:
-        return _close_volume(st, row, volume, price, mt5.DEAL_ENTRY_OUT, reason)
+        return _close_volume(st, row, volume, price, mt5.DEAL_ENTRY_OUT, reason, True)
     # Reversal: close the old volume and open the rest the other way, keeping the identifier.
     rest = round_to(volume - held, 8)
     gain = _position_profit(st, row, price, held)
@@ -1061,7 +1068,7 @@ def _execute(
     of[0, O_PRICE_CURRENT] = price
     if target >= 0:
         oi[0, O_POSITION_ID] = st.pos_i[target, P_IDENTIFIER]
-        return _close_volume(st, target, volume, price, mt5.DEAL_ENTRY_OUT, reason)
+        return _close_volume(st, target, volume, price, mt5.DEAL_ENTRY_OUT, reason, True)
     is_buy = _is_buy(order_type)
     if not st.acct_i[I_HEDGING]:
         existing = _netting_row(st, symbol)
@@ -1095,7 +1102,16 @@ def _expire_orders(st: State, symbol: int) -> None:
         if st.ord_i[row, O_SYMBOL] == symbol and not math.isnan(expires_at) and now >= expires_at:
             done = _close_order(st, row, mt5.ORDER_STATE_EXPIRED)
             _emit(
-                st, st.hist_f, st.hist_i, done, EV_EXPIRED, 0, EC_EXPIRED, reason=REASON_EXPIRATION
+                st,
+                st.hist_f,
+                st.hist_i,
+                done,
+                EV_EXPIRED,
+                0,
+                EC_EXPIRED,
+                math.nan,
+                -1,
+                REASON_EXPIRATION,
             )
         else:
             row += 1
@@ -1125,6 +1141,9 @@ def _fill_pending(st: State, row: int, symbol: int, price: float) -> None:
             EV_REJECTED,
             mt5.TRADE_RETCODE_REJECT_CANCEL,
             EC_NO_MONEY,
+            math.nan,
+            -1,
+            REASON_NONE,
         )
         return
     _take_order(st, row)
@@ -1139,7 +1158,9 @@ def _fill_pending(st: State, row: int, symbol: int, price: float) -> None:
         EV_FILLED,
         mt5.TRADE_RETCODE_DONE,
         EC_TRIGGERED,
-        deal=deal,
+        math.nan,
+        deal,
+        REASON_NONE,
     )
 
 
@@ -1190,7 +1211,9 @@ def _trigger_orders(st: State, symbol: int) -> None:
                     EV_PLACED,
                     mt5.TRADE_RETCODE_PLACED,
                     EC_STOP_LIMIT,
-                    comment_value=st.ord_f[row, O_PRICE_OPEN],
+                    st.ord_f[row, O_PRICE_OPEN],
+                    -1,
+                    REASON_NONE,
                 )
                 rescan = True
                 break
@@ -1227,11 +1250,13 @@ def _close_at_market(
         comment,
         comment_value,
     )
-    deal = _close_volume(st, row, st.pos_f[row, P_VOLUME], price, mt5.DEAL_ENTRY_OUT, deal_reason)
+    deal = _close_volume(
+        st, row, st.pos_f[row, P_VOLUME], price, mt5.DEAL_ENTRY_OUT, deal_reason, True
+    )
     st.work_f[0, O_VOLUME_CURRENT] = 0.0
     _log_exposure(st, symbol)
     _finish_order(st, st.work_f, st.work_i, 0, mt5.ORDER_STATE_FILLED)
-    _emit(st, st.work_f, st.work_i, 0, EV_FILLED, 0, EC_ORDER, deal=deal)
+    _emit(st, st.work_f, st.work_i, 0, EV_FILLED, 0, EC_ORDER, math.nan, deal, REASON_NONE)
 
 
 @compiled_inline
@@ -1319,6 +1344,7 @@ def _rollover(st: State, midnight_s: int) -> None:
 
 
 @compiled_inline
+@python_callable
 def advance_clock(st: State, time_s: float) -> None:
     """Let time pass without a quote (rollovers and swaps happen on the way)."""
     previous = st.acct_f[A_TIME]
@@ -1339,6 +1365,7 @@ def _track_lowest(st: State) -> None:
 
 
 @compiled
+@python_callable
 def move(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """A new quote on the tick grid: orders, stops, expiries and the stop-out react to it."""
     advance_clock(st, time_s)
@@ -1372,6 +1399,7 @@ def _move_out_of_reach(st: State, symbol: int, time_s: float, bid: float, ask: f
 
 
 @compiled
+@python_callable
 def set_quote(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """Move the market to a new quote (rounded to the symbol's digits)."""
     move(st, symbol, time_s, _round_price(st, symbol, bid), _round_price(st, symbol, ask))
@@ -1394,6 +1422,7 @@ def stop_out_level(st: State, symbol: int, trust: float) -> tuple[bool, bool, fl
 
 
 @compiled_inline
+@python_callable
 def trigger_bounds(st: State, symbol: int) -> tuple[float, float, float, float, float]:
     """Where the market must go for something to happen on ``symbol``: (bid_low, bid_high,
     ask_low, ask_high, expiry_s). A bar whose bid low is at or below bid_low, ... or that
@@ -1497,41 +1526,6 @@ def _next_level(
 
 
 @compiled_inline
-def _sweep(
-    st: State,
-    symbol: int,
-    start: float,
-    end: float,
-    start_s: float,
-    end_s: float,
-    spread: float,
-) -> None:
-    """Move the bid from ``start`` to ``end``, stopping at every trigger level on the way.
-
-    Levels are looked up again after each stop: a fill can create new ones (the SL/TP of the
-    position it opened, the limit of a triggered stop-limit). The time of each stop is
-    interpolated along the segment, to the millisecond.
-    """
-    digits = st.sym_i[symbol, S_DIGITS]
-    if end != start:
-        rising = end > start
-        current = start
-        for _ in range(200):  # a stop-out level converges in a few stops; never loop forever
-            here = round_to_inline(current, digits)
-            level = _next_level(st, symbol, spread, current, end, here, rising)
-            if math.isnan(level):
-                break
-            moment = round_to_inline(
-                start_s + (end_s - start_s) * (level - start) / (end - start), 3
-            )
-            bid = round_to_inline(level, digits)
-            move(st, symbol, moment, bid, round_to_inline(bid + spread, digits))
-            current = level
-    bid = round_to_inline(end, digits)
-    move(st, symbol, end_s, bid, round_to_inline(bid + spread, digits))
-
-
-@compiled_inline
 def _out_of_reach(
     st: State, symbol: int, low: float, high: float, spread: float, end_s: float
 ) -> bool:
@@ -1556,6 +1550,7 @@ def _out_of_reach(
 
 
 @compiled_inline
+@python_callable
 def open_bar(st: State, symbol: int, time_s: float, open_: float, spread_points: float) -> None:
     """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
     digits = st.sym_i[symbol, S_DIGITS]
@@ -1565,6 +1560,7 @@ def open_bar(st: State, symbol: int, time_s: float, open_: float, spread_points:
 
 
 @compiled_inline
+@python_callable
 def finish_bar(
     st: State,
     symbol: int,
@@ -1598,12 +1594,30 @@ def finish_bar(
         bid = round_to_inline(close, digits)
         _move_out_of_reach(st, symbol, t3, bid, round_to_inline(bid + spread, digits))
         return
-    # One sweep written out for the three legs (open to first, first to second, second to
-    # close): its body is inlined once.
+    # The three legs (open to first, first to second, second to close), each a sweep of the
+    # bid from its start to its end that stops at every trigger level on the way. Levels are
+    # looked up again after each stop: a fill can create new ones (the SL/TP of the position it
+    # opened, the limit of a triggered stop-limit). The time of each stop is interpolated along
+    # the leg, to the millisecond.
     legs = ((open_, first, time_s, t1), (first, second, t1, t2), (second, close, t2, t3))
     for leg in range(3):
         start, end, start_s, end_s = legs[leg]
-        _sweep(st, symbol, start, end, start_s, end_s, spread)
+        if end != start:
+            rising = end > start
+            current = start
+            for _ in range(200):  # a stop-out level converges in a few stops; never loop forever
+                here = round_to_inline(current, digits)
+                level = _next_level(st, symbol, spread, current, end, here, rising)
+                if math.isnan(level):
+                    break
+                moment = round_to_inline(
+                    start_s + (end_s - start_s) * (level - start) / (end - start), 3
+                )
+                bid = round_to_inline(level, digits)
+                move(st, symbol, moment, bid, round_to_inline(bid + spread, digits))
+                current = level
+        bid = round_to_inline(end, digits)
+        move(st, symbol, end_s, bid, round_to_inline(bid + spread, digits))
 
 
 # ---- checks shared by the requests -----------------------------------------------------------
@@ -1936,7 +1950,18 @@ def _deal(
         math.nan,
     )
     st.work_f[0, O_PRICE_OPEN] = price
-    _emit(st, st.work_f, st.work_i, 0, EV_PLACED, mt5.TRADE_RETCODE_PLACED, EC_PLACED)
+    _emit(
+        st,
+        st.work_f,
+        st.work_i,
+        0,
+        EV_PLACED,
+        mt5.TRADE_RETCODE_PLACED,
+        EC_PLACED,
+        math.nan,
+        -1,
+        REASON_NONE,
+    )
     # API orders are an expert's.
     deal = _execute(st, symbol, order_type, fill_volume, price, target, mt5.DEAL_REASON_EXPERT)
     _log_exposure(st, symbol)
@@ -1956,7 +1981,9 @@ def _deal(
         EV_PARTIALLY_FILLED if partial else EV_FILLED,
         retcode,
         EC_PARTIAL if partial else EC_EXECUTED,
-        deal=deal,
+        math.nan,
+        deal,
+        REASON_NONE,
     )
     return _reply(
         st,
@@ -2048,7 +2075,18 @@ def _pending(
     _copy_row(st.ord_i, row, st.work_i, 0, OI_COUNT)
     st.acct_i[I_ORDERS] = row + 1
     st.active[symbol] += 1
-    _emit(st, st.ord_f, st.ord_i, row, EV_PLACED, mt5.TRADE_RETCODE_DONE, EC_EXECUTED)
+    _emit(
+        st,
+        st.ord_f,
+        st.ord_i,
+        row,
+        EV_PLACED,
+        mt5.TRADE_RETCODE_DONE,
+        EC_EXECUTED,
+        math.nan,
+        -1,
+        REASON_NONE,
+    )
     return _reply(
         st,
         reply_f,
@@ -2196,7 +2234,9 @@ def _remove(
         EV_CANCELLED,
         mt5.TRADE_RETCODE_DONE,
         EC_CANCELLED,
-        reason=REASON_TRADER,
+        math.nan,
+        -1,
+        REASON_TRADER,
     )
     return _reply(st, reply_f, reply_i, symbol, mt5.TRADE_RETCODE_DONE, 0, ticket, 0.0, 0.0, 0)
 
@@ -2250,7 +2290,18 @@ def _close_by(
     )
     st.work_i[0, O_POSITION_ID] = first_id
     st.work_i[0, O_POSITION_BY_ID] = st.pos_i[second, P_IDENTIFIER]
-    _emit(st, st.work_f, st.work_i, 0, EV_PLACED, mt5.TRADE_RETCODE_PLACED, EC_PLACED)
+    _emit(
+        st,
+        st.work_f,
+        st.work_i,
+        0,
+        EV_PLACED,
+        mt5.TRADE_RETCODE_PLACED,
+        EC_PLACED,
+        math.nan,
+        -1,
+        REASON_NONE,
+    )
     deal_a = _close_volume(
         st, first, volume, price, mt5.DEAL_ENTRY_OUT_BY, mt5.DEAL_REASON_CLIENT, False
     )
@@ -2262,8 +2313,30 @@ def _close_by(
     st.work_i[0, O_POSITION_ID] = first_id
     _log_exposure(st, symbol)
     _finish_order(st, st.work_f, st.work_i, 0, mt5.ORDER_STATE_FILLED)
-    _emit(st, st.work_f, st.work_i, 0, EV_FILLED, mt5.TRADE_RETCODE_DONE, EC_EXECUTED, deal=deal_a)
-    _emit(st, st.work_f, st.work_i, 0, EV_FILLED, mt5.TRADE_RETCODE_DONE, EC_EXECUTED, deal=deal_b)
+    _emit(
+        st,
+        st.work_f,
+        st.work_i,
+        0,
+        EV_FILLED,
+        mt5.TRADE_RETCODE_DONE,
+        EC_EXECUTED,
+        math.nan,
+        deal_a,
+        REASON_NONE,
+    )
+    _emit(
+        st,
+        st.work_f,
+        st.work_i,
+        0,
+        EV_FILLED,
+        mt5.TRADE_RETCODE_DONE,
+        EC_EXECUTED,
+        math.nan,
+        deal_b,
+        REASON_NONE,
+    )
     return _reply(
         st,
         reply_f,
@@ -2279,6 +2352,7 @@ def _close_by(
 
 
 @compiled_inline
+@python_callable
 def send(
     st: State,
     req_f: np.ndarray,

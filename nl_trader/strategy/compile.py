@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from nl_trader.errors import InvalidInputError
-from nl_trader.numeric import compiled
+from nl_trader.jit import compiled, python_callable
 from nl_trader.spec import (
     WEEKDAYS,
     AllOf,
@@ -348,19 +348,19 @@ class CompiledStrategy:
         out_i, out_f, skips = self._out_i, self._out_f, self._skips
         count = decide_rows(
             i,
-            signals.time_s,
-            signals.close,
-            signals.spread_points,
-            signals.long_entry,
-            signals.short_entry,
-            signals.long_exit,
-            signals.short_exit,
-            signals.allowed,
-            signals.close_all,
-            _NO_SERIES if signals.anchor is None else signals.anchor,
-            _NO_SERIES if signals.short_anchor is None else signals.short_anchor,
-            signals.atr_matrix,
-            signals.expiry_s,
+            _read_only(signals.time_s),
+            _read_only(signals.close),
+            _read_only(signals.spread_points),
+            _read_only(signals.long_entry),
+            _read_only(signals.short_entry),
+            _read_only(signals.long_exit),
+            _read_only(signals.short_exit),
+            _read_only(signals.allowed),
+            _read_only(signals.close_all),
+            _read_only(_NO_SERIES if signals.anchor is None else signals.anchor),
+            _read_only(_NO_SERIES if signals.short_anchor is None else signals.short_anchor),
+            _read_only(signals.atr_matrix),
+            _read_only(signals.expiry_s),
             self.params_f,
             self.params_i,
             pos_f,
@@ -418,6 +418,14 @@ class CompiledStrategy:
         return expiry
 
 
+def _read_only(values: Array) -> Array:
+    """A contiguous read-only view: the kind of array a backtest hands ``decide_rows``, so that
+    one compiled decision serves the backtest and a live or paper session."""
+    view = np.ascontiguousarray(values).view()
+    view.flags.writeable = False
+    return view
+
+
 def compile_strategy(
     spec: StrategySpec, symbol: str | None = None, symbol_info: SymbolSpec | None = None
 ) -> CompiledStrategy:
@@ -440,6 +448,7 @@ class _PriceSeries(dict[str, Array]):
 
 
 @compiled
+@python_callable
 def _on_trading_days(decision_s: Array, trading_day: Array, allowed: Array) -> None:
     """Whether each bar's own day (its last second's, in UTC) is a trading day (Monday 0)."""
     day_start = day_end = 0  # the UTC day last looked up: [day_start, day_end)
@@ -454,6 +463,7 @@ def _on_trading_days(decision_s: Array, trading_day: Array, allowed: Array) -> N
 
 
 @compiled
+@python_callable
 def _crossings(left: Array, right: Array, above: bool, value: Array, ready: Array) -> None:
     """Where ``left`` crosses ``right`` (above: from at or below to above; else the mirror), and
     where the bar and the one before have both values."""

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 
 from nl_trader import mt5
-from nl_trader.numeric import compiled, compiled_inline, round_to
+from nl_trader.jit import compiled, compiled_inline, python_callable
+from nl_trader.numeric import round_to
 from nl_trader.spec import StrategySpec
 from nl_trader.symbols import SymbolSpec
 from nl_trader.timeframes import timeframe_seconds
@@ -548,6 +549,7 @@ def entry_order(
 
 
 @compiled_inline
+@python_callable
 def decide_rows(
     i: int,
     time_s: Array,

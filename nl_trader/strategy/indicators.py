@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nl_trader.numeric import compiled, compiled_inline
+from nl_trader.jit import compiled, compiled_inline, python_callable
 
 PRICE_FIELDS = ("open", "high", "low", "close", "typical", "median")
 Array = np.ndarray
@@ -98,6 +98,7 @@ def sma_pair(values: Array, period: int, second_period: int) -> tuple[Array, Arr
 
 
 @compiled
+@python_callable
 def _rolling_means(
     values: Array, period: int, out: Array, second_period: int, second_out: Array
 ) -> None:
