@@ -51,9 +51,9 @@ CPUDispatcher: Any = numba.core.registry.CPUDispatcher
 _F = TypeVar("_F", bound=Callable[..., Any])
 PACKAGE = Path(__file__).resolve().parent
 CACHE_ENV = "NL_TRADER_CACHE_DIR"
-# Modules every compiled function is built with: constants frozen in when it is compiled, and
-# the decorators' own options.
-_CONSTANT_MODULES = ("mt5.py", "jit.py")
+# Modules of constants that compiled code freezes in when it is compiled (they define no
+# compiled function of their own): a module that imports one is rebuilt when it changes.
+_CONSTANT_MODULES = ("mt5.py", "sim/kernel/layout.py")
 # One function's first compilation on a 2-core machine, on average (benchmarks/first_run.py).
 _SECONDS_PER_FUNCTION = 0.4
 
@@ -78,8 +78,12 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _is_compiled_module(path: Path) -> bool:
+    """Whether compiled code is built from ``path``: it defines compiled functions, holds
+    constants they read, or is a package whose namespace gathers such modules."""
+    if path.name == "__init__.py" or str(path.relative_to(PACKAGE)) in _CONSTANT_MODULES:
+        return True
     text = path.read_text(encoding="utf-8")
-    return "@compiled" in text or "= compiled(" in text or path.name in _CONSTANT_MODULES
+    return "@compiled" in text or "= compiled(" in text
 
 
 def _module_path(name: str) -> Path | None:
@@ -114,8 +118,8 @@ def _compiled_imports(path: Path) -> tuple[Path, ...]:
 
 def compiled_against(path: Path) -> set[Path]:
     """``path`` and every module its compiled code is built with, transitively: the compiled
-    modules it imports and the constant modules (``mt5.py``, this file)."""
-    seen: set[Path] = {PACKAGE / name for name in _CONSTANT_MODULES}
+    and constant modules it imports, and this file."""
+    seen: set[Path] = {Path(__file__).resolve()}  # the decorators' options build every function
     waiting = [path]
     while waiting:
         module = waiting.pop()

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from nl_trader import jit
-from nl_trader.sim import kernel
+from nl_trader.sim.kernel import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_EXAMPLE = ROOT / "tests" / "seed_examples" / "simulated_example.py"
 # Functions with more than one real signature: a row copy between float tables and between
 # int tables.
-EXPECTED_VERSIONS = {"sim.kernel._copy_row": 2}
+EXPECTED_VERSIONS = {"sim.kernel.layout._copy_row": 2}
 
 
 def _bare_env(**extra: str) -> dict[str, str]:
@@ -58,7 +58,7 @@ def test_each_compiled_function_builds_once_per_real_signature(tmp_path: Path) -
     counts = json.loads(done.stdout.splitlines()[-1])
     assert counts["backtest.loop.run_bars"] == 1
     assert counts["strategy.decide.decide_rows"] == 1  # the loop's and the paper session's
-    assert counts["sim.kernel.send"] == 1
+    assert counts["sim.kernel.requests.send"] == 1
     assert len(counts) > 100
     extra = {name: n for name, n in counts.items() if n > EXPECTED_VERSIONS.get(name, 1)}
     assert extra == {}, f"compiled more than once (a Literal or array-type variant): {extra}"
@@ -66,7 +66,7 @@ def test_each_compiled_function_builds_once_per_real_signature(tmp_path: Path) -
 
 def test_a_helper_called_from_python_says_it_is_compiled_code_only() -> None:
     with pytest.raises(TypeError, match="_deal is a compiled helper"):
-        kernel._deal()
+        requests._deal()
 
 
 def test_a_compiled_function_takes_no_default_arguments() -> None:
@@ -99,10 +99,14 @@ def test_the_cache_lives_under_the_users_cache_directory(monkeypatch: pytest.Mon
 def test_a_module_is_rebuilt_with_the_compiled_modules_it_compiles_against() -> None:
     package = jit.PACKAGE
     loop = jit.compiled_against(package / "backtest" / "loop.py")
-    assert {package / "sim" / "kernel.py", package / "strategy" / "decide.py"} <= loop
+    kernel = package / "sim" / "kernel"
+    assert {kernel / "requests.py", kernel / "path.py", package / "strategy" / "decide.py"} <= loop
     assert package / "mt5.py" in loop  # its constants are compiled in
+    money = jit.compiled_against(kernel / "money.py")
+    assert kernel / "layout.py" in money
+    assert kernel / "requests.py" not in money  # a request rule's edit keeps the money rules
     indicators = jit.compiled_against(package / "strategy" / "indicators.py")
-    assert package / "sim" / "kernel.py" not in indicators  # a kernel edit keeps them
+    assert kernel / "path.py" not in indicators  # a kernel edit keeps them
 
 
 def test_a_read_only_install_compiles_into_the_user_cache(tmp_path: Path) -> None:
