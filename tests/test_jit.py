@@ -65,8 +65,8 @@ def test_each_compiled_function_builds_once_per_real_signature(tmp_path: Path) -
 
 
 def test_a_helper_called_from_python_says_it_is_compiled_code_only() -> None:
-    with pytest.raises(TypeError, match="_deal is a compiled helper"):
-        requests._deal()
+    with pytest.raises(TypeError, match="_check_deal is a compiled helper"):
+        requests._check_deal()
 
 
 def test_a_compiled_function_takes_no_default_arguments() -> None:

@@ -17,10 +17,12 @@ The loop runs until a bar limit (for progress reports) or until a table of the b
 (the engine grows it); it can always be resumed.
 
 Where its time goes (perf on 1M M1 bars): a compiled call hands over every array of the broker's
-state field by field, ~230 machine words, so the calls each walked bar makes (its open, its path,
-each order sent, the decision) are written into the loop (``compiled_inline``), and so is the
-rounding of the quotes on that path (``round_to_inline``); the rarer paths stay calls, which
-keeps the first compilation near four minutes instead of eight. The search for the next event
+state field by field, ~230 machine words, so the functions each walked bar calls (its walk, each
+order sent, the decision, the rounding of the quotes) are ``compiled_inline``: LLVM writes their
+optimised bodies into the loop, while each is typed and built once (``nl_trader/jit.py``). Left to
+LLVM's own judgement the loop runs twice as long (0.11 s instead of 0.05 s); the request and book
+rules as plain calls save 4 s of the first compilation and cost a fifth of the speed, so they
+stay inlined too (benchmarks/first_run.py, backtest_speed.py). The search for the next event
 is a small function of its own over a per-bar flag, and the arrays of the bar it finds are
 prefetched together: after a skip each would otherwise be a cache miss of its own.
 """
@@ -566,7 +568,9 @@ def run_bars(
                 open_, high, low = market.open[i], market.high[i], market.low[i]
                 close, spread = market.close[i], market.spread[i]
             # Its open, the queued orders sent there, then its path.
-            kernel.open_bar(st, symbol, time_s, open_, spread)
+            kernel.walk_bar(
+                st, symbol, time_s, duration_s, open_, high, low, close, spread, True, False
+            )
             queued = ctl[C_QUEUE]
             if queued:
                 _send_rows(
@@ -574,7 +578,9 @@ def run_bars(
                     req_i, req_f, reply_i, reply_f,
                 )  # fmt: skip
                 ctl[C_QUEUE] = 0
-            kernel.finish_bar(st, symbol, time_s, duration_s, open_, high, low, close, spread)
+            kernel.walk_bar(
+                st, symbol, time_s, duration_s, open_, high, low, close, spread, False, True
+            )
         lowest = st.acct_f[kernel.A_LOWEST]
         if math.isfinite(lowest):  # inf: nothing was exposed along this bar
             low_bar[ctl[C_LOWS]] = i

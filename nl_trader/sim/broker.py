@@ -747,13 +747,20 @@ class SimBroker:
         """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
         self.spec(symbol)
         self.reserve(float(time_s))
+        price = float(open_)
         self.call(
-            kernel.open_bar,
+            kernel.walk_bar,
             self.state,
             self._index[symbol],
             float(time_s),
-            float(open_),
+            0.0,
+            price,
+            price,
+            price,
+            price,
             float(spread_points),
+            True,
+            False,
         )
 
     def finish_bar(
@@ -771,7 +778,7 @@ class SimBroker:
         self.spec(symbol)
         self.reserve(float(time_s) + float(duration_s))
         self.call(
-            kernel.finish_bar,
+            kernel.walk_bar,
             self.state,
             self._index[symbol],
             float(time_s),
@@ -781,6 +788,8 @@ class SimBroker:
             float(low),
             float(close),
             float(spread_points),
+            False,
+            True,
         )
 
     def trigger_bounds(self, symbol: str) -> tuple[float, float, float, float, float]:

@@ -561,17 +561,7 @@ def _out_of_reach(
 
 @compiled_inline
 @python_callable
-def open_bar(st: State, symbol: int, time_s: float, open_: float, spread_points: float) -> None:
-    """The first tick of a bar: its open. Orders sent now fill at the open (gaps included)."""
-    digits = st.sym_i[symbol, S_DIGITS]
-    spread = spread_points * st.sym_f[symbol, S_POINT]
-    bid = round_to_inline(open_, digits)
-    move(st, symbol, time_s, bid, round_to_inline(bid + spread, digits))
-
-
-@compiled_inline
-@python_callable
-def finish_bar(
+def walk_bar(
     st: State,
     symbol: int,
     time_s: float,
@@ -581,10 +571,21 @@ def finish_bar(
     low: float,
     close: float,
     spread_points: float,
+    opens: bool,
+    finishes: bool,
 ) -> None:
-    """The rest of a bar after ``open_bar``: its path through high and low to the close."""
+    """A bar through the market: its first tick, the open (``opens``: orders sent after it fill
+    at the open, gaps included), and the rest of its path through high and low to the close
+    (``finishes``). Walked as two calls when requests are sent at the open in between (the
+    backtest loop's queued orders, a paper terminal's bar in progress): one body for the broker
+    and the loop."""
     spread = spread_points * st.sym_f[symbol, S_POINT]
     digits = st.sym_i[symbol, S_DIGITS]
+    if opens:
+        bid = round_to_inline(open_, digits)
+        move(st, symbol, time_s, bid, round_to_inline(bid + spread, digits))
+    if not finishes:
+        return
     if not st.active[symbol] and not st.acct_i[I_POSITIONS] and not st.acct_i[I_ORDERS]:
         bid = round_to_inline(close, digits)
         end = time_s + duration_s - 1

@@ -388,33 +388,74 @@ def _reply(
     return OK
 
 
-# ---- the requests ----------------------------------------------------------------------------
-@compiled
-def _deal(
-    st: State,
-    req_f: np.ndarray,
-    req_i: np.ndarray,
-    execute: bool,
-    reply_f: np.ndarray,
-    reply_i: np.ndarray,
-) -> int:
+# ---- the requests: each resolved and checked into a plan, then applied --------------------------
+# A plan is one tuple for every action: (rejection, symbol, row, kind, whole, v0, v1, v2, v3, v4).
+# ``rejection`` is 0 when the request may go ahead; what the rest hold is the action's own
+# (each ``_check_*`` says). ``send`` alone decides whether to apply it and writes the reply.
+Plan = tuple[int, int, int, int, int, float, float, float, float, float]
+
+
+@compiled_inline
+def _refused(rejection: int) -> Plan:
+    return rejection, -1, -1, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
+@compiled_inline
+def _check_symbol(st: State, req_i: np.ndarray) -> int:
+    """The request's symbol is known and has a quote (deal and pending requests)."""
     symbol = req_i[R_SYMBOL]
     if symbol < 0:
         return REJ_UNKNOWN_SYMBOL
     if not _has_quote(st, symbol):
         return REJ_NO_PRICES
+    return OK
+
+
+@compiled_inline
+def _check_order(
+    st: State,
+    symbol: int,
+    order_type: int,
+    opening: bool,
+    volume: float,
+    filling: int,
+    pending: bool,
+) -> tuple[int, float]:
+    """What a deal and a pending order are both checked for, in MT5's order: the symbol's trade
+    mode, its order types, the volume (snapped to the step) and the filling; (rejection,
+    volume)."""
+    rejection = _check_trade_mode(st, symbol, order_type, opening)
+    if rejection:
+        return rejection, math.nan
+    rejection = _check_order_mode(st, symbol, order_type)
+    if rejection:
+        return rejection, math.nan
+    checked = _check_volume(st, symbol, volume)
+    if math.isnan(checked):
+        return REJ_VOLUME, math.nan
+    return _check_filling(st, symbol, filling, pending), checked
+
+
+@compiled
+def _check_deal(st: State, req_f: np.ndarray, req_i: np.ndarray) -> Plan:
+    """A market deal: plan (.., symbol, the position it closes or -1, type, retcode, volume,
+    fill price, volume filled, 0, 0)."""
+    rejection = _check_symbol(st, req_i)
+    if rejection:
+        return _refused(rejection)
+    symbol = req_i[R_SYMBOL]
     order_type = req_i[R_TYPE]
     if order_type != BUY and order_type != SELL:
-        return REJ_INVALID
+        return _refused(REJ_INVALID)
     is_buy = order_type == BUY
     target = -1
     if req_i[R_POSITION]:
         target = position_row(st, req_i[R_POSITION])
         if target < 0 or st.pos_i[target, P_SYMBOL] != symbol:
-            return REJ_POSITION_CLOSED
+            return _refused(REJ_POSITION_CLOSED)
         closing_type = SELL if st.pos_i[target, P_TYPE] == POSITION_BUY else BUY
         if order_type != closing_type:
-            return REJ_INVALID
+            return _refused(REJ_INVALID)
     # On netting a deal against the symbol's position reduces or closes it (no ticket needed).
     netted = -1 if st.acct_i[I_HEDGING] else _netting_row(st, symbol)
     reduces = (
@@ -422,20 +463,19 @@ def _deal(
         and (st.pos_i[netted, P_TYPE] == POSITION_BUY) != is_buy
         and req_f[R_VOLUME] <= st.pos_f[netted, P_VOLUME] + 1e-9
     )
-    rejection = _check_trade_mode(st, symbol, order_type, target < 0 and not reduces)
+    rejection, volume = _check_order(
+        st,
+        symbol,
+        order_type,
+        target < 0 and not reduces,
+        req_f[R_VOLUME],
+        req_i[R_TYPE_FILLING],
+        False,
+    )
     if rejection:
-        return rejection
-    rejection = _check_order_mode(st, symbol, order_type)
-    if rejection:
-        return rejection
-    volume = _check_volume(st, symbol, req_f[R_VOLUME])
-    if math.isnan(volume):
-        return REJ_VOLUME
-    rejection = _check_filling(st, symbol, req_i[R_TYPE_FILLING], False)
-    if rejection:
-        return rejection
+        return _refused(rejection)
     if not st.acct_i[I_TRADE_ALLOWED]:
-        return REJ_TRADE_DISABLED
+        return _refused(REJ_TRADE_DISABLED)
     price = st.quote[symbol, Q_ASK] if is_buy else st.quote[symbol, Q_BID]
     exemode = st.sym_i[symbol, S_EXEMODE]
     point = st.sym_f[symbol, S_POINT]
@@ -444,43 +484,189 @@ def _deal(
         or exemode == mt5.SYMBOL_TRADE_EXECUTION_REQUEST
     ):
         if req_f[R_PRICE] <= 0:
-            return REJ_PRICE
+            return _refused(REJ_PRICE)
         if abs(req_f[R_PRICE] - price) > req_i[R_DEVIATION] * point + 1e-9 * price:
-            return REJ_REQUOTE
+            return _refused(REJ_REQUOTE)
     elif st.acct_i[I_SLIPPAGE]:
         slip = st.acct_i[I_SLIPPAGE] * point
         price = _round_price(st, symbol, price + slip if is_buy else price - slip)
     if target >= 0:
         if volume > st.pos_f[target, P_VOLUME] + 1e-9:
-            return REJ_CLOSE_VOLUME
+            return _refused(REJ_CLOSE_VOLUME)
     elif req_f[R_SL] or req_f[R_TP]:
         rejection = _check_stops(st, symbol, is_buy, price, req_f[R_SL], req_f[R_TP], True)
         if rejection:
-            return rejection
+            return _refused(rejection)
     fill_volume = volume
     retcode = mt5.TRADE_RETCODE_DONE
     liquidity = st.acct_f[A_LIQUIDITY]
     if not math.isnan(liquidity) and volume > liquidity + 1e-9:
         if req_i[R_TYPE_FILLING] == mt5.ORDER_FILLING_FOK:
-            return REJ_LIQUIDITY
+            return _refused(REJ_LIQUIDITY)
         step = st.sym_f[symbol, S_VOLUME_STEP]
         fill_volume = _check_volume(st, symbol, math.floor(liquidity / step + 1e-9) * step)
         if math.isnan(fill_volume):
-            return REJ_VOLUME
+            return _refused(REJ_VOLUME)
         retcode = mt5.TRADE_RETCODE_DONE_PARTIAL
-    opens = _opens_exposure(st, target, symbol, order_type, fill_volume)
-    if opens:
+    if _opens_exposure(st, target, symbol, order_type, fill_volume):
         rejection = _check_volume_limit(st, symbol, is_buy, fill_volume)
         if rejection:
-            return rejection
+            return _refused(rejection)
         rejection = _check_margin(st, symbol, order_type, fill_volume, price)
         if rejection:
-            return rejection
-    if not execute:
-        reply_i[Y_FILLED] = 1 if target < 0 else 0
-        if target < 0:
-            reply_f[Y_MARGIN] = _margin_after(st, symbol, order_type, fill_volume, price)
-        return OK
+            return _refused(rejection)
+    return OK, symbol, target, order_type, retcode, volume, price, fill_volume, 0.0, 0.0
+
+
+@compiled
+def _check_pending(st: State, req_f: np.ndarray, req_i: np.ndarray) -> Plan:
+    """A pending order: plan (.., symbol, -1, type, time_expiration shown, volume, price, when
+    it expires or NaN, 0, 0)."""
+    rejection = _check_symbol(st, req_i)
+    if rejection:
+        return _refused(rejection)
+    symbol = req_i[R_SYMBOL]
+    order_type = req_i[R_TYPE]
+    if order_type < BUY_LIMIT or order_type > SELL_STOP_LIMIT:
+        return _refused(REJ_INVALID)
+    rejection, volume = _check_order(
+        st, symbol, order_type, True, req_f[R_VOLUME], req_i[R_TYPE_FILLING], True
+    )
+    if rejection:
+        return _refused(rejection)
+    price = req_f[R_PRICE]
+    rejection = _check_pending_prices(
+        st, symbol, order_type, price, req_f[R_STOPLIMIT], req_f[R_SL], req_f[R_TP]
+    )
+    if rejection:
+        return _refused(rejection)
+    rejection, time_expiration, expires_at = _expiry(
+        st, symbol, req_i[R_TYPE_TIME], req_i[R_EXPIRATION]
+    )
+    if rejection:
+        return _refused(rejection)
+    limit = st.acct_i[I_LIMIT_ORDERS]
+    if limit and st.acct_i[I_ORDERS] >= limit:
+        return _refused(REJ_LIMIT_ORDERS)
+    rejection = _check_volume_limit(st, symbol, _is_buy(order_type), volume)
+    if rejection:
+        return _refused(rejection)
+    return OK, symbol, -1, order_type, time_expiration, volume, price, expires_at, 0.0, 0.0
+
+
+@compiled
+def _check_sltp(st: State, req_f: np.ndarray, req_i: np.ndarray) -> Plan:
+    """New SL/TP of a position: plan (.., symbol, its row, 0, 0, sl, tp, 0, 0, 0)."""
+    row = position_row(st, req_i[R_POSITION])
+    if row < 0:
+        return _refused(REJ_POSITION_CLOSED)
+    symbol = st.pos_i[row, P_SYMBOL]
+    if not _has_quote(st, symbol):
+        return _refused(REJ_NO_PRICES)
+    rejection = _check_trade_mode(st, symbol, st.pos_i[row, P_TYPE], False)
+    if rejection:
+        return _refused(rejection)
+    sl, tp = _round_price(st, symbol, req_f[R_SL]), _round_price(st, symbol, req_f[R_TP])
+    if sl == st.pos_f[row, P_SL] and tp == st.pos_f[row, P_TP]:
+        return _refused(REJ_NO_CHANGES)
+    is_buy = st.pos_i[row, P_TYPE] == POSITION_BUY
+    rejection = _check_stops(st, symbol, is_buy, 0.0, sl, tp, True)
+    if rejection:
+        return _refused(rejection)
+    rejection = _check_freeze(st, symbol, st.pos_f[row, P_SL], st.pos_f[row, P_TP], is_buy)
+    if rejection:
+        return _refused(rejection)
+    return OK, symbol, row, 0, 0, sl, tp, 0.0, 0.0, 0.0
+
+
+@compiled_inline
+def _pending_row(st: State, req_i: np.ndarray) -> tuple[int, int, int]:
+    """The request's pending order, which must have a quote: (rejection, row, symbol)."""
+    row = order_row(st, req_i[R_ORDER])
+    if row < 0:
+        return REJ_ORDER_NOT_FOUND, -1, -1
+    symbol = st.ord_i[row, O_SYMBOL]
+    if not _has_quote(st, symbol):
+        return REJ_NO_PRICES, row, symbol
+    return OK, row, symbol
+
+
+@compiled
+def _check_modify(st: State, req_f: np.ndarray, req_i: np.ndarray) -> Plan:
+    """A pending order's new levels: plan (.., symbol, its row, 0, time_expiration shown,
+    price, stop-limit price, sl, tp, when it expires or NaN)."""
+    rejection, row, symbol = _pending_row(st, req_i)
+    if rejection:
+        return _refused(rejection)
+    price = _round_price(st, symbol, req_f[R_PRICE])
+    stoplimit = _round_price(st, symbol, req_f[R_STOPLIMIT])
+    sl, tp = _round_price(st, symbol, req_f[R_SL]), _round_price(st, symbol, req_f[R_TP])
+    unchanged = (
+        price == st.ord_f[row, O_PRICE_OPEN]
+        and sl == st.ord_f[row, O_SL]
+        and tp == st.ord_f[row, O_TP]
+        and stoplimit == st.ord_f[row, O_PRICE_STOPLIMIT]
+        and req_i[R_TYPE_TIME] == st.ord_i[row, O_TYPE_TIME]
+        and req_i[R_EXPIRATION] == st.ord_i[row, O_TIME_EXPIRATION]
+    )
+    if unchanged:
+        return _refused(REJ_NO_CHANGES)
+    order_type = st.ord_i[row, O_TYPE]
+    rejection = _check_freeze(st, symbol, st.ord_f[row, O_PRICE_OPEN], 0.0, not _is_buy(order_type))
+    if rejection:
+        return _refused(rejection)
+    rejection = _check_pending_prices(st, symbol, order_type, price, stoplimit, sl, tp)
+    if rejection:
+        return _refused(rejection)
+    rejection, time_expiration, expires_at = _expiry(
+        st, symbol, req_i[R_TYPE_TIME], req_i[R_EXPIRATION]
+    )
+    if rejection:
+        return _refused(rejection)
+    return OK, symbol, row, 0, time_expiration, price, stoplimit, sl, tp, expires_at
+
+
+@compiled
+def _check_remove(st: State, req_f: np.ndarray, req_i: np.ndarray) -> Plan:
+    """A pending order's cancellation: plan (.., symbol, its row, 0, ...)."""
+    rejection, row, symbol = _pending_row(st, req_i)
+    if rejection:
+        return _refused(rejection)
+    rejection = _check_freeze(
+        st, symbol, st.ord_f[row, O_PRICE_OPEN], 0.0, not _is_buy(st.ord_i[row, O_TYPE])
+    )
+    if rejection:
+        return _refused(rejection)
+    return OK, symbol, row, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
+@compiled
+def _check_close_by(st: State, req_f: np.ndarray, req_i: np.ndarray) -> Plan:
+    """A position closed by an opposite one: plan (.., symbol, the first's row, 0, the second's
+    row, ...)."""
+    if not st.acct_i[I_HEDGING]:
+        return _refused(REJ_CLOSE_BY_NETTING)
+    first = position_row(st, req_i[R_POSITION])
+    second = position_row(st, req_i[R_POSITION_BY])
+    if first < 0 or second < 0:
+        return _refused(REJ_POSITION_CLOSED)
+    symbol = st.pos_i[first, P_SYMBOL]
+    if symbol != st.pos_i[second, P_SYMBOL] or st.pos_i[first, P_TYPE] == st.pos_i[second, P_TYPE]:
+        return _refused(REJ_INVALID)
+    if not _has_quote(st, symbol):
+        return _refused(REJ_NO_PRICES)
+    if not st.sym_i[symbol, S_ORDER_MODE] & _ORDER_CLOSEBY:
+        return _refused(REJ_ORDER_TYPE)
+    return OK, symbol, first, 0, second, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
+# What applying a plan answers: (retcode, deal ticket, order ticket, volume, price, comment).
+Done = tuple[int, int, int, float, float, int]
+
+
+@compiled
+def _apply_deal(st: State, req_f: np.ndarray, req_i: np.ndarray, plan: Plan) -> Done:
+    _, symbol, target, order_type, retcode, volume, price, fill_volume, _, _ = plan
     _new_order(
         st,
         symbol,
@@ -502,45 +688,20 @@ def _deal(
     )
     st.work_f[0, O_PRICE_OPEN] = price
     _emit(
-        st,
-        st.work_f,
-        st.work_i,
-        0,
-        EV_PLACED,
-        mt5.TRADE_RETCODE_PLACED,
-        EC_PLACED,
-        math.nan,
-        -1,
-        REASON_NONE,
-    )
+        st, st.work_f, st.work_i, 0, EV_PLACED, mt5.TRADE_RETCODE_PLACED, EC_PLACED,
+        math.nan, -1, REASON_NONE,
+    )  # fmt: skip
     # API orders are an expert's.
     deal = _execute(st, symbol, order_type, fill_volume, price, target, mt5.DEAL_REASON_EXPERT)
     _log_exposure(st, symbol)
     partial = retcode == mt5.TRADE_RETCODE_DONE_PARTIAL
-    _finish_order(
-        st,
-        st.work_f,
-        st.work_i,
-        0,
-        mt5.ORDER_STATE_CANCELED if partial else mt5.ORDER_STATE_FILLED,
-    )
+    state = mt5.ORDER_STATE_CANCELED if partial else mt5.ORDER_STATE_FILLED
+    _finish_order(st, st.work_f, st.work_i, 0, state)
     _emit(
-        st,
-        st.work_f,
-        st.work_i,
-        0,
-        EV_PARTIALLY_FILLED if partial else EV_FILLED,
-        retcode,
-        EC_PARTIAL if partial else EC_EXECUTED,
-        math.nan,
-        deal,
-        REASON_NONE,
-    )
-    return _reply(
-        st,
-        reply_f,
-        reply_i,
-        symbol,
+        st, st.work_f, st.work_i, 0, EV_PARTIALLY_FILLED if partial else EV_FILLED, retcode,
+        EC_PARTIAL if partial else EC_EXECUTED, math.nan, deal, REASON_NONE,
+    )  # fmt: skip
+    return (
         retcode,
         st.deal_i[deal, D_TICKET],
         st.work_i[0, O_TICKET],
@@ -551,55 +712,8 @@ def _deal(
 
 
 @compiled
-def _pending(
-    st: State,
-    req_f: np.ndarray,
-    req_i: np.ndarray,
-    execute: bool,
-    reply_f: np.ndarray,
-    reply_i: np.ndarray,
-) -> int:
-    symbol = req_i[R_SYMBOL]
-    if symbol < 0:
-        return REJ_UNKNOWN_SYMBOL
-    if not _has_quote(st, symbol):
-        return REJ_NO_PRICES
-    order_type = req_i[R_TYPE]
-    if order_type < BUY_LIMIT or order_type > SELL_STOP_LIMIT:
-        return REJ_INVALID
-    rejection = _check_trade_mode(st, symbol, order_type, True)
-    if rejection:
-        return rejection
-    rejection = _check_order_mode(st, symbol, order_type)
-    if rejection:
-        return rejection
-    volume = _check_volume(st, symbol, req_f[R_VOLUME])
-    if math.isnan(volume):
-        return REJ_VOLUME
-    rejection = _check_filling(st, symbol, req_i[R_TYPE_FILLING], True)
-    if rejection:
-        return rejection
-    price = req_f[R_PRICE]
-    rejection = _check_pending_prices(
-        st, symbol, order_type, price, req_f[R_STOPLIMIT], req_f[R_SL], req_f[R_TP]
-    )
-    if rejection:
-        return rejection
-    rejection, time_expiration, expires_at = _expiry(
-        st, symbol, req_i[R_TYPE_TIME], req_i[R_EXPIRATION]
-    )
-    if rejection:
-        return rejection
-    limit = st.acct_i[I_LIMIT_ORDERS]
-    if limit and st.acct_i[I_ORDERS] >= limit:
-        return REJ_LIMIT_ORDERS
-    rejection = _check_volume_limit(st, symbol, _is_buy(order_type), volume)
-    if rejection:
-        return rejection
-    if not execute:
-        reply_i[Y_FILLED] = 1
-        reply_f[Y_MARGIN] = _margin_after(st, symbol, order_type, volume, price)
-        return OK
+def _apply_pending(st: State, req_f: np.ndarray, req_i: np.ndarray, plan: Plan) -> Done:
+    _, symbol, _, order_type, time_expiration, volume, price, expires_at, _, _ = plan
     _new_order(
         st,
         symbol,
@@ -627,111 +741,26 @@ def _pending(
     st.acct_i[I_ORDERS] = row + 1
     st.active[symbol] += 1
     _emit(
-        st,
-        st.ord_f,
-        st.ord_i,
-        row,
-        EV_PLACED,
-        mt5.TRADE_RETCODE_DONE,
-        EC_EXECUTED,
-        math.nan,
-        -1,
-        REASON_NONE,
-    )
-    return _reply(
-        st,
-        reply_f,
-        reply_i,
-        symbol,
-        mt5.TRADE_RETCODE_DONE,
-        0,
-        st.ord_i[row, O_TICKET],
-        volume,
-        price,
-        0,
-    )
+        st, st.ord_f, st.ord_i, row, EV_PLACED, mt5.TRADE_RETCODE_DONE, EC_EXECUTED,
+        math.nan, -1, REASON_NONE,
+    )  # fmt: skip
+    return mt5.TRADE_RETCODE_DONE, 0, st.ord_i[row, O_TICKET], volume, price, 0
 
 
-@compiled
-def _sltp(
-    st: State,
-    req_f: np.ndarray,
-    req_i: np.ndarray,
-    execute: bool,
-    reply_f: np.ndarray,
-    reply_i: np.ndarray,
-) -> int:
-    row = position_row(st, req_i[R_POSITION])
-    if row < 0:
-        return REJ_POSITION_CLOSED
-    symbol = st.pos_i[row, P_SYMBOL]
-    if not _has_quote(st, symbol):
-        return REJ_NO_PRICES
-    rejection = _check_trade_mode(st, symbol, st.pos_i[row, P_TYPE], False)
-    if rejection:
-        return rejection
-    sl, tp = _round_price(st, symbol, req_f[R_SL]), _round_price(st, symbol, req_f[R_TP])
-    if sl == st.pos_f[row, P_SL] and tp == st.pos_f[row, P_TP]:
-        return REJ_NO_CHANGES
-    is_buy = st.pos_i[row, P_TYPE] == POSITION_BUY
-    rejection = _check_stops(st, symbol, is_buy, 0.0, sl, tp, True)
-    if rejection:
-        return rejection
-    rejection = _check_freeze(st, symbol, st.pos_f[row, P_SL], st.pos_f[row, P_TP], is_buy)
-    if rejection:
-        return rejection
-    if not execute:
-        return OK
+@compiled_inline
+def _apply_sltp(st: State, plan: Plan) -> Done:
+    _, _, row, _, _, sl, tp, _, _, _ = plan
     now = st.acct_f[A_TIME]
     st.pos_f[row, P_SL] = sl
     st.pos_f[row, P_TP] = tp
     st.pos_i[row, P_TIME_UPDATE] = int(now)
     st.pos_i[row, P_TIME_UPDATE_MSC] = _msc(now)
-    return _reply(st, reply_f, reply_i, symbol, mt5.TRADE_RETCODE_DONE, 0, 0, 0.0, 0.0, 0)
+    return mt5.TRADE_RETCODE_DONE, 0, 0, 0.0, 0.0, 0
 
 
-@compiled
-def _modify(
-    st: State,
-    req_f: np.ndarray,
-    req_i: np.ndarray,
-    execute: bool,
-    reply_f: np.ndarray,
-    reply_i: np.ndarray,
-) -> int:
-    row = order_row(st, req_i[R_ORDER])
-    if row < 0:
-        return REJ_ORDER_NOT_FOUND
-    symbol = st.ord_i[row, O_SYMBOL]
-    if not _has_quote(st, symbol):
-        return REJ_NO_PRICES
-    price = _round_price(st, symbol, req_f[R_PRICE])
-    stoplimit = _round_price(st, symbol, req_f[R_STOPLIMIT])
-    sl, tp = _round_price(st, symbol, req_f[R_SL]), _round_price(st, symbol, req_f[R_TP])
-    unchanged = (
-        price == st.ord_f[row, O_PRICE_OPEN]
-        and sl == st.ord_f[row, O_SL]
-        and tp == st.ord_f[row, O_TP]
-        and stoplimit == st.ord_f[row, O_PRICE_STOPLIMIT]
-        and req_i[R_TYPE_TIME] == st.ord_i[row, O_TYPE_TIME]
-        and req_i[R_EXPIRATION] == st.ord_i[row, O_TIME_EXPIRATION]
-    )
-    if unchanged:
-        return REJ_NO_CHANGES
-    order_type = st.ord_i[row, O_TYPE]
-    rejection = _check_freeze(st, symbol, st.ord_f[row, O_PRICE_OPEN], 0.0, not _is_buy(order_type))
-    if rejection:
-        return rejection
-    rejection = _check_pending_prices(st, symbol, order_type, price, stoplimit, sl, tp)
-    if rejection:
-        return rejection
-    rejection, time_expiration, expires_at = _expiry(
-        st, symbol, req_i[R_TYPE_TIME], req_i[R_EXPIRATION]
-    )
-    if rejection:
-        return rejection
-    if not execute:
-        return OK
+@compiled_inline
+def _apply_modify(st: State, req_i: np.ndarray, plan: Plan) -> Done:
+    _, _, row, _, time_expiration, price, stoplimit, sl, tp, expires_at = plan
     st.ord_f[row, O_PRICE_OPEN] = price
     st.ord_f[row, O_PRICE_STOPLIMIT] = stoplimit
     st.ord_f[row, O_SL] = sl
@@ -739,83 +768,24 @@ def _modify(
     st.ord_i[row, O_TYPE_TIME] = req_i[R_TYPE_TIME]
     st.ord_i[row, O_TIME_EXPIRATION] = time_expiration
     st.ord_f[row, O_EXPIRES_AT] = expires_at
-    return _reply(
-        st,
-        reply_f,
-        reply_i,
-        symbol,
-        mt5.TRADE_RETCODE_DONE,
-        0,
-        st.ord_i[row, O_TICKET],
-        0.0,
-        0.0,
-        0,
-    )
+    return mt5.TRADE_RETCODE_DONE, 0, st.ord_i[row, O_TICKET], 0.0, 0.0, 0
 
 
 @compiled
-def _remove(
-    st: State,
-    req_f: np.ndarray,
-    req_i: np.ndarray,
-    execute: bool,
-    reply_f: np.ndarray,
-    reply_i: np.ndarray,
-) -> int:
-    row = order_row(st, req_i[R_ORDER])
-    if row < 0:
-        return REJ_ORDER_NOT_FOUND
-    symbol = st.ord_i[row, O_SYMBOL]
-    if not _has_quote(st, symbol):
-        return REJ_NO_PRICES
-    rejection = _check_freeze(
-        st, symbol, st.ord_f[row, O_PRICE_OPEN], 0.0, not _is_buy(st.ord_i[row, O_TYPE])
-    )
-    if rejection:
-        return rejection
-    if not execute:
-        return OK
+def _apply_remove(st: State, plan: Plan) -> Done:
+    row = plan[2]
     ticket = st.ord_i[row, O_TICKET]
     done = _close_order(st, row, mt5.ORDER_STATE_CANCELED)
     _emit(
-        st,
-        st.hist_f,
-        st.hist_i,
-        done,
-        EV_CANCELLED,
-        mt5.TRADE_RETCODE_DONE,
-        EC_CANCELLED,
-        math.nan,
-        -1,
-        REASON_TRADER,
-    )
-    return _reply(st, reply_f, reply_i, symbol, mt5.TRADE_RETCODE_DONE, 0, ticket, 0.0, 0.0, 0)
+        st, st.hist_f, st.hist_i, done, EV_CANCELLED, mt5.TRADE_RETCODE_DONE, EC_CANCELLED,
+        math.nan, -1, REASON_TRADER,
+    )  # fmt: skip
+    return mt5.TRADE_RETCODE_DONE, 0, ticket, 0.0, 0.0, 0
 
 
 @compiled
-def _close_by(
-    st: State,
-    req_f: np.ndarray,
-    req_i: np.ndarray,
-    execute: bool,
-    reply_f: np.ndarray,
-    reply_i: np.ndarray,
-) -> int:
-    if not st.acct_i[I_HEDGING]:
-        return REJ_CLOSE_BY_NETTING
-    first = position_row(st, req_i[R_POSITION])
-    second = position_row(st, req_i[R_POSITION_BY])
-    if first < 0 or second < 0:
-        return REJ_POSITION_CLOSED
-    symbol = st.pos_i[first, P_SYMBOL]
-    if symbol != st.pos_i[second, P_SYMBOL] or st.pos_i[first, P_TYPE] == st.pos_i[second, P_TYPE]:
-        return REJ_INVALID
-    if not _has_quote(st, symbol):
-        return REJ_NO_PRICES
-    if not st.sym_i[symbol, S_ORDER_MODE] & _ORDER_CLOSEBY:
-        return REJ_ORDER_TYPE
-    if not execute:
-        return OK
+def _apply_close_by(st: State, req_i: np.ndarray, plan: Plan) -> Done:
+    _, symbol, first, _, second, _, _, _, _, _ = plan
     volume = min(st.pos_f[first, P_VOLUME], st.pos_f[second, P_VOLUME])
     price = st.pos_f[second, P_PRICE_OPEN]
     first_id = st.pos_i[first, P_IDENTIFIER]
@@ -842,17 +812,9 @@ def _close_by(
     st.work_i[0, O_POSITION_ID] = first_id
     st.work_i[0, O_POSITION_BY_ID] = st.pos_i[second, P_IDENTIFIER]
     _emit(
-        st,
-        st.work_f,
-        st.work_i,
-        0,
-        EV_PLACED,
-        mt5.TRADE_RETCODE_PLACED,
-        EC_PLACED,
-        math.nan,
-        -1,
-        REASON_NONE,
-    )
+        st, st.work_f, st.work_i, 0, EV_PLACED, mt5.TRADE_RETCODE_PLACED, EC_PLACED,
+        math.nan, -1, REASON_NONE,
+    )  # fmt: skip
     deal_a = _close_volume(
         st, first, volume, price, mt5.DEAL_ENTRY_OUT_BY, mt5.DEAL_REASON_CLIENT, False
     )
@@ -864,35 +826,12 @@ def _close_by(
     st.work_i[0, O_POSITION_ID] = first_id
     _log_exposure(st, symbol)
     _finish_order(st, st.work_f, st.work_i, 0, mt5.ORDER_STATE_FILLED)
-    _emit(
-        st,
-        st.work_f,
-        st.work_i,
-        0,
-        EV_FILLED,
-        mt5.TRADE_RETCODE_DONE,
-        EC_EXECUTED,
-        math.nan,
-        deal_a,
-        REASON_NONE,
-    )
-    _emit(
-        st,
-        st.work_f,
-        st.work_i,
-        0,
-        EV_FILLED,
-        mt5.TRADE_RETCODE_DONE,
-        EC_EXECUTED,
-        math.nan,
-        deal_b,
-        REASON_NONE,
-    )
-    return _reply(
-        st,
-        reply_f,
-        reply_i,
-        symbol,
+    for deal in (deal_a, deal_b):
+        _emit(
+            st, st.work_f, st.work_i, 0, EV_FILLED, mt5.TRADE_RETCODE_DONE, EC_EXECUTED,
+            math.nan, deal, REASON_NONE,
+        )  # fmt: skip
+    return (
         mt5.TRADE_RETCODE_DONE,
         st.deal_i[deal_a, D_TICKET],
         st.work_i[0, O_TICKET],
@@ -914,10 +853,13 @@ def send(
 ) -> int:
     """Execute (or, ``execute=False``, only check) a trade request as an MT5 server would.
 
-    Returns 0 with the reply filled in, or a rejection code (an index of ``REJECTIONS``).
+    Returns 0 with the reply filled in, or a rejection code (an index of ``REJECTIONS``). Each
+    action is resolved and checked into a plan once (``_check_*``); a checked request answers
+    whether it would open exposure and the margin it would then use; an executed one is applied
+    (``_apply_*``) and answered here.
     """
     action = req_i[R_ACTION]
-    if not st.acct_i[I_TRADE_EXPERT] and (
+    if not (
         action == mt5.TRADE_ACTION_DEAL
         or action == mt5.TRADE_ACTION_PENDING
         or action == mt5.TRADE_ACTION_SLTP
@@ -925,17 +867,44 @@ def send(
         or action == mt5.TRADE_ACTION_REMOVE
         or action == mt5.TRADE_ACTION_CLOSE_BY
     ):
+        return REJ_INVALID
+    if not st.acct_i[I_TRADE_EXPERT]:
         return REJ_AUTOTRADING
     if action == mt5.TRADE_ACTION_DEAL:
-        return _deal(st, req_f, req_i, execute, reply_f, reply_i)
-    if action == mt5.TRADE_ACTION_PENDING:
-        return _pending(st, req_f, req_i, execute, reply_f, reply_i)
-    if action == mt5.TRADE_ACTION_SLTP:
-        return _sltp(st, req_f, req_i, execute, reply_f, reply_i)
-    if action == mt5.TRADE_ACTION_MODIFY:
-        return _modify(st, req_f, req_i, execute, reply_f, reply_i)
-    if action == mt5.TRADE_ACTION_REMOVE:
-        return _remove(st, req_f, req_i, execute, reply_f, reply_i)
-    if action == mt5.TRADE_ACTION_CLOSE_BY:
-        return _close_by(st, req_f, req_i, execute, reply_f, reply_i)
-    return REJ_INVALID
+        plan = _check_deal(st, req_f, req_i)
+    elif action == mt5.TRADE_ACTION_PENDING:
+        plan = _check_pending(st, req_f, req_i)
+    elif action == mt5.TRADE_ACTION_SLTP:
+        plan = _check_sltp(st, req_f, req_i)
+    elif action == mt5.TRADE_ACTION_MODIFY:
+        plan = _check_modify(st, req_f, req_i)
+    elif action == mt5.TRADE_ACTION_REMOVE:
+        plan = _check_remove(st, req_f, req_i)
+    else:
+        plan = _check_close_by(st, req_f, req_i)
+    rejection = plan[0]
+    if rejection:
+        return rejection
+    symbol = plan[1]
+    if not execute:
+        if action == mt5.TRADE_ACTION_DEAL or action == mt5.TRADE_ACTION_PENDING:
+            opens = action == mt5.TRADE_ACTION_PENDING or plan[2] < 0
+            reply_i[Y_FILLED] = 1 if opens else 0
+            if opens:
+                volume = plan[7] if action == mt5.TRADE_ACTION_DEAL else plan[5]
+                reply_f[Y_MARGIN] = _margin_after(st, symbol, plan[3], volume, plan[6])
+        return OK
+    if action == mt5.TRADE_ACTION_DEAL:
+        done = _apply_deal(st, req_f, req_i, plan)
+    elif action == mt5.TRADE_ACTION_PENDING:
+        done = _apply_pending(st, req_f, req_i, plan)
+    elif action == mt5.TRADE_ACTION_SLTP:
+        done = _apply_sltp(st, plan)
+    elif action == mt5.TRADE_ACTION_MODIFY:
+        done = _apply_modify(st, req_i, plan)
+    elif action == mt5.TRADE_ACTION_REMOVE:
+        done = _apply_remove(st, plan)
+    else:
+        done = _apply_close_by(st, req_i, plan)
+    retcode, deal, order, volume, price, comment = done
+    return _reply(st, reply_f, reply_i, symbol, retcode, deal, order, volume, price, comment)
