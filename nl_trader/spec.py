@@ -9,6 +9,10 @@ its ask-again loop, can act on it.
 Units are in the names: ``offset_pips``, ``risk_pct``, ``lots``, ``max_spread_pips``. A pip is the
 symbol's pip (0.0001 on EURUSD, 0.01 on USDJPY, 0.1 on XAUUSD).
 
+Times of day and weekdays are read on the trade server's clock (``"server"``, the zone every
+``timezone`` defaults to: the run's, see ``backtest.engine``; a live account's) unless a field
+names an IANA zone (``"Europe/London"``, ``"UTC"``).
+
 Series are named by text: a price field (``close``, ``open``, ``high``, ``low``, ``typical``,
 ``median``), an indicator id (``fast``), or an indicator output (``macd.signal``, ``bb.lower``).
 An operand is a number, such a name, or a ``Ref`` with ``bars_ago`` and a pips or ATR offset.
@@ -48,6 +52,7 @@ Timeframe = Literal[
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+SERVER_CLOCK = "server"  # a timezone meaning the trade server's clock
 MAX_LOTS = 100.0
 MAX_RISK_PCT = 10.0
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -304,8 +309,12 @@ class Exits(_Model):
     max_bars: int | None = Field(default=None, ge=1, le=100_000)
     close_at: str | None = None
     close_before_weekend: str | None = None
-    timezone: str = "UTC"
+    timezone: str = SERVER_CLOCK
     no_stop_loss: bool = False
+    # Where a market entry's stop and target are measured from: the quote at the decision (the
+    # signal bar's close), or the quote the entry fills at (the next bar's open in a backtest,
+    # as a trader placing the order by hand would). Pending entries: from their order price.
+    stops_from: Literal["decision", "fill"] = "decision"
 
     @field_validator("close_at", "close_before_weekend")
     @classmethod
@@ -358,11 +367,12 @@ class Sizing(_Model):
 
 
 class Session(_Model):
-    """Trade only between ``start`` and ``end`` (HH:MM) in ``timezone``; may wrap past midnight."""
+    """Trade only between ``start`` and ``end`` (HH:MM) in ``timezone`` (the trade server's clock
+    unless the spec names a zone); may wrap past midnight."""
 
     start: str
     end: str
-    timezone: str = "UTC"
+    timezone: str = SERVER_CLOCK
 
     @field_validator("start", "end")
     @classmethod
@@ -439,11 +449,14 @@ def _check_hhmm(value: str | None) -> str | None:
 
 
 def _check_zone(value: str) -> str:
+    if value == SERVER_CLOCK:
+        return value
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"{value!r} is not a time zone name (e.g. 'Europe/London', 'America/New_York', 'UTC')"
+            f"{value!r} is not a time zone name (e.g. 'Europe/London', 'America/New_York', "
+            f"'UTC', or {SERVER_CLOCK!r} for the trade server's clock)"
         ) from None
     return value
 

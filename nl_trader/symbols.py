@@ -302,6 +302,22 @@ DEFAULT_SYMBOLS: dict[str, SymbolSpec] = {
     )
 }
 
+# Where each symbol's price has traded since 2000 (bid), rounded outwards: a file whose prices lie
+# far outside holds another symbol's quotes (data.checks.symbol_fit).
+PRICE_RANGES: dict[str, tuple[float, float]] = {
+    "EURUSD": (0.82, 1.60),
+    "GBPUSD": (1.03, 2.12),
+    "USDJPY": (75.0, 162.0),
+    "USDCHF": (0.70, 1.83),
+    "USDCAD": (0.91, 1.62),
+    "AUDUSD": (0.47, 1.11),
+    "NZDUSD": (0.39, 0.89),
+    "EURGBP": (0.56, 0.98),
+    "EURJPY": (88.0, 176.0),
+    "GBPJPY": (116.0, 252.0),
+    "XAUUSD": (250.0, 4500.0),
+}
+
 _SUFFIXED = re.compile(r"^(?P<core>[A-Z]{6})(?P<suffix>[^A-Z].*|[a-z].*|)$")
 
 
@@ -343,6 +359,15 @@ def snap_volume(volume: float, spec_min: float, spec_step: float) -> float | Non
     (the rule the simulated broker applies: ``numeric.snap_to_step``)."""
     snapped = snap_to_step(float(volume), float(spec_min), float(spec_step))
     return None if math.isnan(snapped) else float(snapped)
+
+
+def core_symbol(name: str) -> str | None:
+    """The default symbol a broker's name stands for (``EURUSD`` for ``EURUSD.sml``), or None."""
+    if name in DEFAULT_SYMBOLS:
+        return name
+    match = _SUFFIXED.match(name)
+    core = match.group("core") if match else name.upper()
+    return core if core in DEFAULT_SYMBOLS else None
 
 
 def conversion_pairs(symbol: str, account_currency: str) -> tuple[str, ...]:

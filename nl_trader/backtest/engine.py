@@ -17,8 +17,16 @@ Rules (tested in tests/backtest):
       target both lie in one bar the stop is taken. With M1 bars given (``m1_bars``), the bars the
       strategy runs on are walked minute by minute instead, which settles such bars for real.
     * Costs: the spread from the bars' ``spread`` column (points; bid/ask files give it per bar) or
-      a fixed ``spread_points``; ``slippage_points`` against the trader on market fills and stops;
-      ``commission_per_lot`` per side; swaps at each server midnight (triple on the symbol's day).
+      a fixed ``spread_points``, used alike for the strategy's decisions (the ask its stops are
+      placed from, its spread filter) and for the fills; a file without spreads runs at the
+      symbol's typical spread, with a warning, unless ``spread_points`` is given (0 for none);
+      ``slippage_points`` against the trader on market fills and stops; ``commission_per_lot``
+      per side; swaps at each midnight of the trade server's clock (triple on the symbol's day).
+    * The server's clock (``server_clock``): ``server_timezone`` when given, else the clock of
+      the data when it comes from a MetaTrader server (an MT5/MT4 export, copy_rates), else the
+      usual MetaTrader server clock, New York + 7 h (the forex day rolls at 17:00 New York). Its
+      midnights charge swaps and end day orders; the strategy's weekdays and sessions are read on
+      it unless the spec names a zone.
     * Quiet bars are skipped: a bar is walked only when the strategy may act on it (a signal, a
       time exit, a position to manage) or when its range reaches a pending order, a stop, a
       target, an expiry or the stop-out level (``SimBroker.trigger_bounds``), or when a midnight's
@@ -40,11 +48,14 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nl_trader import mt5
 from nl_trader.backtest import loop
 from nl_trader.backtest.stats import ClosedTrade, closed_trades
+from nl_trader.data.checks import symbol_fit
+from nl_trader.data.loaders import server_zone_of, symbol_from_name
+from nl_trader.data.timezones import BROKER_ZONE, SourceZone, offset_table, parse_zone
 from nl_trader.errors import InvalidInputError, NlTraderError, OrderParamsError
 from nl_trader.events import retcode_meaning
 from nl_trader.orders import parse_order_params, round_request_price, snap_request_volume
@@ -84,6 +95,19 @@ class BacktestSettings(BaseModel):
     fill: Literal["next_open", "close"] = "next_open"
     intrabar: Literal["conservative", "ohlc"] = "conservative"
     fallback_rates: dict[str, float] = Field(default_factory=dict)
+    # The trade server's clock (a zone ``data.timezones.parse_zone`` reads: "broker", "UTC+2",
+    # "EET"); None: the data's, when it comes from a MetaTrader server, else New York + 7 h.
+    server_timezone: str | None = None
+
+    @field_validator("server_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_zone(value, field="server_timezone")
+            except InvalidInputError as error:
+                raise ValueError("; ".join(error.problems)) from None
+        return value
 
     def account_config(self) -> AccountConfig:
         """The simulated account these settings describe (deposit, currency, leverage, mode)."""
@@ -134,6 +158,10 @@ class BacktestResult:
     skipped: dict[str, int] = field(default_factory=dict)
     bars_walked: int = 0
     elapsed_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # about the data the run assumed things of
+    spread_used: str = ""  # the spread the run used, in words
+    server_clock: str = ""  # the trade server's clock, in words, and where it was taken from
+    end_of_test_deals: frozenset[int] = frozenset()  # the deals that closed what the end left
     _trades: list[ClosedTrade] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -183,11 +211,50 @@ def run_backtest(
     info = settings.apply_costs(symbol_info or symbol_spec(name))
     if len(bars) == 0:
         raise InvalidInputError(["bars: no bars to test on"], what="backtest")
-    strategy = CompiledStrategy(spec, name, info)
-    engine = _Engine(strategy, bars, settings, m1_bars, progress, conversion_bars or {})
+    source = bars.attrs.get("source")
+    warnings = symbol_fit(bars, info, symbol_from_name(str(source)) if source else None)
+    zone, clock_note = server_clock(settings, bars)
+    fixed_spread, spread_used = _run_spread(bars, settings, info, warnings)
+    strategy = CompiledStrategy(spec, name, info, server_zone=zone)
+    engine = _Engine(
+        strategy, bars, settings, m1_bars, progress, conversion_bars or {}, zone, fixed_spread
+    )
     result = engine.run()
+    result.warnings = warnings
+    result.spread_used = spread_used
+    result.server_clock = f"{zone.description}, {clock_note}"
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def server_clock(settings: BacktestSettings, bars: pd.DataFrame) -> tuple[SourceZone, str]:
+    """The trade server's clock for a run on ``bars`` (module docstring), and where it is from."""
+    if settings.server_timezone is not None:
+        return parse_zone(settings.server_timezone, field="server_timezone"), "as given"
+    zone = server_zone_of(bars)
+    if zone is not None:
+        return zone, "the data's clock (a MetaTrader server's)"
+    return BROKER_ZONE, "the usual MetaTrader server clock (the data does not come from a server)"
+
+
+def _run_spread(
+    bars: pd.DataFrame, settings: BacktestSettings, info: SymbolSpec, warnings: list[str]
+) -> tuple[float | None, str]:
+    """The fixed spread (points) the run uses for its decisions and its fills, None for the
+    bars' own column, and that spread in words."""
+    fixed = settings.spread_points
+    if fixed is None and bars.attrs.get("spread_source") == "none":
+        fixed = float(info.spread_points)
+        warnings.append(
+            f"spread: the data has no spread column; the run uses {info.name}'s typical spread, "
+            f"{fixed:g} points throughout (--spread sets another, --spread 0 none)"
+        )
+        words = f"fixed {fixed:g} points, {info.name}'s typical (the data has no spread column)"
+    elif fixed is None:
+        return None, "per bar, from the data's spread column"
+    else:
+        words = f"fixed {fixed:g} points"
+    return float(fixed), words
 
 
 class _Engine:
@@ -202,6 +269,8 @@ class _Engine:
         m1_bars: pd.DataFrame | None,
         progress: Progress | None,
         conversion_bars: dict[str, pd.DataFrame],
+        server_zone: SourceZone,
+        fixed_spread: float | None,
     ) -> None:
         self.strategy = strategy
         self.settings = settings
@@ -210,24 +279,26 @@ class _Engine:
         self.info = info
         self.symbol = strategy.symbol
         conversions = {name: symbol_spec(name) for name in conversion_bars}
+        first_s, last_s = (int(t.timestamp()) for t in (bars.index[0], bars.index[-1]))
         self.broker = SimBroker(
             [info, *conversions.values()],
             account=settings.account_config(),
             execution=settings.execution_model(),
             record_exposure=True,
+            server_clock=offset_table(server_zone, first_s - 7 * 86_400, last_s + 7 * 86_400),
         )
         self.route = SimulatedRoute(self.broker, replay=None)
         self.bars = bars
-        self.signals = strategy.prepare(bars)
+        self.fixed_spread = fixed_spread
+        self.signals = strategy.prepare(
+            bars, None if fixed_spread is None else np.full(len(bars), fixed_spread)
+        )
         self.time_s = self.signals.time_s
         self.open = bars["open"].to_numpy(dtype="float64")
         self.high = bars["high"].to_numpy(dtype="float64")
         self.low = bars["low"].to_numpy(dtype="float64")
         self.close = bars["close"].to_numpy(dtype="float64")
-        if settings.spread_points is not None:
-            self.spread = np.full(len(bars), float(settings.spread_points))
-        else:
-            self.spread = self.signals.spread_points.astype("float64")
+        self.spread = self.signals.spread_points.astype("float64")  # the run's (_run_spread)
         self.duration_s = float(strategy.timeframe_s)
         self.last_end_s = float(self.time_s[-1]) + self.duration_s - 1
         # A rollover converts swaps at the quote of its moment: while a position is open, the bar
@@ -258,6 +329,7 @@ class _Engine:
         self.conversion_names = list(self.conversions)
         self.conversion_quotes = self._conversion_quotes()
         self.rejected: list[str] = []
+        self.end_of_test_deals: frozenset[int] = frozenset()
         self.walked = 0
         # The walked bars' equity lows, as (bar, low) in bar order: at most one per bar, and
         # only the pages written are ever touched.
@@ -318,6 +390,7 @@ class _Engine:
         cfg[loop.G_FIXED_LOTS] = strategy.spec.sizing.method == "fixed_lots"
         cfg[loop.G_HAS_M1] = self.minutes.first.size > 0
         cfg[loop.G_SKIP_QUIET] = self.skip_quiet_bars
+        cfg[loop.G_STOPS_FROM_FILL] = strategy.spec.exits.stops_from == "fill"
         ctl = np.zeros(loop.C_COUNT, dtype=np.int64)
         skipped = np.zeros(len(loop.SKIP_NAMES), dtype=np.int64)
         queue_i = np.zeros((0, decide.ROW_INTS), dtype=np.int64)
@@ -433,7 +506,12 @@ class _Engine:
             }
             for p in broker.positions.values()
         ]
+        deals_before = int(broker.state.acct_i[kernel.I_DEALS])
         self._send(closing)
+        st = broker.state
+        self.end_of_test_deals = frozenset(
+            st.deal_i[deals_before : st.acct_i[kernel.I_DEALS], kernel.D_TICKET].tolist()
+        )
 
     def _send(self, orders: list[dict[str, Any]]) -> None:
         now = self.broker.time_s
@@ -491,8 +569,8 @@ class _Engine:
             )
         times = epoch_seconds(m1_bars.index)
         spread = (
-            np.full(len(m1_bars), float(self.settings.spread_points))
-            if self.settings.spread_points is not None
+            np.full(len(m1_bars), self.fixed_spread)
+            if self.fixed_spread is not None
             else m1_bars["spread"].to_numpy(dtype="float64")
             if "spread" in m1_bars
             else np.zeros(len(m1_bars))
@@ -562,6 +640,7 @@ class _Engine:
             rejected=self.rejected,
             skipped=dict(self.strategy.skipped),
             bars_walked=self.walked,
+            end_of_test_deals=self.end_of_test_deals,
         )
 
     def _rates(self, ask: np.ndarray) -> np.ndarray:

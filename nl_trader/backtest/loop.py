@@ -69,7 +69,8 @@ G_FIXED_LOTS = 6
 G_HAS_M1 = 7
 G_NO_COMMENT = 8  # the text id of "" (requests without a comment)
 G_SKIP_QUIET = 9  # skip the bars where nothing can happen (0: walk every bar, for tests)
-G_COUNT = 10
+G_STOPS_FROM_FILL = 10  # a market entry's SL/TP measured from its fill's quote (spec.exits)
+G_COUNT = 11
 # Skipped entries: the decision's reasons, then this loop's own.
 SKIPPED_EXPIRED = len(decide.SKIP_REASONS)
 SKIP_NAMES = (*decide.SKIP_REASONS, "expired before the market reopened")
@@ -140,12 +141,10 @@ def _end_s(market: Market, i: int) -> float:
 
 
 @compiled_inline
-def _before_rollover(market: Market, i: int) -> bool:
-    """Whether a server midnight falls after bar i's open and by the next bar's (the bar whose
-    quote that midnight's swaps are converted at)."""
+def _next_start(market: Market, i: int) -> float:
+    """When the bar after bar i opens (the last bar's own end for the last bar)."""
     count = market.time_s.shape[0]
-    next_start = market.time_s[i + 1] if i + 1 < count else _end_s(market, count - 1)
-    return next_start // DAY_S > market.time_s[i] // DAY_S
+    return market.time_s[i + 1] if i + 1 < count else _end_s(market, count - 1)
 
 
 class Minutes(NamedTuple):
@@ -416,6 +415,36 @@ def _send_rows(
             ctl[C_REJECTED] += 1
 
 
+@compiled
+def _measure_from_fill(
+    st: State,
+    symbol: int,
+    market: Market,
+    decided_at: int,
+    rows_i: np.ndarray,
+    rows_f: np.ndarray,
+    count: int,
+) -> None:
+    """Move the stops and targets of the market entries among ``count`` queued rows by what the
+    quote moved between the decision (bar ``decided_at``'s close) and now, the open they fill
+    at: measured from the fill's quote, as a trader placing the order by hand would."""
+    digits = st.sym_i[symbol, kernel.S_DIGITS]
+    bid_then = round_to(market.close[decided_at], digits)
+    ask_then = round_to(bid_then + market.spread[decided_at] * market.point, digits)
+    bid_now, ask_now = st.quote[symbol, kernel.Q_BID], st.quote[symbol, kernel.Q_ASK]
+    for k in range(count):
+        kind = rows_i[k, decide.KIND]
+        if rows_i[k, decide.POSITION] != 0 or (
+            kind != decide.KIND_BUY and kind != decide.KIND_SELL
+        ):
+            continue
+        moved = ask_now - ask_then if kind == decide.KIND_BUY else bid_now - bid_then
+        for column in (decide.SL, decide.TP):
+            level = rows_f[k, column]
+            if math.isfinite(level) and level > 0:
+                rows_f[k, column] = round_to(level + moved, digits)
+
+
 @compiled_inline
 def _next_event(
     st: State, cfg: np.ndarray, market: Market, signals: Signals, start: int, slack: float
@@ -423,14 +452,23 @@ def _next_event(
     """The first bar from ``start`` on where anything can happen (engine.py's docstring)."""
     if not st.acct_i[kernel.I_POSITIONS] and not st.acct_i[kernel.I_ORDERS]:
         return _first_reach(market, signals.acts, start, -math.inf, math.inf, -math.inf,
-                            math.inf, math.inf, False)  # fmt: skip
+                            math.inf, math.inf, False, math.inf)  # fmt: skip
     bid_low, bid_high, ask_low, ask_high, expiry = kernel.trigger_bounds(st, cfg[G_SYMBOL])
     # The broker rounds its quotes to the symbol's digits: a point of slack never misses a
     # touch; an extra walked bar changes nothing.
-    rollovers = cfg[G_SWAPS_FOLLOW_PRICE] != 0 and st.acct_i[kernel.I_POSITIONS] > 0
+    rollovers = (
+        cfg[G_SWAPS_FOLLOW_PRICE] != 0
+        and st.acct_i[kernel.I_POSITIONS] > 0
+        and start < market.time_s.shape[0]
+    )
+    # The first server midnight after the bar's open: the bar it falls in (or the last before
+    # it) is walked, for its quote.
+    rollover_s = (
+        float(kernel.next_midnight_s(st, float(market.time_s[start]))) if rollovers else math.inf
+    )
     return _first_reach(
         market, signals.acts, start, bid_low + slack, bid_high - slack, ask_low + slack,
-        ask_high - slack, expiry, rollovers,
+        ask_high - slack, expiry, rollovers, rollover_s,
     )  # fmt: skip
 
 
@@ -467,9 +505,11 @@ def _first_reach(
     ask_high: float,
     expiry: float,
     rollovers: bool,
+    rollover_s: float,
 ) -> int:
     """The first bar from ``start`` on where the strategy acts, the bid or the ask reaches a
-    bound, a rollover comes (``rollovers``) or time reaches ``expiry``; the bar count if none.
+    bound, the server midnight ``rollover_s`` falls by the next bar's open (``rollovers``) or
+    time reaches ``expiry``; the bar count if none.
     A function of its own: its few values stay in registers while it reads ~1M bars."""
     count = market.close.shape[0]
     point = market.point
@@ -482,7 +522,7 @@ def _first_reach(
             or high >= bid_high
             or low + spread <= ask_low
             or high + spread >= ask_high
-            or (rollovers and _before_rollover(market, j))
+            or (rollovers and _next_start(market, j) >= rollover_s)
             or _end_s(market, j) >= expiry
         ):
             return j
@@ -572,6 +612,8 @@ def run_bars(
                 st, symbol, time_s, duration_s, open_, high, low, close, spread, True, False
             )
             queued = ctl[C_QUEUE]
+            if queued and cfg[G_STOPS_FROM_FILL] and i > 0:
+                _measure_from_fill(st, symbol, market, i - 1, queue_i, queue_f, queued)
             if queued:
                 _send_rows(
                     st, cfg, ctl, queue_i, queue_f, queued, skipped, rejected, rejected_value,

@@ -86,6 +86,9 @@ def report_json(
         "trades": _trade_rows(result),
         "rejected_orders": result.rejected,
         "skipped_entries": result.skipped,
+        "warnings": result.warnings,
+        "costs": dict(_costs(result)),
+        "rules": dict(_rules(result)),
         "spec": json.loads(canonical_json(result.spec)),
         "spec_hash": result.spec_hash,
         "data": {
@@ -349,8 +352,9 @@ def _price_note(result: BacktestResult) -> str:
 
 # ---- tables ------------------------------------------------------------------------------------
 def _trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
-    """One row per closing deal, with its position's entry and the trade's net result."""
-    net_by_deal = {trade.deal_ticket: trade.net_profit for trade in result.closed_trades()}
+    """One row per closing deal, with its position's entry and the trade's result: its profit,
+    swap and commission (both sides') add up to its net."""
+    trades = {trade.deal_ticket: trade for trade in result.closed_trades()}
     entries: dict[int, list[dict[str, Any]]] = {}
     rows = []
     for deal in result.deals[1:]:
@@ -360,6 +364,7 @@ def _trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
             entries.setdefault(deal["position_id"], []).append(deal)
             continue
         opened = entries.get(deal["position_id"], [])
+        trade = trades.get(deal["ticket"])
         lots = sum(d["volume"] for d in opened) or 1.0
         entry_price = sum(d["price"] * d["volume"] for d in opened) / lots if opened else None
         rows.append(
@@ -372,15 +377,24 @@ def _trade_rows(result: BacktestResult) -> list[dict[str, Any]]:
                 if entry_price
                 else None,
                 "exit_price": deal["price"],
-                "reason": _REASONS.get(deal["reason"], "strategy"),
-                "commission": deal["commission"],
+                "reason": _reason(result, deal),
+                "profit": deal["profit"],
+                "commission": trade.commission if trade else deal["commission"],
                 "swap": deal["swap"],
-                "net_profit": net_by_deal.get(deal["ticket"], deal["profit"]),
+                "net_profit": trade.net_profit if trade else deal["profit"],
             }
         )
         if deal["entry"] == mt5.DEAL_ENTRY_INOUT:
             entries[deal["position_id"]] = [{**deal, "volume": 0.0}]
     return rows
+
+
+def _reason(result: BacktestResult, deal: dict[str, Any]) -> str:
+    """Why a deal closed: its stop, target or a stop-out, the end of the test (as MT5's report
+    says), or the strategy."""
+    if deal["ticket"] in result.end_of_test_deals:
+        return "end of test"
+    return _REASONS.get(deal["reason"], "strategy")
 
 
 def _tester_left(f: TesterStats) -> list[tuple[str, str]]:
@@ -442,19 +456,19 @@ def _tester_right(f: TesterStats) -> list[tuple[str, str]]:
 
 def _costs(result: BacktestResult) -> list[tuple[str, str]]:
     settings, info = result.settings, result.symbol_info
-    spread = (
+    spread = result.spread_used or (
         f"fixed {settings.spread_points:g} points"
         if settings.spread_points is not None
         else "per bar, from the data's spread column"
     )
     swap = (
         f"long {info.swap_long:g} / short {info.swap_short:g} points a night, "
-        f"x3 on day {info.swap_rollover3days} (0 = Sunday)"
+        f"x3 on day {info.swap_rollover3days} (0 = Sunday), at the trade server's midnight"
         if settings.swaps and info.swap_mode
         else "none"
     )
     return [
-        ("Spread", spread),
+        ("Spread", spread + "; the same for decisions and fills"),
         ("Slippage", f"{settings.slippage_points} points against the trader"),
         ("Commission", f"{info.commission_per_lot:g} {settings.currency} per lot and side"),
         ("Swaps", swap),
@@ -485,11 +499,36 @@ def _rules(result: BacktestResult) -> list[tuple[str, str]]:
         ("Pending orders", "buys trigger on the ask, sells on the bid; a gap fills at the open"),
         ("Path inside a bar", intrabar),
         ("Stops and targets", "a buy's on the bid, a sell's on the ask; exact level inside a bar"),
+        ("Stops placed from", _stop_anchor(result)),
+        ("Trade server's clock", result.server_clock or "UTC"),
+        (
+            "Weekdays and sessions",
+            "on the trade server's clock, unless the strategy names a time zone",
+        ),
+        ("End of test", 'what is still open is closed at the last bar\'s close ("end of test")'),
     ]
 
 
+def _stop_anchor(result: BacktestResult) -> str:
+    if result.spec.exits.stops_from == "fill":
+        return (
+            "a market entry's: the quote it fills at (the spec's stops_from: fill); a pending "
+            "entry's: its order price"
+        )
+    text = (
+        "the quote at the decision (the signal bar's close: a buy's from the ask, a sell's "
+        "from the bid); a pending entry's from its order price"
+    )
+    if result.settings.fill == "next_open":
+        text += (
+            "; a market entry fills at the next bar's open, so its stop's distance from the fill "
+            "differs by the move between the two (a gap over a weekend)"
+        )
+    return text
+
+
 def _run_warnings(result: BacktestResult) -> list[str]:
-    warnings = []
+    warnings = list(result.warnings)
     if result.rejected:
         warnings.append(
             f"{len(result.rejected)} order(s) refused by the broker, e.g. {result.rejected[0]}"

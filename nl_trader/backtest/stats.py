@@ -80,6 +80,11 @@ class ClosedTrade(_Figures):
     side: Literal["long", "short"]
     volume_lots: float
     net_profit: float
+    # What the net is made of: the closing deal's profit and swap, and the commission (and fee)
+    # of both sides: the closing deal's and the entry's share. net = profit + swap + commission.
+    profit: float = 0.0
+    swap: float = 0.0
+    commission: float = 0.0
 
 
 class DrawdownStats(_Figures):
@@ -247,6 +252,9 @@ def closed_trades(deals: Iterable[Mapping[str, Any]]) -> list[ClosedTrade]:
                 side="long" if int(deal["type"]) == mt5.DEAL_TYPE_SELL else "short",
                 volume_lots=closed,
                 net_profit=round(result, _RESULT_DECIMALS) + 0.0,
+                profit=float(deal["profit"]),
+                swap=float(deal["swap"]),
+                commission=round(own_costs + allocated, _RESULT_DECIMALS) + 0.0,
             )
         )
         if entry == mt5.DEAL_ENTRY_INOUT:

@@ -35,7 +35,19 @@ FromOption = Annotated[str | None, typer.Option("--from", help="First day (UTC),
 ToOption = Annotated[str | None, typer.Option("--to", help="Last day (UTC), YYYY-MM-DD.")]
 SpreadOption = Annotated[
     float | None,
-    typer.Option(help="Fixed spread in points (default: the data's spread column)."),
+    typer.Option(
+        help="Fixed spread in points, for decisions and fills (default: the data's spread "
+        "column; without one, the symbol's typical spread). 0 for none."
+    ),
+]
+ServerTimezoneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server-timezone",
+        help="The trade server's clock, for swaps, day orders, weekdays and sessions ('broker' "
+        "= New York + 7 h, 'UTC+2', 'EET'; default: the data's when it is a MetaTrader export, "
+        "else 'broker').",
+    ),
 ]
 CommissionOption = Annotated[float | None, typer.Option(help="Commission per lot and side.")]
 DepositOption = Annotated[float, typer.Option(help="Initial deposit.")]
@@ -96,6 +108,7 @@ SETTINGS_OPTIONS = {
     "account_mode": "--account",
     "spread_points": "--spread",
     "commission_per_lot": "--commission",
+    "server_timezone": "--server-timezone",
 }
 
 
@@ -192,6 +205,7 @@ def backtest(
     leverage: LeverageOption = 100,
     account: AccountModeOption = "hedging",
     timezone: TimezoneOption = None,
+    server_timezone: ServerTimezoneOption = None,
     convert: ConvertOption = None,
     db: Annotated[
         Path | None,
@@ -216,6 +230,7 @@ def backtest(
             leverage=leverage,
             account=account,
             timezone=timezone,
+            server_timezone=server_timezone,
             convert=convert,
             db=db,
         )
@@ -230,6 +245,7 @@ def backtest(
             account_mode=account,
             spread_points=spread,
             commission_per_lot=commission,
+            server_timezone=server_timezone,
         )
         bars, m1, info = bars_for(parsed, data, name, timezone)
         conversions = {
@@ -291,6 +307,6 @@ def backtest(
         f"{figures.equity_drawdown.relative_pct:.2f} % ({result.elapsed_s:.2f} s)",
         markup=False,
     )
-    for warning in info.warnings:
+    for warning in (*info.warnings, *result.warnings):
         console.print(f"warning: {warning}", markup=False)
     console.print(f"report: {report.resolve()}", markup=False)

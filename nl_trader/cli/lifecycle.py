@@ -34,6 +34,7 @@ from nl_trader.cli.backtest import (
     DepositOption,
     FromOption,
     LeverageOption,
+    ServerTimezoneOption,
     SpreadOption,
     SymbolOption,
     TimezoneOption,
@@ -537,6 +538,7 @@ def backtest_strategy(
     leverage: LeverageOption = 100,
     account: AccountModeOption = "hedging",
     timezone: TimezoneOption = None,
+    server_timezone: ServerTimezoneOption = None,
     convert: ConvertOption = None,
     min_trades: Annotated[int | None, typer.Option(help="Criterion: minimum trades.")] = None,
     max_drawdown: Annotated[
@@ -595,6 +597,7 @@ def backtest_strategy(
                 account_mode=account,
                 spread_points=spread,
                 commission_per_lot=commission,
+                server_timezone=server_timezone,
             )
             bars, m1, info = load_run_bars(spec, description)
             conversions = load_conversion_bars(spec, description, settings.currency)

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from nl_trader.data.timezones import NEW_YORK
+from nl_trader.errors import InvalidInputError
+from nl_trader.symbols import PRICE_RANGES, SymbolSpec, core_symbol
 
 LINE = "_line"
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -295,3 +297,54 @@ def report_clock_change_dates(frame: pd.DataFrame, step_minutes: int, zone_name:
         f"on other dates than {zone_name}, so those weeks are an hour off; pass the zone that "
         "matches (e.g. 'Europe/London' instead of 'ny+5', 'EET' instead of 'broker')"
     ]
+
+
+# A median price this many times outside a symbol's range is another symbol's (EURUSD's 1.1 is
+# 230 times below gold's lowest); closer to the range it is only doubtful.
+_CLEAR_MISMATCH = 2.0
+
+
+def symbol_fit(bars: pd.DataFrame, info: SymbolSpec, file_symbol: str | None) -> list[str]:
+    """Check that ``bars`` can be ``info``'s quotes: by the symbol named in the file's name
+    (``file_symbol``), the price scale against the symbol's range and its digits. A clear
+    mismatch (gold's strategy on EURUSD's prices) is an ``InvalidInputError``; a doubtful one is
+    a warning returned."""
+    warnings: list[str] = []
+    symbol = core_symbol(info.name)
+    named = core_symbol(file_symbol) if file_symbol else None
+    close = bars["close"].to_numpy(dtype="float64")
+    sample = close[:: max(1, close.size // 10_000)]  # the price scale, not every price
+    finite = sample[np.isfinite(sample)]
+    if not finite.size:
+        return warnings
+    median = float(np.median(finite))
+    if symbol is not None and symbol in PRICE_RANGES and median > 0:
+        low, high = PRICE_RANGES[symbol]
+        factor = max(low / median, median / high)
+        if factor >= _CLEAR_MISMATCH:
+            also = f" (the file's name says {named})" if named and named != symbol else ""
+            raise InvalidInputError(
+                [
+                    f"data: prices around {median:g} are not {info.name}'s, which has traded "
+                    f"between {low:g} and {high:g}{also}; give {info.name} bars, or --symbol "
+                    "for the symbol these bars are"
+                ],
+                what="backtest",
+            )
+        if factor > 1.0:
+            warnings.append(
+                f"data: prices around {median:g} lie outside {info.name}'s usual "
+                f"{low:g}-{high:g}; check that the file holds {info.name}"
+            )
+    if named is not None and symbol is not None and named != symbol:
+        warnings.append(
+            f"data: the file's name says {named} but the strategy trades {info.name}; its "
+            f"prices are tested as {info.name}'s"
+        )
+    scaled = finite * 10.0**info.digits
+    if np.mean(np.abs(scaled - np.round(scaled)) > 1e-6 * np.maximum(1.0, np.abs(scaled))) > 0.5:
+        warnings.append(
+            f"data: most prices have more decimals than {info.name}'s {info.digits}; they may be "
+            "another symbol's quotes"
+        )
+    return warnings

@@ -6,7 +6,8 @@ float64 ``open``/``high``/``low``/``close`` (bid prices); int64 ``tick_volume``;
 in points (0 when unknown); int64 ``real_volume``; and float64 ``ask_open``/``ask_high``/
 ``ask_low``/``ask_close`` when the source has ask prices (then ``spread`` is
 ``round((ask_close - close) / point)``). ``attrs`` holds ``symbol``, ``timeframe``, ``format``,
-``source_timezone`` and where the bars came from.
+``source_timezone``, ``spread_source`` ("column", "ask" or "none": a file without spreads, its
+``spread`` filled with 0) and where the bars came from.
 
 Files are read whole and vectorised (a year of M1 bars in a fraction of a second); gzip is read
 transparently. Broken input raises ``InvalidInputError`` naming the file, the line or column and
@@ -637,9 +638,22 @@ def _whole_numbers(
     return rounded.astype(np.int64)
 
 
-def _symbol_from_name(path: Path) -> str | None:
-    tokens = re.split(r"[^A-Z]+", path.name.upper())
+def symbol_from_name(path: Path | str) -> str | None:
+    """The known symbol a file's name carries (``EURUSD`` in ``EURUSD_M1_2024.csv``), or None."""
+    tokens = re.split(r"[^A-Z]+", Path(path).name.upper())
     return next((token for token in tokens if token in DEFAULT_SYMBOLS), None)
+
+
+def server_zone_of(bars: pd.DataFrame) -> SourceZone | None:
+    """The trade server's clock ``bars`` were written in, when they come from a MetaTrader
+    server (an MT5 or MT4 export, ``copy_rates``); None for other sources."""
+    if bars.attrs.get("format") not in _SERVER_FORMATS | {"mt5_rates"}:
+        return None
+    zone = bars.attrs.get("source_timezone")
+    try:
+        return parse_zone(str(zone)) if zone else None
+    except InvalidInputError:
+        return None  # "UTC (offsets in the file)": the server's clock is not in the file
 
 
 def _point_from_prices(prices: np.ndarray) -> float:
@@ -818,7 +832,7 @@ def load_bars(
     working[checks.LINE] = lines
 
     # Symbol and point.
-    resolved_symbol = symbol or _symbol_from_name(path)
+    resolved_symbol = symbol or symbol_from_name(path)
     if symbol is None and resolved_symbol is not None:
         warnings.append(f"symbol: {resolved_symbol} read from the file name")
     if symbol is None and resolved_symbol is None:
@@ -861,7 +875,8 @@ def load_bars(
             )
         ask_minus_bid = working["ask_close"].to_numpy() - working["close"].to_numpy()
         working["spread"] = np.round(ask_minus_bid / bar_point).astype(np.int64)
-    elif "spread" not in working.columns:
+    spread_source = "ask" if has_ask else "column" if "spread" in working.columns else "none"
+    if spread_source == "none":
         working["spread"] = 0
     step = TIMEFRAMES[resolved_timeframe]
     warnings += checks.report_weekend_bars(working)
@@ -883,6 +898,7 @@ def load_bars(
         source_timezone=zone_name,
         source=str(path),
         fingerprint=fingerprint,
+        spread_source=spread_source,  # "column", "ask" (from bid/ask prices) or "none" (0 filled)
     )
     return LoadResult(
         bars=bars,
@@ -962,6 +978,7 @@ def bars_from_rates(
         format="mt5_rates",
         source_timezone=zone.name,
         source="MT5 copy_rates",
+        spread_source="column" if "spread" in names else "none",
     )
     return bars
 

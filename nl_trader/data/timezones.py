@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -187,3 +188,47 @@ def utc_to_wall(utc: pd.DatetimeIndex, zone: SourceZone) -> pd.DatetimeIndex:
     """Return the naive wall-clock times of ``zone`` for UTC times ``utc``."""
     local = utc.tz_convert(zone.base).tz_localize(None)
     return local + pd.Timedelta(minutes=zone.shift_minutes)
+
+
+# ---- a clock's UTC offsets, as tables the compiled code reads --------------------------------
+_DAY_S = 86_400
+BEGINNING_S = -(2**62)  # the first row of an offset table starts here
+
+
+def _offset_at(zone: SourceZone, utc_s: int) -> int:
+    """Seconds ``zone``'s wall clock is ahead of UTC at the instant ``utc_s``."""
+    if zone.base == "UTC":
+        return zone.shift_minutes * 60
+    moment = datetime.fromtimestamp(utc_s, tz=ZoneInfo(zone.base))
+    offset = moment.utcoffset()
+    return int(offset.total_seconds() if offset is not None else 0) + zone.shift_minutes * 60
+
+
+def offset_table(zone: SourceZone, start_s: int, end_s: int) -> np.ndarray:
+    """The UTC offset of ``zone`` over ``start_s``..``end_s`` (UTC seconds) as int64 rows
+    (from_utc_s, offset_s), each offset holding from its instant until the next row's; the first
+    row starts at ``BEGINNING_S``. A fixed clock is one row; New York + 7 h over 2015-2023 is 18."""
+    first = _offset_at(zone, int(start_s))
+    rows = [(BEGINNING_S, first)]
+    if zone.base != "UTC":
+        days = np.arange(int(start_s) // _DAY_S, int(end_s) // _DAY_S + 2, dtype=np.int64)
+        utc = pd.DatetimeIndex(pd.to_datetime(days * _DAY_S, unit="s", utc=True))
+        wall = utc_to_wall(utc, zone)
+        offsets = wall.as_unit("s").asi8 - utc.tz_localize(None).as_unit("s").asi8
+        for k in np.flatnonzero(offsets[1:] != offsets[:-1]).tolist():
+            low, high = int(days[k]) * _DAY_S, int(days[k + 1]) * _DAY_S  # changes in (low, high]
+            before = int(offsets[k])
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _offset_at(zone, middle) == before:
+                    low = middle
+                else:
+                    high = middle
+            rows.append((high, int(offsets[k + 1])))
+    return np.array(rows, dtype=np.int64)
+
+
+def offsets_at(table: np.ndarray, utc_s: np.ndarray) -> np.ndarray:
+    """The offset (seconds) an ``offset_table`` gives at each of the instants ``utc_s``."""
+    offsets: np.ndarray = table[np.searchsorted(table[:, 0], utc_s, side="right") - 1, 1]
+    return offsets

@@ -38,6 +38,7 @@ import pandas as pd
 from nl_trader import mt5
 from nl_trader.backtest.engine import BacktestSettings
 from nl_trader.client import MAS
+from nl_trader.data.timezones import zone_from_offset
 from nl_trader.errors import NlTraderError, TerminalError
 from nl_trader.lifecycle import (
     AccountFacts,
@@ -179,7 +180,9 @@ class LiveSession:
         self.listener = listener
         self.flatten_on_stop = flatten_on_stop
         self.offset_s = server_utc_offset_s
-        self.strategy = CompiledStrategy(spec, spec.symbols[0])
+        self.strategy = CompiledStrategy(
+            spec, spec.symbols[0], server_zone=zone_from_offset(server_utc_offset_s)
+        )
         self.symbol = self.strategy.symbol
         self.timeframe_code = TIMEFRAME_CODES[spec.timeframe]
         self.timeframe_s = timeframe_seconds(spec.timeframe)

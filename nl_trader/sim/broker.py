@@ -22,7 +22,8 @@ Price rules (documented here, tested in tests/sim):
       filling RETURN); it then fills like any limit.
     * Commission is charged per lot and side on each deal; swaps are charged at each server
       midnight of a weekday, three times on ``swap_rollover3days``; profit is converted to the
-      account currency at current quotes.
+      account currency at current quotes. Midnights, weekdays and day expiries are the trade
+      server's: its clock is ``server_clock`` when the broker's times are UTC (backtests).
     * Margin is checked before a position grows (10019); when margin level falls to the stop-out
       level the most losing position is closed at market (reason SO).
 """
@@ -256,6 +257,18 @@ class BrokerEvent:
     reason: str | None = None
 
 
+def _clock_table(table: np.ndarray | None) -> np.ndarray:
+    if table is None:
+        return np.array([[-(2**62), 0]], dtype=np.int64)
+    rows = np.ascontiguousarray(table, dtype=np.int64)
+    if rows.ndim != 2 or rows.shape[1] != 2 or not len(rows) or np.any(np.diff(rows[:, 0]) <= 0):
+        raise InvalidInputError(
+            ["server_clock: expected (from UTC second, offset seconds) rows in time order"],
+            what="broker",
+        )
+    return rows
+
+
 class SimBroker:
     """A simulated MT5 trade server with one account.
 
@@ -271,8 +284,13 @@ class SimBroker:
         execution: ExecutionModel | None = None,
         *,
         record_exposure: bool = False,
+        server_clock: np.ndarray | None = None,
     ) -> None:
+        """``server_clock`` is the trade server's clock as (from UTC second, offset seconds)
+        rows (``data.timezones.offset_table``) when the broker's times are UTC (a backtest); by
+        default its times are the server's own (offset 0), as a terminal's are."""
         self.account = account or AccountConfig()
+        self._server_clock = _clock_table(server_clock)
         self.execution = execution or ExecutionModel()
         self.record_exposure = record_exposure
         self.symbols: dict[str, SymbolSpec] = {}
@@ -361,6 +379,7 @@ class SimBroker:
             tickets=ints(9),
             scratch_i=ints(9),
             scratch_f=floats((9, 2)),
+            clock=self._server_clock,
         )
 
     # ---- setup ----------------------------------------------------------------------------

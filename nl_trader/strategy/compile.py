@@ -23,16 +23,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from nl_trader.data.timezones import (
+    UTC_ZONE,
+    SourceZone,
+    offset_table,
+    parse_zone,
+    utc_to_wall,
+    wall_to_utc,
+)
 from nl_trader.errors import InvalidInputError
 from nl_trader.jit import compiled, python_callable
 from nl_trader.spec import (
+    SERVER_CLOCK,
     WEEKDAYS,
     AllOf,
     AnyOf,
@@ -166,7 +173,16 @@ def book_from_records(
 class CompiledStrategy:
     """A StrategySpec made executable for one symbol."""
 
-    def __init__(self, spec: StrategySpec, symbol: str, symbol_info: SymbolSpec | None = None):
+    def __init__(
+        self,
+        spec: StrategySpec,
+        symbol: str,
+        symbol_info: SymbolSpec | None = None,
+        *,
+        server_zone: SourceZone = UTC_ZONE,
+    ):
+        """``server_zone`` is the trade server's clock: the spec's times and weekdays are read on
+        it unless they name a zone (``spec.SERVER_CLOCK``)."""
         if symbol not in spec.symbols:
             raise InvalidInputError(
                 [f"symbol: {symbol!r} is not one of the strategy's symbols {spec.symbols}"],
@@ -174,6 +190,7 @@ class CompiledStrategy:
             )
         self.spec = spec
         self.symbol = symbol
+        self.server_zone = server_zone
         self.symbol_info = symbol_info or symbol_spec(symbol)
         self.timeframe_s = timeframe_seconds(spec.timeframe)
         self.pip = self.symbol_info.pip_size
@@ -201,15 +218,18 @@ class CompiledStrategy:
         return longest + 2
 
     # ---- step 1: signals ---------------------------------------------------------------------
-    def prepare(self, bars: pd.DataFrame) -> Signals:
-        """Compute indicators and rules over ``bars`` (UTC index; open, high, low, close[, spread])."""
+    def prepare(self, bars: pd.DataFrame, spread_points: Array | None = None) -> Signals:
+        """Compute indicators and rules over ``bars`` (UTC index; open, high, low, close[, spread]);
+        ``spread_points`` per bar, when given, is the spread decided on instead of the bars'."""
         missing = [c for c in ("open", "high", "low", "close") if c not in bars]
         if missing:
             raise InvalidInputError([f"bars: missing column {c!r}" for c in missing], what="bars")
         time_s = epoch_seconds(bars.index)
         length = len(bars)
         spread = (
-            bars["spread"].to_numpy(dtype="float64")
+            np.asarray(spread_points, dtype="float64")
+            if spread_points is not None
+            else bars["spread"].to_numpy(dtype="float64")
             if "spread" in bars
             else np.full(length, float(self.symbol_info.spread_points))
         )
@@ -262,28 +282,34 @@ class CompiledStrategy:
     def _filters(self, decision_s: Array, spread_points: Array) -> Array:
         filters = self.spec.filters
         if not filters.sessions:
-            # Weekdays in UTC, read from the seconds (1970-01-01 was a Thursday, weekday 3).
+            # Weekdays on the server's clock, read from the seconds (compiled: every bar).
             trading_day = np.zeros(7, dtype=bool)
             trading_day[[WEEKDAYS.index(d) for d in filters.weekdays]] = True
             allowed = np.empty(len(decision_s), dtype=bool)
-            _on_trading_days(decision_s.astype("int64", copy=False), trading_day, allowed)
+            decision = decision_s.astype("int64", copy=False)
+            clock = (
+                offset_table(self.server_zone, int(decision[0]) - 86_400, int(decision[-1]))
+                if len(decision)
+                else np.zeros((1, 2), dtype=np.int64)
+            )
+            _on_trading_days(decision, clock, trading_day, allowed)
             if filters.max_spread_pips is not None:
                 allowed &= spread_points * self.point <= filters.max_spread_pips * self.pip + 1e-12
             return np.asarray(allowed, dtype=bool)
         moments = pd.DatetimeIndex(pd.to_datetime(decision_s, unit="s", utc=True))
-        # Weekdays are read in the first session's time zone (UTC without sessions).
-        zone = filters.sessions[0].timezone if filters.sessions else "UTC"
+        # Weekdays are read in the first session's time zone.
+        zone = self._zone(filters.sessions[0].timezone)
         # The weekday is the bar's own (its last instant): a Friday D1 bar closing at Saturday
         # 00:00 is a Friday bar. Sessions are about when the order is sent: the decision time.
-        local = (moments - pd.Timedelta(seconds=1)).tz_convert(zone)
+        local = utc_to_wall(moments - pd.Timedelta(seconds=1), zone)
         allowed = np.isin(
             local.day_of_week.to_numpy(), [WEEKDAYS.index(d) for d in filters.weekdays]
         )
         if filters.sessions:
             in_any = np.zeros(len(decision_s), dtype=bool)
             for session in filters.sessions:
-                clock = moments.tz_convert(session.timezone)
-                minutes = clock.hour.to_numpy() * 60 + clock.minute.to_numpy()
+                wall = utc_to_wall(moments, self._zone(session.timezone))
+                minutes = wall.hour.to_numpy() * 60 + wall.minute.to_numpy()
                 start, end = _minutes(session.start), _minutes(session.end)
                 inside = (
                     (minutes >= start) & (minutes < end)
@@ -303,8 +329,9 @@ class CompiledStrategy:
         block = np.zeros(length, dtype=bool)
         if exits.close_at is None and exits.close_before_weekend is None:
             return close_all, block
-        local = pd.DatetimeIndex(pd.to_datetime(decision_s, unit="s", utc=True)).tz_convert(
-            exits.timezone
+        local = utc_to_wall(
+            pd.DatetimeIndex(pd.to_datetime(decision_s, unit="s", utc=True)),
+            self._zone(exits.timezone),
         )
         minutes = local.hour.to_numpy() * 60 + local.minute.to_numpy()
         day = (local.normalize().asi8 // 86_400_000_000_000).astype("int64")
@@ -405,17 +432,19 @@ class CompiledStrategy:
             # Valid through the last tick of the n-th bar, gone before the decision at its close.
             return decision_s + (entry.expiry_bars * self.timeframe_s - 1)
         if entry.expiry_time is not None:
-            # Wall-clock time in a time zone (numba has none): worked out with zoneinfo, only
-            # where an entry can be placed.
-            zone = ZoneInfo(self.spec.exits.timezone)
-            hour, minute = (int(part) for part in entry.expiry_time.split(":"))
-            for k in np.flatnonzero(entering).tolist():
-                local = datetime.fromtimestamp(float(decision_s[k]), tz=UTC).astimezone(zone)
-                target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-                if target <= local:
-                    target += timedelta(days=1)
-                expiry[k] = int(target.astimezone(UTC).timestamp())
+            # The next time the wall clock shows expiry_time, where an entry can be placed.
+            zone = self._zone(self.spec.exits.timezone)
+            where = np.flatnonzero(entering)
+            moments = pd.DatetimeIndex(pd.to_datetime(decision_s[where], unit="s", utc=True))
+            local = utc_to_wall(moments, zone)
+            target = local.normalize() + pd.Timedelta(minutes=_minutes(entry.expiry_time))
+            target = target.where(target > local, target + pd.Timedelta(days=1))
+            expiry[where] = wall_to_utc(pd.DatetimeIndex(target), zone).utc.as_unit("s").asi8
         return expiry
+
+    def _zone(self, name: str) -> SourceZone:
+        """The clock a spec's ``timezone`` names: the server's, or an IANA zone."""
+        return self.server_zone if name == SERVER_CLOCK else parse_zone(name)
 
 
 def _read_only(values: Array) -> Array:
@@ -449,15 +478,24 @@ class _PriceSeries(dict[str, Array]):
 
 @compiled
 @python_callable
-def _on_trading_days(decision_s: Array, trading_day: Array, allowed: Array) -> None:
-    """Whether each bar's own day (its last second's, in UTC) is a trading day (Monday 0)."""
-    day_start = day_end = 0  # the UTC day last looked up: [day_start, day_end)
+def _on_trading_days(decision_s: Array, clock: Array, trading_day: Array, allowed: Array) -> None:
+    """Whether each bar's own day (its last second's, on the clock ``clock``: rows of (from UTC
+    second, offset seconds), as ``offset_table``) is a trading day (Monday 0). Decision times
+    ascend."""
+    day_start = day_end = 0  # the day last looked up, in UTC seconds: [day_start, day_end)
     trading = False
+    row = 0
     for i in range(decision_s.shape[0]):
         last_s = decision_s[i] - 1
-        if not day_start <= last_s < day_end:
-            day = last_s // 86_400
-            day_start, day_end = day * 86_400, day * 86_400 + 86_400
+        changed = False
+        while row + 1 < clock.shape[0] and clock[row + 1, 0] <= last_s:
+            row += 1
+            changed = True
+        if changed or not day_start <= last_s < day_end:
+            offset = clock[row, 1]
+            day = (last_s + offset) // 86_400  # 1970-01-01 was a Thursday, weekday 3
+            day_start = day * 86_400 - offset
+            day_end = day_start + 86_400
             trading = trading_day[(day + 3) % 7]
         allowed[i] = trading
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from nl_trader.errors import InvalidInputError
 from nl_trader.spec import (
+    SERVER_CLOCK,
     AllOf,
     AnyOf,
     Between,
@@ -97,8 +98,15 @@ _WORDS: dict[str, dict[str, str]] = {
         "risk_money": "Size: risk {n} (account currency) per trade, from the stop distance",
         "lot_limits": " (between {lo} and {hi} lots).",
         "positions": "At most {n} open position(s), at most {p} entr(y/ies) in one direction.",
-        "weekdays": "Trades on: {d}.",
+        "weekdays": "Trades on: {d} ({z}).",
         "session": "Only between {s} and {e} ({z})",
+        "server": "the trade server's time",
+        "sl_from_fill": "A market entry's stop and target are measured from the price it fills "
+        "at; a pending entry's from its order price.",
+        "sl_from": "Stops and targets are measured from the price at the decision, the signal "
+        "bar's close (a buy's from the ask, a sell's from the bid; a pending entry's from its "
+        "order price); a market entry filled at the next bar's open is that much nearer or "
+        "farther from them.",
         "spread": "Only when the spread is at most {n} pips.",
         "ids": 'Orders carry magic number {m} and comment "{c}".',
         "defaults": "Defaults filled in (not in the text):",
@@ -167,8 +175,12 @@ _WORDS: dict[str, dict[str, str]] = {
         "risk_money": "倉位：每筆按止損距離承擔 {n}（帳戶貨幣）風險",
         "lot_limits": "（介於 {lo} 與 {hi} 手之間）。",
         "positions": "最多同時持有 {n} 筆倉位，同一方向最多 {p} 筆進場。",
-        "weekdays": "交易日：{d}。",
+        "weekdays": "交易日：{d}（{z}）。",
         "session": "僅在 {s} 至 {e}（{z}）之間",
+        "server": "交易伺服器時間",
+        "sl_from_fill": "市價單的止損與止盈從成交價起算；掛單從其掛單價起算。",
+        "sl_from": "止損與止盈從決策時的價格起算，即訊號K線的收盤（買單從賣價、賣單從買價；掛單從其掛單價）；"
+        "市價單於下一根K線開盤成交，與止損止盈的距離隨兩者之間的價差而不同。",
         "spread": "僅在點差不超過 {n} 點時交易。",
         "ids": "訂單帶有魔術碼 {m} 與註解「{c}」。",
         "defaults": "已填入的預設值（原文未提及）：",
@@ -237,8 +249,12 @@ _WORDS: dict[str, dict[str, str]] = {
         "risk_money": "仓位：每笔按止损距离承担 {n}（账户货币）风险",
         "lot_limits": "（介于 {lo} 与 {hi} 手之间）。",
         "positions": "最多同时持有 {n} 笔仓位，同一方向最多 {p} 笔进场。",
-        "weekdays": "交易日：{d}。",
+        "weekdays": "交易日：{d}（{z}）。",
         "session": "仅在 {s} 至 {e}（{z}）之间",
+        "server": "交易服务器时间",
+        "sl_from_fill": "市价单的止损与止盈从成交价起算；挂单从其挂单价起算。",
+        "sl_from": "止损与止盈从决策时的价格起算，即信号K线的收盘（买单从卖价、卖单从买价；挂单从其挂单价）；"
+        "市价单于下一根K线开盘成交，与止损止盈的距离随两者之间的价差而不同。",
         "spread": "仅在点差不超过 {n} 点时交易。",
         "ids": "订单带有魔术号 {m} 与注释“{c}”。",
         "defaults": "已填入的默认值（原文未提及）：",
@@ -332,6 +348,10 @@ class _Explainer:
 
     def w(self, key: str, **values: Any) -> str:
         return self.words[key].format(**values)
+
+    def zone(self, name: str) -> str:
+        """A spec's time zone in words: the trade server's time, or the zone's name."""
+        return self.words["server"] if name == SERVER_CLOCK else name
 
     def indicator_name(self, ident: str) -> str:
         indicator = self.spec.indicator(ident)
@@ -449,7 +469,9 @@ class _Explainer:
         if entry.expiry_bars is not None:
             return text + self.w("expiry_bars", n=entry.expiry_bars)
         if entry.expiry_time is not None:
-            return text + self.w("expiry_time", t=entry.expiry_time, z=self.spec.exits.timezone)
+            return text + self.w(
+                "expiry_time", t=entry.expiry_time, z=self.zone(self.spec.exits.timezone)
+            )
         return text + self.w("no_expiry")
 
     def exits(self) -> list[str]:
@@ -461,6 +483,7 @@ class _Explainer:
         else:
             atr = self.indicator_name(str(stop.atr)) if stop.atr else ""
             out.append(self.w(f"sl_{stop.kind}", n=_number(stop.value), atr=atr))
+            out.append(self.w("sl_from" if exits.stops_from == "decision" else "sl_from_fill"))
         target = exits.take_profit
         if target is None:
             out.append(self.w("no_tp"))
@@ -493,9 +516,9 @@ class _Explainer:
         if exits.max_bars is not None:
             out.append(self.w("max_bars", n=exits.max_bars))
         if exits.close_at is not None:
-            out.append(self.w("close_at", t=exits.close_at, z=exits.timezone))
+            out.append(self.w("close_at", t=exits.close_at, z=self.zone(exits.timezone)))
         if exits.close_before_weekend is not None:
-            out.append(self.w("weekend", t=exits.close_before_weekend, z=exits.timezone))
+            out.append(self.w("weekend", t=exits.close_before_weekend, z=self.zone(exits.timezone)))
         return out
 
     def sizing(self) -> str:
@@ -512,9 +535,13 @@ class _Explainer:
     def filters(self) -> list[str]:
         filters = self.spec.filters
         days = _DAYS[self.language]
-        out = [self.w("weekdays", d=", ".join(days[d] for d in filters.weekdays))]
+        # Weekdays are read in the first session's zone, else on the server's clock.
+        zone = filters.sessions[0].timezone if filters.sessions else SERVER_CLOCK
+        out = [
+            self.w("weekdays", d=", ".join(days[d] for d in filters.weekdays), z=self.zone(zone))
+        ]
         for session in filters.sessions:
-            text = self.w("session", s=session.start, e=session.end, z=session.timezone)
+            text = self.w("session", s=session.start, e=session.end, z=self.zone(session.timezone))
             out.append(text + ("." if self.language == "en" else "。"))
         if filters.max_spread_pips is not None:
             out.append(self.w("spread", n=_number(filters.max_spread_pips)))

@@ -130,6 +130,7 @@ def test_mt5_export_is_broker_time_utc2_in_winter_and_utc3_after_the_us_clock_ch
         "source_timezone": "broker",
         "source": str(FIXTURES / "EURUSD_H1_mt5.csv"),
         "fingerprint": result.fingerprint,
+        "spread_source": "column",
     }
 
 

@@ -39,7 +39,7 @@ def test_the_explain_back_speaks_simplified_chinese() -> None:
     text = explain(example.spec, "zh-Hans")
     assert "仓位：每笔按止损距离承担净值的 1% 风险（介于 0.01 与 2 手之间）。" in text
     assert "指数移动平均线" in text
-    assert "交易日：周一, 周二, 周三, 周四, 周五。" in text
+    assert "交易日：周一, 周二, 周三, 周四, 周五（交易服务器时间）。" in text
     assert "已填入的默认值（原文未提及）：" in text
     # Nothing Traditional-only slips into the Simplified text.
     assert detect_language(text) == "zh-Hans"

@@ -21,7 +21,8 @@ A_LOWEST = 2  # lowest equity along the path since reset; NaN = not tracked
 A_LEVERAGE = 3
 A_SO_SO = 4
 A_LIQUIDITY = 5  # lots one deal can fill; NaN = unlimited
-A_COUNT = 6
+A_NEXT_MIDNIGHT = 6  # the first server midnight after A_TIME (UTC seconds; 0 before any time)
+A_COUNT = 7
 # ---- account: acct_i ----
 I_HEDGING = 0
 I_TRADE_ALLOWED = 1
@@ -341,6 +342,10 @@ class State(NamedTuple):
     tickets: np.ndarray  # the tickets a price move goes through (orders, then positions)
     scratch_i: np.ndarray  # symbols seen (margin, conversions)
     scratch_f: np.ndarray  # [n, 2]: buy and sell lots per symbol (margin)
+    # [k, 2] int64: (from this UTC second on, the trade server's clock is this many seconds
+    # ahead of UTC); rows in time order, the first from the beginning of time. Days, weekdays,
+    # midnights (swaps) and day expiries are the server's.
+    clock: np.ndarray
 
 
 def is_buy_type(order_type: int) -> bool:
@@ -392,6 +397,39 @@ def _has_quote(st: State, symbol: int) -> bool:
 @compiled_inline
 def _round_price(st: State, symbol: int, price: float) -> float:
     return round_to(price, st.sym_i[symbol, S_DIGITS])
+
+
+@compiled_inline
+def server_offset_s(st: State, time_s: float) -> int:
+    """How many seconds the trade server's clock is ahead of UTC at ``time_s``."""
+    low, high = 0, st.clock.shape[0] - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if st.clock[middle, 0] <= time_s:
+            low = middle
+        else:
+            high = middle - 1
+    return st.clock[low, 1]
+
+
+@compiled_inline
+def next_midnight_s(st: State, after_s: float) -> int:
+    """The first midnight of the server's clock after ``after_s`` (UTC seconds)."""
+    offset = server_offset_s(st, after_s)
+    midnight = (int(after_s + offset) // DAY_S + 1) * DAY_S - offset
+    moved = server_offset_s(st, float(midnight))
+    if moved != offset:  # the clock changes before that midnight: it comes an hour early/late
+        shifted = (int(after_s + moved) // DAY_S + 1) * DAY_S - moved
+        if shifted > after_s:
+            midnight = shifted
+    return midnight
+
+
+@compiled_inline
+def server_weekday(st: State, time_s: float) -> int:
+    """The server's day of the week at ``time_s``, counted as MT5 does (Sunday 0); 1970-01-01
+    was a Thursday (4)."""
+    return (int(time_s + server_offset_s(st, time_s)) // DAY_S + 4) % 7
 
 
 @compiled_inline

@@ -23,6 +23,7 @@ from nl_trader.sim.kernel.book import (
 )
 from nl_trader.sim.kernel.layout import (
     A_LOWEST,
+    A_NEXT_MIDNIGHT,
     A_SO_SO,
     A_TIME,
     BUY,
@@ -32,7 +33,6 @@ from nl_trader.sim.kernel.layout import (
     C_SL,
     C_SO,
     C_TP,
-    DAY_S,
     EC_EXPIRED,
     EC_NO_MONEY,
     EC_ORDER,
@@ -89,8 +89,10 @@ from nl_trader.sim.kernel.layout import (
     _has_quote,
     _is_buy,
     _round_price,
+    next_midnight_s,
     order_row,
     position_row,
+    server_weekday,
 )
 from nl_trader.sim.kernel.money import (
     _check_margin,
@@ -337,8 +339,7 @@ def _swap_per_night(st: State, row: int) -> float:
 @compiled
 def _rollover(st: State, midnight_s: int) -> None:
     """Charge one night's swap (three on the symbol's triple day) at a server midnight."""
-    # The day that ended, counted as MT5 does (Sunday 0): 1970-01-01 was a Thursday (4).
-    mt5_weekday = ((midnight_s - DAY_S) // DAY_S + 4) % 7
+    mt5_weekday = server_weekday(st, float(midnight_s - 1))  # the day that ended
     if mt5_weekday == mt5.DAY_OF_WEEK_SATURDAY or mt5_weekday == mt5.DAY_OF_WEEK_SUNDAY:
         return
     for row in range(st.acct_i[I_POSITIONS]):
@@ -361,10 +362,15 @@ def advance_clock(st: State, time_s: float) -> None:
     if time_s <= previous:
         return
     st.acct_f[A_TIME] = time_s
-    if previous and st.acct_i[I_POSITIONS]:
-        first_midnight = (int(previous) // DAY_S + 1) * DAY_S
-        for midnight in range(first_midnight, int(time_s) + 1, DAY_S):
-            _rollover(st, midnight)
+    midnight = st.acct_f[A_NEXT_MIDNIGHT]
+    if not previous:
+        st.acct_f[A_NEXT_MIDNIGHT] = float(next_midnight_s(st, time_s))
+    elif time_s >= midnight:
+        while midnight <= time_s:
+            if st.acct_i[I_POSITIONS]:
+                _rollover(st, int(midnight))
+            midnight = float(next_midnight_s(st, midnight))
+        st.acct_f[A_NEXT_MIDNIGHT] = midnight
 
 
 @compiled_inline
@@ -543,8 +549,8 @@ def _out_of_reach(
     and ``high`` (bid) before ``end_s``, no rollover falls inside the bar and every position is
     on this symbol: its path then needs no search for levels (``trigger_bounds``, with a point
     of slack for the quotes' rounding)."""
-    if int(st.acct_f[A_TIME]) // DAY_S != int(end_s) // DAY_S:
-        return False
+    if end_s >= st.acct_f[A_NEXT_MIDNIGHT]:
+        return False  # a rollover falls inside the bar
     for row in range(st.acct_i[I_POSITIONS]):
         if st.pos_i[row, P_SYMBOL] != symbol:
             return False  # this quote may convert other positions' money: a stop-out elsewhere

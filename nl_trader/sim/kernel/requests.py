@@ -41,7 +41,6 @@ from nl_trader.sim.kernel.layout import (
     D_PRICE,
     D_TICKET,
     D_VOLUME,
-    DAY_S,
     EC_CANCELLED,
     EC_EXECUTED,
     EC_PARTIAL,
@@ -162,6 +161,7 @@ from nl_trader.sim.kernel.layout import (
     _msc,
     _netting_row,
     _round_price,
+    next_midnight_s,
     order_row,
     position_row,
 )
@@ -317,13 +317,13 @@ def _expiry(st: State, symbol: int, type_time: int, expiration: int) -> tuple[in
     if type_time == mt5.ORDER_TIME_GTC:
         return OK, expiration, math.nan
     if type_time == mt5.ORDER_TIME_DAY:
-        end = (int(now) // DAY_S + 1) * DAY_S - 1
+        end = next_midnight_s(st, now) - 1  # the server's day
         return OK, end, float(end + 1)
     if type_time == mt5.ORDER_TIME_SPECIFIED:
         if expiration <= now:
             return REJ_EXPIRATION, 0, math.nan
         return OK, expiration, float(expiration)
-    end = (expiration // DAY_S + 1) * DAY_S - 1
+    end = next_midnight_s(st, float(expiration)) - 1
     if end <= now:
         return REJ_EXPIRATION, 0, math.nan
     return OK, end, float(end + 1)
