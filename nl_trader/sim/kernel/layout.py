@@ -412,9 +412,10 @@ def server_offset_s(st: State, time_s: float) -> int:
     return st.clock[low, 1]
 
 
-@compiled_inline
+@compiled
 def next_midnight_s(st: State, after_s: float) -> int:
-    """The first midnight of the server's clock after ``after_s`` (UTC seconds)."""
+    """The first midnight of the server's clock after ``after_s`` (UTC seconds). Not inlined:
+    it runs once a server day, and its callers are on every quote's path."""
     offset = server_offset_s(st, after_s)
     midnight = (int(after_s + offset) // DAY_S + 1) * DAY_S - offset
     moved = server_offset_s(st, float(midnight))
@@ -425,7 +426,7 @@ def next_midnight_s(st: State, after_s: float) -> int:
     return midnight
 
 
-@compiled_inline
+@compiled
 def server_weekday(st: State, time_s: float) -> int:
     """The server's day of the week at ``time_s``, counted as MT5 does (Sunday 0); 1970-01-01
     was a Thursday (4)."""
