@@ -456,11 +456,6 @@ def _tester_right(f: TesterStats) -> list[tuple[str, str]]:
 
 def _costs(result: BacktestResult) -> list[tuple[str, str]]:
     settings, info = result.settings, result.symbol_info
-    spread = result.spread_used or (
-        f"fixed {settings.spread_points:g} points"
-        if settings.spread_points is not None
-        else "per bar, from the data's spread column"
-    )
     swap = (
         f"long {info.swap_long:g} / short {info.swap_short:g} points a night, "
         f"x3 on day {info.swap_rollover3days} (0 = Sunday), at the trade server's midnight"
@@ -468,7 +463,7 @@ def _costs(result: BacktestResult) -> list[tuple[str, str]]:
         else "none"
     )
     return [
-        ("Spread", spread + "; the same for decisions and fills"),
+        ("Spread", result.spread_used + "; the same for decisions and fills"),
         ("Slippage", f"{settings.slippage_points} points against the trader"),
         ("Commission", f"{info.commission_per_lot:g} {settings.currency} per lot and side"),
         ("Swaps", swap),
@@ -500,7 +495,7 @@ def _rules(result: BacktestResult) -> list[tuple[str, str]]:
         ("Path inside a bar", intrabar),
         ("Stops and targets", "a buy's on the bid, a sell's on the ask; exact level inside a bar"),
         ("Stops placed from", _stop_anchor(result)),
-        ("Trade server's clock", result.server_clock or "UTC"),
+        ("Trade server's clock", result.server_clock),
         (
             "Weekdays and sessions",
             "on the trade server's clock, unless the strategy names a time zone",

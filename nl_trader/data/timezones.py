@@ -207,7 +207,7 @@ def _offset_at(zone: SourceZone, utc_s: int) -> int:
 def offset_table(zone: SourceZone, start_s: int, end_s: int) -> np.ndarray:
     """The UTC offset of ``zone`` over ``start_s``..``end_s`` (UTC seconds) as int64 rows
     (from_utc_s, offset_s), each offset holding from its instant until the next row's; the first
-    row starts at ``BEGINNING_S``. A fixed clock is one row; New York + 7 h over 2015-2023 is 18."""
+    row starts at ``BEGINNING_S``. A fixed clock is one row; New York + 7 h over 2015-2023 is 19."""
     first = _offset_at(zone, int(start_s))
     rows = [(BEGINNING_S, first)]
     if zone.base != "UTC":
@@ -226,9 +226,3 @@ def offset_table(zone: SourceZone, start_s: int, end_s: int) -> np.ndarray:
                     high = middle
             rows.append((high, int(offsets[k + 1])))
     return np.array(rows, dtype=np.int64)
-
-
-def offsets_at(table: np.ndarray, utc_s: np.ndarray) -> np.ndarray:
-    """The offset (seconds) an ``offset_table`` gives at each of the instants ``utc_s``."""
-    offsets: np.ndarray = table[np.searchsorted(table[:, 0], utc_s, side="right") - 1, 1]
-    return offsets
