@@ -6,9 +6,13 @@ line a user sees while it is being prepared.
   specialisation of its own, and a compiled function has no default arguments (an omitted one is
   a type of its own too), so one body builds once.
 - ``python_callable`` (under either decorator): the function is also called from Python, so it
-  gets numba's CPython wrapper. Only those do: a wrapper that unboxes the broker's state of some
-  thirty arrays is a large function of its own, and most compiled functions are helpers that
-  only compiled code calls (calling one from Python raises a TypeError naming it).
+  gets numba's CPython wrapper and machine code of its own. Only those do: a wrapper that
+  unboxes the broker's state of some thirty arrays is a large function of its own, and most
+  compiled functions are helpers that only compiled code calls (calling one from Python raises
+  a TypeError naming it). A helper is kept as LLVM IR only (``_LinkOnlyLibrary``): numba links
+  a callee's code into each caller's module and optimises and emits that whole module again,
+  so every level of a call tree used to be optimised and emitted once more; now a call tree is
+  optimised and emitted once, in the Python-callable function at its root.
 - ``compiled_inline``: the same, marked for LLVM to inline into its callers (``alwaysinline``).
   For the simulated tick's path, where a call that hands over the broker's state field by field
   costs more than the work; LLVM inlines the optimised body, so it is typed and lowered once,
@@ -36,10 +40,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
+import llvmlite.binding
 import numba
 import numba.core.caching
+import numba.core.codegen
+import numba.core.compiler
 import numba.core.event
 import numba.core.registry
+from numba import _dynfunc  # type: ignore[attr-defined]
 
 # numba's own names, untyped here (its internals carry partial annotations).
 config: Any = numba.config
@@ -47,6 +55,9 @@ types: Any = numba.types
 caching: Any = numba.core.caching
 event: Any = numba.core.event
 CPUDispatcher: Any = numba.core.registry.CPUDispatcher
+JITCodeLibrary: Any = numba.core.codegen.JITCodeLibrary
+Compiler: Any = numba.core.compiler.Compiler
+CompileResult: Any = numba.core.compiler.CompileResult
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 PACKAGE = Path(__file__).resolve().parent
@@ -55,7 +66,7 @@ CACHE_ENV = "NL_TRADER_CACHE_DIR"
 # compiled function of their own): a module that imports one is rebuilt when it changes.
 _CONSTANT_MODULES = ("mt5.py", "sim/kernel/layout.py")
 # One function's first compilation on a 2-core machine, on average (benchmarks/first_run.py).
-_SECONDS_PER_FUNCTION = 0.4
+_SECONDS_PER_FUNCTION = 0.3
 
 
 def cache_dir() -> Path:
@@ -165,8 +176,90 @@ class _Locator(caching.UserProvidedCacheLocator):  # type: ignore[misc]
         return locator
 
 
+_LINK_ONLY = "link-only"
+
+
+class _LinkOnlyLibrary(JITCodeLibrary):  # type: ignore[misc]
+    """A helper's code, kept as LLVM IR for its callers to link in. It is never optimised as a
+    module nor made into machine code of its own: only compiled code calls a helper, and each
+    caller links the helper's IR into its own module and optimises it there, inlined with the
+    rest. numba would otherwise optimise and emit every level of a call tree again (a helper's
+    module holds its callees), which was most of a first compilation."""
+
+    def _optimize_final_module(self) -> None:
+        """Left to the caller that links this in (its function passes have run)."""
+
+    def _finalize_final_module(self) -> None:
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+
+    def serialize_using_object_code(self) -> tuple[str, str, bytes]:
+        return (self.name, _LINK_ONLY, self._get_module_for_linking().as_bitcode())
+
+    @classmethod
+    def unserialized(cls, codegen: Any, name: str, bitcode: bytes) -> _LinkOnlyLibrary:
+        library = cls(codegen, name)
+        library._final_module = llvmlite.binding.parse_bitcode(bitcode)
+        library._shared_module = library._final_module
+        library._finalize_final_module()
+        return library
+
+
+def _helper_entry(library: Any, fndesc: Any, env: Any) -> Any:
+    """A helper's stand-in for numba's executable: no machine code and no environment of its
+    own, only the handle by which its callers find its library to link."""
+    name = fndesc.qualname.split(".")[-1]
+    return _dynfunc.make_function(fndesc.lookup_module(), name, name, 0, env, (library,))
+
+
+class _LinkOnlyCompiler(Compiler):  # type: ignore[misc]
+    """numba's compiler, building a helper into a ``_LinkOnlyLibrary``."""
+
+    def __init__(self, typingctx: Any, targetctx: Any, library: Any, *rest: Any) -> None:
+        super().__init__(typingctx, targetctx, library, *rest)
+        # This compilation's own copy of the target (numba makes one per compilation).
+        self.state.targetctx.get_executable = _helper_entry
+
+    def compile_extra(self, func: Any) -> Any:
+        if self.state.library is None:
+            codegen = self.state.targetctx.codegen()
+            self.state.library = _LinkOnlyLibrary(codegen, func.__qualname__)
+            self.state.library.enable_object_caching()
+        return super().compile_extra(func)
+
+
 class _CacheImpl(caching.CompileResultCacheImpl):  # type: ignore[misc]
+    """numba's cache of compile results, at ``cache_dir()``; a helper's result reloads as a
+    ``_LinkOnlyLibrary`` (numba's own ``CompileResult._rebuild`` would emit machine code)."""
+
     _locator_classes: ClassVar[list[Any]] = [_Locator]
+
+    def rebuild(self, target_context: Any, payload: Any) -> Any:
+        libdata, fndesc, env, signature, objectmode, lifted, typeann, reload_init, envs = payload
+        name, kind, data = libdata
+        if kind != _LINK_ONLY:
+            return super().rebuild(target_context, payload)
+        for function in reload_init:
+            function()
+        library = _LinkOnlyLibrary.unserialized(target_context.codegen(), name, data)
+        return CompileResult(
+            target_context=target_context,
+            typing_context=target_context.typing_context,
+            library=library,
+            environment=env,
+            entry_point=_helper_entry(library, fndesc, env),
+            fndesc=fndesc,
+            type_annotation=typeann,
+            signature=signature,
+            objectmode=objectmode,
+            lifted=lifted,
+            typing_error=None,
+            call_helper=None,
+            metadata=None,
+            reload_init=reload_init,
+            referenced_envs=envs,
+        )
 
 
 class _FunctionCache(caching.FunctionCache):  # type: ignore[misc]
@@ -220,6 +313,7 @@ def _jit(**options: Any) -> Callable[[_F], _F]:
         kind = _Dispatcher if entry else _HelperDispatcher
         dispatcher = kind(
             py_func=function,
+            pipeline_class=Compiler if entry else _LinkOnlyCompiler,
             locals={},
             targetoptions={
                 "nopython": True,

@@ -69,6 +69,26 @@ def test_a_helper_called_from_python_says_it_is_compiled_code_only() -> None:
         requests._check_deal()
 
 
+def test_a_helper_has_no_machine_code_of_its_own_only_inside_its_python_callable_caller() -> None:
+    # numba emits every compiled function's module with its callees linked in; a helper's
+    # own copy would be emitted again at each level of the call tree and never run.
+    @jit.compiled
+    def add_pip(price: float) -> float:
+        return price + 0.0001
+
+    @jit.compiled
+    @jit.python_callable
+    def two_pips_up(price: float) -> float:
+        return add_pip(add_pip(price))
+
+    assert two_pips_up(1.1) == pytest.approx(1.1002, abs=1e-12)
+    helper = next(iter(add_pip.overloads.values())).library  # type: ignore[attr-defined]
+    caller = next(iter(two_pips_up.overloads.values())).library  # type: ignore[attr-defined]
+    assert isinstance(helper, jit._LinkOnlyLibrary)
+    assert not helper._compiled  # no object code was emitted for the helper
+    assert caller._compiled  # the caller's module, the helper inlined in it, was
+
+
 def test_a_compiled_function_takes_no_default_arguments() -> None:
     def with_default(x: int, y: int = 1) -> int:
         return x + y

@@ -381,7 +381,6 @@ def _track_lowest(st: State) -> None:
 
 
 @compiled
-@python_callable
 def move(st: State, symbol: int, time_s: float, bid: float, ask: float) -> None:
     """A new quote on the tick grid: orders, stops, expiries and the stop-out react to it."""
     advance_clock(st, time_s)
