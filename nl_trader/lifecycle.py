@@ -42,7 +42,7 @@ from nl_trader.backtest.report import CriteriaView, DataInfo, report_figures, wr
 from nl_trader.backtest.stats import TesterStats
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import StrategySpec, spec_hash
-from nl_trader.store import Approval, BacktestRun, State, Store, Version
+from nl_trader.store import Approval, BacktestRun, State, Store, Version, to_json
 
 if TYPE_CHECKING:  # translating loads langchain; the lifecycle does not need it
     from nl_trader.translate.translate import Translation
@@ -580,6 +580,7 @@ def backtest(
             "backtest.recorded",
             _subject(strategy_id),
             {
+                "covers": run_coverage(store.run(run_id)),
                 "run_id": run_id,
                 "version_id": version.id,
                 "spec_hash": version.spec_hash,
@@ -758,6 +759,122 @@ def retire(store: Store, strategy_id: int, *, by: str, reason: str) -> None:
         store.audit(by, "strategy.retired", _subject(strategy_id), {"reason": reason})
 
 
+# ---- what the audit log says ------------------------------------------------------------------------
+def run_coverage(run: BacktestRun) -> dict[str, str]:
+    """SHA-256 of each part of a run's record that the paper session and the approval rely on,
+    as its audit entry records them: an edit of any shows (settings: the paper account's deposit
+    and leverage; criteria; the data it reloads; figures; the periods)."""
+    parts: dict[str, Any] = {
+        "settings": run.settings,
+        "criteria": run.criteria,
+        "data": run.data,
+        "figures": run.figures,
+        "oos_figures": run.oos_figures,
+        "periods": [run.period_start, run.period_end, run.bars, run.oos_start, run.oos_end],
+        "symbol": [run.symbol, run.data_fingerprint, run.oos_bars],
+        "reports": [run.report_path, run.report_hash, run.report_json_path, run.report_json_hash],
+        "tested": [run.version_id, run.spec_hash],
+    }
+    return {
+        name: hashlib.sha256(to_json(value).encode("utf-8")).hexdigest()
+        for name, value in parts.items()
+    }
+
+
+def run_audit_problems(store: Store, run: BacktestRun) -> list[str]:
+    """Whether a run still reads as its audit entry recorded it."""
+    entries = [
+        entry
+        for entry in store.audit_entries(subject=_subject(run.strategy_id))
+        if entry.action == "backtest.recorded" and entry.payload.get("run_id") == run.id
+    ]
+    if not entries:
+        return [f"run {run.id} has no audit entry: it was not recorded by nl_trader"]
+    recorded = entries[0].payload.get("covers")
+    if not isinstance(recorded, dict):
+        return [
+            f"run {run.id} was recorded before the audit log covered a run's settings and "
+            f"criteria: backtest version again and approve the new run"
+        ]
+    changed = sorted(k for k, v in run_coverage(run).items() if recorded.get(k) != v)
+    if changed:
+        return [
+            f"run {run.id} does not match its audit entry {entries[0].seq} ({', '.join(changed)} "
+            "changed outside nl_trader)"
+        ]
+    return []
+
+
+def _state_after(action: str, payload: Mapping[str, Any], state: State | None) -> State | None:
+    """The state an audited action leaves a strategy in (as the lifecycle's steps set it)."""
+    if action in ("strategy.created", "strategy.edited"):
+        return State.DRAFT
+    if action == "backtest.recorded":
+        return State.BACKTESTED
+    if action == "approval.granted":
+        return State.APPROVED
+    if action == "approval.revoked" and state in (
+        State.APPROVED,
+        State.PAPER,
+        State.LIVE,
+        State.STOPPED,
+    ):
+        return State.BACKTESTED
+    if action == "strategy.retired":
+        return State.RETIRED
+    if action == "live.started":
+        return State.LIVE if payload.get("mode") == "live" else State.PAPER
+    if action == "live.stopped" and state in (State.PAPER, State.LIVE):
+        return State.STOPPED
+    return state
+
+
+def audit_state(store: Store, strategy_id: int) -> tuple[State | None, int | None]:
+    """The strategy's state as its audit entries leave it, and the entry that set it last: what
+    the state column must read (one statement can change a column; the keyed log it cannot)."""
+    state: State | None = None
+    seq: int | None = None
+    for entry in store.audit_entries(subject=_subject(strategy_id)):
+        after = _state_after(entry.action, entry.payload, state)
+        if after != state:
+            state, seq = after, entry.seq
+    return state, seq
+
+
+def state_problems(store: Store, strategy_id: int) -> list[str]:
+    recorded, seq = audit_state(store, strategy_id)
+    column = store.strategy(strategy_id).state
+    if recorded == column:
+        return []
+    said = f"'{recorded}' (entry {seq})" if recorded is not None else "nothing (no entry)"
+    return [
+        f"strategy {strategy_id}'s state reads '{column}', but its audit log says {said}: "
+        "changed outside nl_trader"
+    ]
+
+
+def chain_problems(store: Store) -> list[str]:
+    """The audit chain, recomputed under the user's key and checked against its head log."""
+    check = store.verify_audit()
+    if check.ok:
+        return []
+    where = f"entry {check.broken_seq}" if check.broken_seq is not None else "the chain"
+    return [
+        f"the audit log does not verify ({where}: {check.problem}); nothing starts until "
+        "`nl-trader audit --verify` passes"
+    ]
+
+
+def trust_problems(store: Store, strategy_id: int, approval: Approval | None) -> list[str]:
+    """Why the records a session relies on cannot be trusted: the audit chain does not verify,
+    or the strategy's state, its approval or the approved run disagree with their entries."""
+    problems = chain_problems(store) + state_problems(store, strategy_id)
+    if approval is not None:
+        problems += approval_audit_problems(store, approval)
+        problems += run_audit_problems(store, store.run(approval.run_id))
+    return problems
+
+
 # ---- the gate ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AccountFacts:
@@ -819,8 +936,8 @@ def check_can_go_live(
     """
     strategy = store.strategy(strategy_id)
     version = store.current_version(strategy_id)
-    reasons: list[str] = []
-    if strategy.state == State.RETIRED:
+    reasons: list[str] = chain_problems(store) + state_problems(store, strategy_id)
+    if State.RETIRED in (strategy.state, audit_state(store, strategy_id)[0]):
         reasons.append(f"strategy {strategy_id} is retired")
     running = store.running_session(strategy_id)
     if running is not None:
@@ -887,6 +1004,7 @@ def _approval_problems(store: Store, approval: Approval, version: Version) -> li
     if not approval.criteria_met and not approval.override_reason:
         problems.append(f"{name} does not meet the promotion criteria and records no override")
     problems.extend(approval_audit_problems(store, approval))
+    problems.extend(run_audit_problems(store, run))
     return problems
 
 
@@ -955,46 +1073,75 @@ def open_session(
     require_actor(by, "starts the session")
     with store.transaction():
         again = check_can_go_live(store, strategy_id, account=account, confirm_real=confirm_real)
-        again.raise_if_refused()
-        if again.approval is None:  # allowed implies an approval; never start without one
-            raise GateRefusedError(strategy_id, ("no approval",))
-        session_id = store.insert_session(
-            {
-                "strategy_id": strategy_id,
-                "version_id": again.version.id,
-                "approval_id": again.approval.id,
-                "mode": mode,
-                "account_profile": account_profile,
-                "terminal": terminal,
-                "account_login": account.login,
-                "account_server": account.server,
-                "trade_mode": account.trade_mode_name,
-                "real_confirmed": account.real_money and confirm_real == account.login,
-                "status": "running",
-                "started_at": store.now(),
-                "started_by": by,
-                "heartbeat_at": store.now(),
-            }
-        )
-        store.set_state(strategy_id, State.LIVE if mode == "live" else State.PAPER)
-        store.audit(
-            by,
-            "live.started",
-            _subject(strategy_id),
-            {
-                "session_id": session_id,
-                "mode": mode,
-                "approval_id": again.approval.id,
-                "version_id": again.version.id,
-                "spec_hash": again.version.spec_hash,
-                "report_hash": again.approval.report_hash,
-                "account_profile": account_profile,
-                "terminal": terminal,
-                "account_login": account.login,
-                "account_server": account.server,
-                "trade_mode": account.trade_mode_name,
-            },
-        )
+        if again.allowed and again.approval is not None:
+            return _record_session(
+                store,
+                again,
+                by=by,
+                mode=mode,
+                account_profile=account_profile,
+                terminal=terminal,
+                account=account,
+                confirm_real=confirm_real,
+            )
+    # Refused on the second asking (another process started one meanwhile, a revocation...):
+    # recorded like any refusal, once the transaction that asked is over.
+    record_refusal(store, again, by=by, account=account)
+    raise GateRefusedError(strategy_id, again.reasons or ("no approval",))
+
+
+def _record_session(
+    store: Store,
+    again: GateDecision,
+    *,
+    by: str,
+    mode: str,
+    account_profile: str,
+    terminal: str,
+    account: AccountFacts,
+    confirm_real: int | None,
+) -> int:
+    """Record the session the gate allowed (inside the transaction that asked it), as running."""
+    strategy_id = again.strategy_id
+    if again.approval is None:  # allowed implies an approval; never start without one
+        raise GateRefusedError(strategy_id, ("no approval",))
+    session_id = store.insert_session(
+        {
+            "strategy_id": strategy_id,
+            "version_id": again.version.id,
+            "approval_id": again.approval.id,
+            "mode": mode,
+            "account_profile": account_profile,
+            "terminal": terminal,
+            "account_login": account.login,
+            "account_server": account.server,
+            "trade_mode": account.trade_mode_name,
+            "real_confirmed": account.real_money and confirm_real == account.login,
+            "status": "running",
+            "started_at": store.now(),
+            "started_by": by,
+            "heartbeat_at": store.now(),
+        }
+    )
+    store.set_state(strategy_id, State.LIVE if mode == "live" else State.PAPER)
+    store.audit(
+        by,
+        "live.started",
+        _subject(strategy_id),
+        {
+            "session_id": session_id,
+            "mode": mode,
+            "approval_id": again.approval.id,
+            "version_id": again.version.id,
+            "spec_hash": again.version.spec_hash,
+            "report_hash": again.approval.report_hash,
+            "account_profile": account_profile,
+            "terminal": terminal,
+            "account_login": account.login,
+            "account_server": account.server,
+            "trade_mode": account.trade_mode_name,
+        },
+    )
     return session_id
 
 
@@ -1041,9 +1188,13 @@ def close_session(
 
 
 def verify_records(store: Store) -> list[str]:
-    """Records that disagree with the audit log: every approval must read as it was recorded."""
+    """Records that disagree with the audit log: every strategy's state, approval and backtest run
+    must read as its entries recorded it."""
     problems: list[str] = []
     for strategy in store.strategies():
+        problems.extend(state_problems(store, strategy.id))
         for approval in store.approvals(strategy.id):
             problems.extend(approval_audit_problems(store, approval))
+        for run in store.runs(strategy.id):
+            problems.extend(run_audit_problems(store, run))
     return problems

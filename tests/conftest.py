@@ -35,6 +35,14 @@ class RecordingClient(MAS):
 
 
 @pytest.fixture(autouse=True)
+def _audit_key_of_the_test_run(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One audit key (and head logs beside it) for the whole run, never the developer's own.
+    monkeypatch.setenv("NL_TRADER_AUDIT_KEY", str(tmp_path_factory.getbasetemp() / "audit.key"))
+
+
+@pytest.fixture(autouse=True)
 def _no_terminal_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests choose their terminal explicitly; a developer's NL_TRADER_TERMINAL must not leak in.
     monkeypatch.delenv("NL_TRADER_TERMINAL", raising=False)

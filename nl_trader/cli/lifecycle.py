@@ -1017,7 +1017,8 @@ def audit(
         bool,
         typer.Option(
             "--verify",
-            help="Recompute the hash chain; check approvals and session journals against it.",
+            help="Recompute the keyed chain and check it against its head log; check states, "
+            "approvals, runs and session journals against it.",
         ),
     ] = False,
     head: Annotated[
@@ -1065,11 +1066,12 @@ def audit(
             raise typer.Exit(EXIT_REFUSED)
         console.print(
             f"audit chain verified: {check.entries} entries, head {check.head_seq} "
-            f"sha256 {check.head_hash}",
+            f"{check.head_hash}, under audit key {check.key_id} ({store.audit_key.path})",
             markup=False,
         )
         console.print(
-            "approvals and session journals match their audit entries; keep the head hash "
-            "elsewhere and pass it with --head to prove nothing was cut off later",
+            "states, approvals, backtest runs and session journals match their audit entries; "
+            f"every head in {store.head_log} holds; a head kept elsewhere can be passed with "
+            "--head",
             markup=False,
         )

@@ -48,6 +48,7 @@ from nl_trader.lifecycle import (
     open_session,
     record_refusal,
     require_actor,
+    trust_problems,
 )
 from nl_trader.live.accounts import AccountProfile
 from nl_trader.live.executor import Credentials
@@ -190,6 +191,7 @@ class LiveSession:
         self.summary = SessionSummary(session_id=session_id, mode=mode)
         self._last_bar_s: int | None = None
         self._ended = False
+        self._checked_version: int | None = None  # the store's data_version last re-checked
         client.sink = self._on_event
         account = self.terminal.account_info()
         if account is not None:
@@ -298,14 +300,22 @@ class LiveSession:
 
     # ---- helpers -----------------------------------------------------------------------------
     def _stop_requested(self) -> str | None:
-        """Why the session must stop now: a stop was asked for, or its approval ran out (an
-        expired approval is no approval: the session may not trade on after it)."""
+        """Why the session must stop now: a stop was asked for, its approval ran out (an
+        expired approval is no approval: the session may not trade on after it), or the records
+        it started on no longer hold (the audit chain, the state, the approval and its run, as
+        the gate checked them: re-checked whenever another connection wrote to the store)."""
         record = self.store.session(self.session_id)
         if record.stop_requested_at is not None:
             return f"stop requested by {record.stop_requested_by}"
         approval = self.store.approval(record.approval_id)
         if self.store.now() >= approval.expires_at:
             return f"approval {approval.id} expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC"
+        written = int(self.store.connection.execute("PRAGMA data_version").fetchone()[0])
+        if written != self._checked_version:
+            problems = trust_problems(self.store, record.strategy_id, approval)
+            if problems:
+                return "the records it started on no longer hold: " + "; ".join(problems)
+            self._checked_version = written
         return None
 
     def _closed_bars(self) -> pd.DataFrame | None:

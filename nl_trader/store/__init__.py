@@ -1,5 +1,5 @@
 """The lifecycle's store: SQLite (strategies, versions, translations, backtest runs, approvals,
-live sessions, the order journal) and the hash-chained audit log."""
+live sessions, the order journal) and the keyed, hash-chained audit log."""
 
 from nl_trader.store.audit import AuditCheck, AuditEntry
 from nl_trader.store.db import DB_ENV, StoreError, default_db_path

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class Database:
             raise StoreError(f"database {self.path}: cannot open it ({error})") from None
         self.connection.row_factory = sqlite3.Row
         self._depth = 0
+        self._after_commit: list[Callable[[], None]] = []
         try:
             self.connection.execute("PRAGMA journal_mode = WAL")
             self.connection.execute("PRAGMA synchronous = FULL")
@@ -103,10 +104,20 @@ class Database:
             yield self.connection
         except BaseException:
             self._depth = 0
+            self._after_commit.clear()
             self.connection.execute("ROLLBACK")
             raise
         self._depth = 0
         self.connection.execute("COMMIT")
+        done, self._after_commit = self._after_commit, []
+        for action in done:
+            action()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the current transaction commits (never if it rolls back)."""
+        if not self._depth:
+            raise RuntimeError("after_commit: only inside a transaction")
+        self._after_commit.append(action)
 
     @property
     def in_transaction(self) -> bool:

@@ -160,4 +160,25 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# The audit log's keying (nl_trader.store.audit): one record, written once, never changed.
+_V2 = """
+CREATE TABLE audit_keying (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id   TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    first_seq  INTEGER NOT NULL CHECK (first_seq >= 1),
+    prev_hash  TEXT NOT NULL,
+    keyed_at   TEXT NOT NULL,
+    mac        TEXT NOT NULL
+);
+CREATE TRIGGER audit_keying_no_update BEFORE UPDATE ON audit_keying
+BEGIN
+    SELECT RAISE(ABORT, 'audit: the keying record is written once');
+END;
+CREATE TRIGGER audit_keying_no_delete BEFORE DELETE ON audit_keying
+BEGIN
+    SELECT RAISE(ABORT, 'audit: the keying record is written once');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)

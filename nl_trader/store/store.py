@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nl_trader.errors import InvalidInputError
-from nl_trader.store.audit import AuditCheck, AuditEntry, append_entry, read_entries, verify_chain
+from nl_trader.store.audit import (
+    AuditCheck,
+    AuditEntry,
+    Keying,
+    append_entry,
+    key_log,
+    read_entries,
+    read_keying,
+    verify_chain,
+)
+from nl_trader.store.audit_key import AuditKey, append_head, load_key
 from nl_trader.store.db import Database, default_db_path
 from nl_trader.store.records import (
     Approval,
@@ -61,12 +71,41 @@ def _iso(value: Any) -> str:
 class Store:
     """The lifecycle's records in one SQLite file (default: ``default_db_path()``).
 
-    ``clock`` gives the current UTC time (tests pass a fixed one to check expiries).
+    ``clock`` gives the current UTC time (tests pass a fixed one to check expiries). The audit
+    log is keyed with the user's audit key (``nl_trader.store.audit_key``; ``audit_key`` to give
+    another), read when the store opens; a new store is keyed as it is created.
     """
 
-    def __init__(self, path: Path | str | None = None, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        clock: Clock = utc_now,
+        audit_key: AuditKey | None = None,
+    ) -> None:
         self.db = Database(path if path is not None else default_db_path())
         self.clock = clock
+        try:
+            self.audit_key = audit_key if audit_key is not None else load_key()
+            with self.transaction():
+                self.keying: Keying | None = key_log(
+                    self.connection, self.audit_key, time=self.now(), db_path=self._file()
+                )
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _file(self) -> Path | None:
+        return None if str(self.path) == ":memory:" else self.path
+
+    @property
+    def head_log(self) -> Path | None:
+        """Where this store's committed audit heads are appended (beside the audit key)."""
+        keying = self.keying or read_keying(self.connection)
+        path = self._file()
+        if keying is None or path is None:
+            return None
+        return self.audit_key.head_log(keying.store_id, path)
 
     @property
     def path(self) -> Path:
@@ -109,15 +148,21 @@ class Store:
 
     # ---- audit -------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, subject: str, payload: dict[str, Any]) -> AuditEntry:
-        """Append an audit entry (inside the transaction of the change it records)."""
-        return append_entry(
+        """Append an audit entry (inside the transaction of the change it records); its head goes
+        to the head log once the transaction commits."""
+        entry = append_entry(
             self.connection,
+            self.audit_key,
             time=self.now(),
             actor=actor,
             action=action,
             subject=subject,
             payload=json.loads(to_json(payload)),
         )
+        log = self.head_log
+        if log is not None:
+            self.db.after_commit(lambda: append_head(log, entry.seq, entry.hash))
+        return entry
 
     def audit_entries(
         self, *, subject: str | None = None, limit: int | None = None
@@ -125,7 +170,10 @@ class Store:
         return read_entries(self.connection, subject=subject, limit=limit)
 
     def verify_audit(self, *, expected_head: str | None = None) -> AuditCheck:
-        return verify_chain(self.connection, expected_head=expected_head)
+        """The whole chain recomputed under the audit key, and checked against the head log."""
+        return verify_chain(
+            self.connection, self.audit_key, expected_head=expected_head, head_log=self.head_log
+        )
 
     # ---- generic -----------------------------------------------------------------------------
     def _insert(self, table: str, values: dict[str, Any]) -> int:

@@ -68,7 +68,10 @@ def test_a_changed_payload_is_named_as_the_first_broken_entry(tmp_path: Path) ->
     assert check.head_seq == 1  # entry 1 still holds
 
 
-def test_a_changed_entry_with_a_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> None:
+def test_a_changed_entry_with_a_recomputed_unkeyed_hash_is_found_at_that_entry(
+    tmp_path: Path,
+) -> None:
+    # Whoever can write the file but lacks the key can only recompute a plain SHA-256.
     path = tmp_path / "nl.db"
     _store_with_entries(path)
     with Store(path) as store:
@@ -82,9 +85,9 @@ def test_a_changed_entry_with_a_recomputed_hash_breaks_the_next_link(tmp_path: P
     )
     with Store(path) as store:
         check = store.verify_audit()
-    assert (check.ok, check.broken_seq) == (False, 3)
+    assert (check.ok, check.broken_seq) == (False, 2)
     assert check.problem is not None
-    assert "previous-hash" in check.problem
+    assert "forged without the key" in check.problem
 
 
 def test_a_removed_entry_is_found(tmp_path: Path) -> None:
@@ -97,14 +100,24 @@ def test_a_removed_entry_is_found(tmp_path: Path) -> None:
     assert "an entry was removed" in check.problem
 
 
-def test_a_cut_off_tail_is_found_against_a_head_kept_elsewhere(tmp_path: Path) -> None:
+def test_a_cut_off_tail_is_found_by_the_head_log_and_by_a_head_kept_elsewhere(
+    tmp_path: Path,
+) -> None:
     _store_with_entries(tmp_path / "nl.db")
     with Store(tmp_path / "nl.db") as store:
         head = store.verify_audit().head_hash
+        head_log = store.head_log
     _tamper(tmp_path / "nl.db", "DELETE FROM audit WHERE seq = 4")
     with Store(tmp_path / "nl.db") as store:
-        assert store.verify_audit().ok  # a chain cannot see its own end cut off...
-        check = store.verify_audit(expected_head=head)  # ...the head kept elsewhere can
+        check = store.verify_audit()  # the head log beside the key recorded entry 4
+        assert not check.ok
+        assert check.problem is not None
+        assert f"the head log {head_log} records entry 4" in check.problem
+        assert "it ends at entry 3): entries were removed" in check.problem
+    assert head_log is not None
+    head_log.unlink()  # and with the head log gone too, a head kept elsewhere still shows it
+    with Store(tmp_path / "nl.db") as store:
+        check = store.verify_audit(expected_head=head)
     assert not check.ok
     assert check.problem is not None
     assert "entries were removed" in check.problem
