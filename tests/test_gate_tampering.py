@@ -387,3 +387,16 @@ def test_a_store_made_before_keyed_logs_is_keyed_on_opening_and_its_old_entries_
     with Store(db) as store:
         check = store.verify_audit()
     assert (check.ok, check.broken_seq) == (False, 2)  # the old entries are held by the keyed one
+
+
+def test_a_keyed_log_rewritten_as_an_old_unkeyed_one_is_not_keyed_afresh(
+    store: Store, copy: StoreCopy
+) -> None:
+    # Remove the keying record and pass the whole log off as one made before logs were keyed:
+    # a keyed log was kept at this path before (its head log says so), so it is not keyed again.
+    _raw(copy.db, "DROP TRIGGER audit_keying_no_delete", "DELETE FROM audit_keying")
+    _rewrite_chain_without_key(copy.db, lambda rows: rows)
+    with copy.open() as reopened:
+        assert reopened.keying is None
+        reason = _chain_reason(_reasons(reopened))
+    assert "the log is not keyed: its keying record is missing" in reason

@@ -147,11 +147,12 @@ def key_log(
     existing = read_keying(connection)
     if existing is not None:
         return existing
-    if db_path is not None and key.head_logs_of(db_path):
-        return None  # a keyed log was kept here before: its keyed entries were removed
-    if not _legacy_chain_holds(connection):
-        return None
     head = connection.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    if head is not None:  # entries made before logs were keyed (an empty log has nothing to trust)
+        if db_path is not None and key.head_logs_of(db_path):
+            return None  # a keyed log was kept here before: its keyed entries were removed
+        if not _legacy_chain_holds(connection):
+            return None
     unsigned = Keying(
         store_id=uuid.uuid4().hex,
         key_id=key.key_id,
