@@ -45,6 +45,7 @@ from nl_trader.cli.backtest import (
     window,
 )
 from nl_trader.cli.common import app, console, load_spec
+from nl_trader.cli.screen import cell, explained, markup_safe, screened
 from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import (
@@ -73,7 +74,6 @@ from nl_trader.live.terminal import open_terminal
 from nl_trader.spec import StrategySpec, spec_hash
 from nl_trader.store import BacktestRun, Store
 from nl_trader.symbols import conversion_pairs
-from nl_trader.translate.explain import explain
 
 if TYPE_CHECKING:  # translating loads langchain: only `new` imports it, when it runs
     from nl_trader.translate.translate import Translation
@@ -131,9 +131,10 @@ def reported() -> Iterator[None]:
             console.print(f"  - {problem}", markup=False)
         raise typer.Exit(EXIT_INPUT) from None
     except NlTraderError as error:
-        console.print(f"{error}", style="red", markup=False)
+        # A TranslationError (from `new`) quotes the model's answer: screened, never markup.
+        console.print(screened(error, lines=True), style="red", markup=False, highlight=False)
         for problem in getattr(error, "problems", ()):  # a TranslationError's last problems
-            console.print(f"  - {problem}", markup=False)
+            console.print(f"  - {screened(problem)}", markup=False, highlight=False)
         raise typer.Exit(EXIT_INPUT) from None
 
 
@@ -259,19 +260,19 @@ def new(
         result = translate(text, make_llm(choice), max_attempts=max_attempts)
     with open_store(db) as store:
         translation_id, version = register_translation(store, result, by=actor)
-        console.print(result.message, markup=False)
+        console.print(screened(result.message, lines=True), markup=False, highlight=False)
         _print_usage(result)
         if result.spec is None or version is None:
             for question in result.questions:
-                console.print(f"  ? {question}", markup=False)
+                console.print(f"  ? {screened(question)}", markup=False, highlight=False)
             for item in result.unsupported:
-                console.print(f"  - unsupported: {item}", markup=False)
+                console.print(f"  - unsupported: {screened(item)}", markup=False, highlight=False)
             console.print(
                 f"nothing stored as a strategy (translation {translation_id} recorded)",
                 markup=False,
             )
             raise typer.Exit(EXIT_CLARIFY if result.outcome == "clarify" else EXIT_REFUSE)
-        _print_registered(version.strategy_id, result.spec, result.explanation)
+        _print_registered(version.strategy_id, result.spec, explained(result.spec, result.language))
 
 
 def _language(text: str) -> str:
@@ -281,17 +282,21 @@ def _language(text: str) -> str:
 
 
 def _print_usage(result: Translation) -> None:
+    # The model's name comes from its server: screened, never markup.
     console.print(
-        f"[dim]{result.model}, {result.attempts} attempt(s), {result.usage.input_tokens} + "
+        f"{screened(result.model)}, {result.attempts} attempt(s), {result.usage.input_tokens} + "
         f"{result.usage.output_tokens} tokens, {result.latency_s:.2f} s, prompt "
-        f"{result.prompt_version} ({result.prompt_hash[:12]})[/dim]",
+        f"{result.prompt_version} ({result.prompt_hash[:12]})",
+        style="dim",
+        markup=False,
         highlight=False,
     )
 
 
 def _print_registered(strategy_id: int, spec: StrategySpec, explanation: str | None) -> None:
     console.print("")
-    console.print(explanation or explain(spec, "en"), markup=False)
+    shown = screened(explanation, lines=True) if explanation else explained(spec, "en")
+    console.print(shown, markup=False, highlight=False)
     console.print("")
     console.print(
         f"stored as strategy {strategy_id} version 1 (sha256 {spec_hash(spec)}), state draft",
@@ -337,7 +342,7 @@ def list_command(db: DbOption = None) -> None:
             approval = store.latest_approval(strategy.id)
             table.add_row(
                 str(strategy.id),
-                escape(strategy.name),
+                cell(strategy.name),
                 strategy.state.value,
                 str(version.number),
                 version.spec_hash[:12],
@@ -355,7 +360,9 @@ def _approval_status(approval: Any, now: datetime) -> str:
         return f"{approval.id}: revoked"
     if now >= approval.expires_at:
         return f"{approval.id}: expired"
-    return f"{approval.id}: by {escape(approval.approved_by)}, until {_when(approval.expires_at)}"
+    return (
+        f"{approval.id}: by {markup_safe(approval.approved_by)}, until {_when(approval.expires_at)}"
+    )
 
 
 @app.command()
@@ -372,15 +379,15 @@ def show(
         strategy = store.strategy(strategy_id)
         version = store.current_version(strategy_id)
         console.print(
-            f"[bold]strategy {strategy.id}: {escape(strategy.name)}[/bold] - state "
+            f"[bold]strategy {strategy.id}: {markup_safe(strategy.name)}[/bold] - state "
             f"{strategy.state.value}, "
             f"version {version.number}",
             highlight=False,
         )
-        console.print(f"text: {version.text}", markup=False)
+        console.print(f"text: {screened(version.text, lines=True)}", markup=False, highlight=False)
         language = lang or ("zh-Hant" if version.language.startswith("zh") else "en")
         console.print("")
-        console.print(explain(version.spec, language), markup=False)
+        console.print(explained(version.spec, language), markup=False, highlight=False)
         console.print("")
         versions = Table(title="Versions", title_justify="left")
         for column in ("version", "id", "parent", "spec sha256", "created", "by", "note"):
@@ -392,8 +399,8 @@ def show(
                 str(item.parent_id or "-"),
                 item.spec_hash[:16],
                 _when(item.created_at),
-                escape(item.created_by),
-                escape(item.note),
+                cell(item.created_by),
+                cell(item.note),
             )
         console.print(versions)
         runs = store.runs(strategy_id)
@@ -410,12 +417,12 @@ def show(
                     str(approval.id),
                     str(store.version(approval.version_id).number),
                     str(approval.run_id),
-                    escape(approval.approved_by),
+                    cell(approval.approved_by),
                     _when(approval.approved_at),
                     _when(approval.expires_at),
                     "met"
                     if approval.criteria_met
-                    else escape(f"override: {approval.override_reason}"),
+                    else cell(f"override: {approval.override_reason}"),
                     _approval_status(approval, store.now()).split(": ", 1)[1],
                 )
             console.print(table)
@@ -461,7 +468,7 @@ def _runs_table(store: Store, runs: list[BacktestRun]) -> Table:
             f"{run.figures['equity_drawdown_pct']:.2f}",
             format_pf(oos["profit_factor"]) if oos else "-",
             "met" if run.criteria["met"] else "not met",
-            str(report_file(store, run)),
+            cell(report_file(store, run)),
         )
     return table
 
@@ -500,15 +507,17 @@ def _sessions_table(sessions: list[Any]) -> Table:
             str(session.id),
             str(session.strategy_id),
             session.mode,
-            f"{session.account_profile} ({session.trade_mode}"
-            + (f" {session.account_login}" if session.account_login else "")
-            + ")",
+            markup_safe(
+                f"{session.account_profile} ({session.trade_mode}"
+                + (f" {session.account_login}" if session.account_login else "")
+                + ")"
+            ),
             session.status
             + (" (stop requested)" if session.running and session.stop_requested_at else ""),
             _when(session.started_at),
             str(session.bars_processed),
             _when(session.last_bar_time),
-            escape(session.stop_reason or ""),
+            markup_safe(session.stop_reason or ""),
         )
     return table
 

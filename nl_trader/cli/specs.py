@@ -8,16 +8,16 @@ from typing import Annotated
 import typer
 
 from nl_trader.cli.common import SpecPath, app, console, load_spec
+from nl_trader.cli.screen import explained, markup_safe, screened
 from nl_trader.errors import NlTraderError
 from nl_trader.spec import json_schema, spec_hash
-from nl_trader.translate.explain import explain
 
 
 @app.command()
 def validate(spec: SpecPath) -> None:
     """Check a strategy spec; print its hash, or every problem with its path."""
     parsed = load_spec(spec, invalid_exit=1)
-    console.print(f"valid: {parsed.name} (sha256 {spec_hash(parsed)})", markup=False)
+    console.print(f"valid: {screened(parsed.name)} (sha256 {spec_hash(parsed)})", markup=False)
 
 
 @app.command(name="explain")
@@ -28,9 +28,10 @@ def explain_command(
     """Describe a strategy in plain words, with the defaults that were filled in."""
     parsed = load_spec(spec)
     try:
-        console.print(explain(parsed, lang), markup=False)
+        console.print(explained(parsed, lang), markup=False, highlight=False)
     except NlTraderError as error:
-        console.print(f"[red]{error}[/red]")
+        # The error quotes --lang as given.
+        console.print(f"[red]{markup_safe(error)}[/red]")
         raise typer.Exit(2) from None
 
 

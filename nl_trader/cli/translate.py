@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nl_trader.cli.common import LLM_HELP, app, console
+from nl_trader.cli.screen import explained, json_text, screened
 from nl_trader.errors import InvalidInputError, NlTraderError
 
 if TYPE_CHECKING:
@@ -21,41 +21,36 @@ _RAW_SHOWN = 2000
 
 def _fail(as_json: bool, message: str, problems: list[str], **extra: Any) -> typer.Exit:
     if as_json:
-        print(
-            json.dumps(
-                {"outcome": "error", "error": message, "problems": problems, **extra},
-                ensure_ascii=False,
-            )
-        )
+        print(json_text({"outcome": "error", "error": message, "problems": problems, **extra}))
     else:
-        # The message quotes the trader's text and the model's words: printed as is, never as markup.
-        console.print(message, style="red", markup=False, highlight=False)
+        # The message quotes the trader's text and the model's words: screened, never markup.
+        console.print(screened(message, lines=True), style="red", markup=False, highlight=False)
         for problem in problems:
-            console.print(f"  - {problem}", markup=False)
+            console.print(f"  - {screened(problem)}", markup=False, highlight=False)
         raw = extra.get("last_raw_output")
         if raw:
             cut = raw if len(raw) <= _RAW_SHOWN else raw[:_RAW_SHOWN] + " ..."
             console.print("last raw output of the model:", markup=False)
-            console.print(cut, markup=False)
+            console.print(screened(cut, lines=True), markup=False, highlight=False)
     return typer.Exit(EXIT_ERROR)
 
 
 def _show(result: Translation) -> None:
-    console.print(result.message, markup=False)
+    # Everything here but the counts comes from the model or its server: screened, never markup.
+    console.print(screened(result.message, lines=True), markup=False, highlight=False)
     if result.spec is not None:
         console.print("", markup=False)
-        console.print(result.explanation or "", markup=False)
+        console.print(explained(result.spec, result.language), markup=False, highlight=False)
         console.print("", markup=False)
         # The spec without its defaults: they are listed in the explain-back; --json prints the
         # canonical form, every default written out.
         written = result.spec.model_dump(mode="json", exclude_defaults=True)
-        print(json.dumps(written, indent=2, ensure_ascii=False))
+        print(json_text(written, indent=2))
     elif result.missing:
-        console.print(f"(missing: {', '.join(result.missing)})", markup=False)
+        console.print(f"(missing: {screened(', '.join(result.missing))})", markup=False)
     tokens = result.usage
-    # The model's name and its errors come from the server: printed as is, never as markup.
     console.print(
-        f"{result.model}, {result.attempts} attempt(s), {tokens.input_tokens} + "
+        f"{screened(result.model)}, {result.attempts} attempt(s), {tokens.input_tokens} + "
         f"{tokens.output_tokens} tokens, {result.latency_s:.2f} s, prompt {result.prompt_version} "
         f"({result.prompt_hash[:12]})",
         style="dim",
@@ -63,7 +58,7 @@ def _show(result: Translation) -> None:
         highlight=False,
     )
     for item in result.transient_errors:
-        console.print(f"retried: {item}", style="dim", markup=False, highlight=False)
+        console.print(f"retried: {screened(item)}", style="dim", markup=False, highlight=False)
 
 
 @app.command(name="translate")
@@ -132,7 +127,7 @@ def translate_command(
     except NlTraderError as error:
         raise _fail(as_json, str(error), []) from None
     if as_json:
-        print(json.dumps(translation_to_dict(result), ensure_ascii=False))
+        print(json_text(translation_to_dict(result)))
     else:
         _show(result)
     raise typer.Exit(_EXIT_CODES[result.outcome])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,15 @@ ENVELOPE_FIELDS = ("outcome", "spec", "questions", "missing", "unsupported", "re
 SPEC_FIELDS = tuple(StrategySpec.model_fields)
 _MAX_ITEMS = 20
 _MAX_TEXT = 1000
-_FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+# A spec nests a few levels deep (the examples: 5); a deeper answer is refused before it is read,
+# so neither json nor pydantic nor the checks after them recurse past Python's limit.
+MAX_DEPTH = 32
+# No number in a spec needs more digits (magic, the longest, has 19); Python refuses to read an
+# integer of more than 4,300 digits with a ValueError, and a float of 400 digits is infinite.
+MAX_NUMBER_CHARS = 40
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,18 @@ def _load_json(raw: str) -> dict[str, Any]:
         text = fenced.group(1)
     if not text:
         raise AnswerError(["answer: empty; reply with one JSON object"])
+    depth = _depth(text)
+    if depth > MAX_DEPTH:
+        raise AnswerError(
+            [
+                f"answer: nested more than {MAX_DEPTH} levels deep; a spec needs a few levels: "
+                "write the conditions flat (all / any of plain comparisons)"
+            ]
+        )
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_int=_integer, parse_float=_finite_float
+        )
     except json.JSONDecodeError as error:
         raise AnswerError(
             [
@@ -103,9 +122,49 @@ def _load_json(raw: str) -> dict[str, Any]:
                 f"{error.colno}); reply with one JSON object and nothing else"
             ]
         ) from None
+    except (RecursionError, ValueError, OverflowError) as error:
+        # Past the checks above these should not happen; if they do, the model hears of it.
+        raise AnswerError(
+            [f"answer: cannot be read ({type(error).__name__}); reply with one plain JSON object"]
+        ) from None
     if not isinstance(data, dict):
         raise AnswerError([f"answer: expected a JSON object, got {type(data).__name__}"])
     return data
+
+
+def _depth(text: str) -> int:
+    """How deep brackets nest in ``text``, strings aside (not checking that they pair up)."""
+    deepest = level = 0
+    for bracket in _BRACKET.finditer(_STRING.sub("", text)):
+        level += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, level)
+    return deepest
+
+
+def _too_long(number: str) -> AnswerError:
+    return AnswerError(
+        [
+            f"answer: a number {len(number)} characters long ({number[:12]}...); numbers in a "
+            f"spec are short (at most {MAX_NUMBER_CHARS} characters)"
+        ]
+    )
+
+
+def _integer(number: str) -> int:
+    if len(number) > MAX_NUMBER_CHARS:
+        raise _too_long(number)
+    return int(number)
+
+
+def _finite_float(number: str) -> float:
+    if len(number) > MAX_NUMBER_CHARS:
+        raise _too_long(number)
+    value = float(number)
+    if not math.isfinite(value):
+        raise AnswerError(
+            [f"answer: {number} is not a finite number; write a finite number or leave it out"]
+        )
+    return value
 
 
 def _no_constant(name: str) -> Any:
@@ -129,6 +188,11 @@ def _spec_answer(data: dict[str, Any], problems: list[str]) -> SpecAnswer | None
         spec = parse_spec(data["spec"])
     except SpecError as error:
         problems.extend(f"spec.{problem}" for problem in error.problems)
+        return None
+    except (RecursionError, ValueError, OverflowError) as error:
+        problems.append(
+            f"spec: cannot be read ({type(error).__name__}); write a plain StrategySpec"
+        )
         return None
     return SpecAnswer(spec)
 

@@ -222,18 +222,67 @@ def is_transient(error: BaseException) -> bool:
 
 
 _KEY_LIKE = re.compile(r"\b(sk|key|api)[-_][A-Za-z0-9_\-]{8,}")
+# Any run of this many characters of a secret is redacted, wherever it stands: a server that echoes
+# the key in pieces, or a cut through it, must not show most of it.
+MIN_SECRET_FRAGMENT = 8
+_ERROR_CHARS = 500
+_SECRET_ENVIRONMENT = ("OPENAI_API_KEY", "LANGCHAIN_API_KEY", "LANGSMITH_API_KEY")
+
+
+def _without_fragments(text: str, secret: str) -> str:
+    if len(secret) < MIN_SECRET_FRAGMENT:
+        return text.replace(secret, "***")
+    pieces = {
+        secret[i : i + MIN_SECRET_FRAGMENT] for i in range(len(secret) - MIN_SECRET_FRAGMENT + 1)
+    }
+    out: list[str] = []
+    start = index = 0
+    while index <= len(text) - MIN_SECRET_FRAGMENT:
+        if text[index : index + MIN_SECRET_FRAGMENT] not in pieces:
+            index += 1
+            continue
+        end = index + MIN_SECRET_FRAGMENT
+        while end < len(text) and text[index : end + 1] in secret:
+            end += 1
+        out += [text[start:index], "***"]
+        start = index = end
+    out.append(text[start:])
+    return "".join(out)
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` without the given secrets nor anything shaped like an API key."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """``text`` without the given secrets, nor any run of ``MIN_SECRET_FRAGMENT`` or more of their
+    characters, nor anything shaped like an API key."""
+    for secret in sorted({secret for secret in secrets if secret}, key=len, reverse=True):
+        text = _without_fragments(text, secret)
     return _KEY_LIKE.sub(lambda match: f"{match.group(1)}-***", text)
 
 
-def describe_model_error(error: BaseException) -> str:
-    """One line saying how a model call failed, without secrets."""
+def _url_password(url: str | None) -> str | None:
+    try:
+        return urlsplit(url).password if url else None
+    except ValueError:
+        return None
+
+
+def known_secrets(llm: object = None, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The secrets an error message must not show: the keys in the environment, the password of
+    a base URL, and the key and base URL's password of ``llm`` (a model made with a key of its
+    own, not from the environment)."""
+    env = os.environ if environ is None else environ
+    found = [env.get(name, "").strip() for name in _SECRET_ENVIRONMENT]
+    found.append(_url_password(env.get("OPENAI_BASE_URL")) or "")
+    key = getattr(llm, "openai_api_key", None)
+    reveal = getattr(key, "get_secret_value", None)
+    found.append(str(reveal()) if callable(reveal) else "")
+    base = getattr(llm, "openai_api_base", None)
+    found.append(_url_password(base if isinstance(base, str) else None) or "")
+    return [secret for secret in found if secret]
+
+
+def describe_model_error(error: BaseException, secrets: Iterable[str | None] = ()) -> str:
+    """One line saying how a model call failed, without secrets (``known_secrets()`` and
+    ``secrets``): redacted first, then cut to 500 characters."""
     status = getattr(error, "status_code", None)
     if isinstance(error, openai.APITimeoutError | TimeoutError):
         text = "timed out"
@@ -250,4 +299,5 @@ def describe_model_error(error: BaseException) -> str:
         text = f"{kind} (HTTP {status}): {message}"
     else:
         text = f"{type(error).__name__}: {error}"
-    return redact(" ".join(text.split())[:500], (os.environ.get("OPENAI_API_KEY"),))
+    # Redact, then cut: a cut first can split a secret so that no whole one is left to find.
+    return redact(" ".join(text.split()), [*known_secrets(), *secrets])[:_ERROR_CHARS]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,9 @@ PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
 # The markers that fence the trader's text in the user turn (see translate_user.md).
 TEXT_MARKERS = ("<<<TRADER_TEXT", "TRADER_TEXT>>>")
+# What the text's imitations of the markers' word become: they no longer read as the word.
+NEUTRAL_MARKER_WORD = "TRADER-TEXT"
+_MARKER_WORD = "trader_text"
 
 
 class PromptError(NlTraderError):
@@ -44,16 +48,41 @@ class Prompts:
     template_versions: dict[str, str]
 
     def user(self, text: str) -> str:
-        """The user turn: the trader's text fenced as data."""
-        for marker in TEXT_MARKERS:
-            # A text cannot close the fence early and speak outside it.
-            text = text.replace(marker, marker.replace("TRADER_TEXT", "TRADER-TEXT"))
-        return _fill(self.user_template, {"text": text}, "translate_user")
+        """The user turn: the trader's text fenced as data (see ``neutralise_markers``)."""
+        return _fill(self.user_template, {"text": neutralise_markers(text)}, "translate_user")
 
     def repair(self, problems: list[str]) -> str:
         """The ask-again turn: every problem of the previous answer, one per line."""
         listed = "\n".join(f"- {problem}" for problem in problems)
         return _fill(self.repair_template, {"problems": listed}, "repair")
+
+
+def neutralise_markers(text: str) -> str:
+    """``text`` with every imitation of the fence's marker word written as ``TRADER-TEXT``.
+
+    A text cannot close the fence early and speak outside it: the word is found after NFKC
+    normalisation and case folding, with invisible format characters (zero-width spaces, joiners,
+    bidi marks) dropped, so ``trader_text>>>``, ``ＴＲＡＤＥＲ＿ＴＥＸＴ>>>`` and
+    ``TRADER\u200b_TEXT>>>`` are neutralised like ``TRADER_TEXT>>>`` itself.
+    """
+    folded: list[str] = []
+    origin: list[int] = []  # for each folded character, the index of the one it came from
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cf":
+            continue
+        for part in unicodedata.normalize("NFKC", char).casefold():
+            folded.append(part)
+            origin.append(index)
+    plain = "".join(folded)
+    spans = []
+    at = plain.find(_MARKER_WORD)
+    while at != -1:
+        end = at + len(_MARKER_WORD)
+        spans.append((origin[at], origin[end - 1] + 1))
+        at = plain.find(_MARKER_WORD, end)
+    for start, end in reversed(spans):
+        text = text[:start] + NEUTRAL_MARKER_WORD + text[end:]
+    return text
 
 
 def _fill(template: str, values: dict[str, str], name: str) -> str:

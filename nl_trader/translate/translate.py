@@ -1,11 +1,15 @@
 """Text to a StrategySpec, clarifying questions, or a refusal: ``translate`` and its ask-again loop.
 
 The model answers with an envelope (``envelope.py``). Each answer is checked: the envelope and the
-spec by ``parse_answer`` (pydantic's checks and ``parse_spec``'s semantic ones), then against the
-text (``grounding.py``: no symbol, timeframe or waived stop the text does not give; questions and
-refusals in the trader's language; no refusal of an indicator the registry has). Problems go back
-to the model as a message, up to ``max_attempts`` answers; when they run out the error carries the
-attempts, the last raw output and the token usage (as instructor does).
+spec by ``parse_answer`` (pydantic's checks and ``parse_spec``'s semantic ones; an answer nested too
+deep or with an endless number is a problem too, never a crash), then against the text
+(``grounding.py``: no symbol, timeframe or waived stop the text does not give, and no symbol,
+size, distance or count the text contradicts or states nowhere unless it is the documented
+default; questions and refusals in the trader's language; no refusal of an indicator the registry
+has). Problems go back to the model as a message, up to ``max_attempts`` answers; when they run out
+the error carries the attempts, the last raw output (secrets redacted) and the token usage (as
+instructor does); a spec the text still does not bear out is refused, each line naming the field,
+what the answer says and what the text says.
 
 Failures of the call itself (timeouts, rate limits, server errors, a lost connection) are retried
 with exponential backoff, up to ``max_retries`` times per answer, and each one is reported in the
@@ -46,6 +50,8 @@ from nl_trader.translate.llm import (
     causes,
     describe_model_error,
     is_transient,
+    known_secrets,
+    redact,
 )
 from nl_trader.translate.prompts import Prompts, load_prompts
 
@@ -238,6 +244,9 @@ class _Run:
     transient: list[str] = field(default_factory=list)
     last_raw: str | None = None
     problems: list[str] = field(default_factory=list)
+    # The last answer was a well-formed spec that the text does not bear out (grounding.py).
+    ungrounded: bool = False
+    secrets: list[str] = field(default_factory=list, repr=False)  # never in a repr or a log
 
     def error(self, message: str, problems: list[str]) -> TranslationError:
         return TranslationError(
@@ -278,7 +287,7 @@ def _ask(
             for cause in causes(error):
                 if isinstance(cause, ModelRequestsForbiddenError):
                     raise cause from None
-            description = describe_model_error(error)
+            description = describe_model_error(error, run.secrets)
             if not is_transient(error):
                 raise run.error(
                     f"the model call failed (attempt {run.attempts}): {description}",
@@ -353,7 +362,7 @@ def translate(
     language = detect_language(text)
     prompts = prompts or load_prompts()
     messages: list[BaseMessage] = [SystemMessage(prompts.system), HumanMessage(prompts.user(text))]
-    run = _Run(model=_model_name(llm))
+    run = _Run(model=_model_name(llm), secrets=known_secrets(llm))
     while run.attempts < max_attempts:
         run.attempts += 1
         reply = _ask(
@@ -368,20 +377,34 @@ def translate(
         run.usage += _reply_usage(reply)
         run.model = _model_name(llm, reply)
         raw = str(reply.text)
+        run.ungrounded = False
         try:
             answer = parse_answer(raw)
             answer_problems = _check(answer, text, language)
+            run.ungrounded = isinstance(answer, SpecAnswer) and bool(answer_problems)
         except AnswerError as error:
             answer_problems = error.problems
+        except (RecursionError, ValueError, OverflowError) as error:
+            # What parse_answer does not catch must still go back to the model, not end the run.
+            answer_problems = [
+                f"answer: cannot be read ({type(error).__name__}); reply with one plain JSON object"
+            ]
         if not answer_problems:
             return _translation(text, answer, language, run, prompts, started)
-        run.last_raw, run.problems = raw, answer_problems
+        # Kept for the error and shown to the trader: without any secret a server echoed into it.
+        run.last_raw, run.problems = redact(raw, run.secrets), answer_problems
         messages += [AIMessage(raw), HumanMessage(prompts.repair(answer_problems))]
+    listed = "; ".join(run.problems[:5]) + (
+        f" (and {len(run.problems) - 5} more)" if len(run.problems) > 5 else ""
+    )
+    if run.ungrounded:
+        raise run.error(
+            f"refused: after {run.attempts} attempt(s) the model's spec still does not match the "
+            f"text (each line: the field, what the answer says, what the text says): {listed}",
+            run.problems,
+        )
     raise run.error(
-        f"no valid answer after {run.attempts} attempt(s); last problems: "
-        + "; ".join(run.problems[:5])
-        + (f" (and {len(run.problems) - 5} more)" if len(run.problems) > 5 else ""),
-        run.problems,
+        f"no valid answer after {run.attempts} attempt(s); last problems: {listed}", run.problems
     )
 
 

@@ -323,6 +323,12 @@ def test_a_small_run_gives_the_figures_its_answers_deserve() -> None:
         "EURUSD H1 SMA 20/50 cross, 300 point stop",
         Expectation("spec", parse_spec(ma_spec())),
     )
+    other_bars = EvalCase(
+        "other-bars",
+        "en",
+        "EURUSD H1 SMA 20/50 crossover, stop 30 pips",
+        Expectation("spec", parse_spec(ma_spec())),
+    )
     ask = EvalCase(
         "ask",
         "en",
@@ -335,11 +341,13 @@ def test_a_small_run_gives_the_figures_its_answers_deserve() -> None:
         "EURUSD H1 Ichimoku cloud, 30 pip stop",
         Expectation("refuse", unsupported=("ichimoku",)),
     )
+    # 300 MT5 points are 30 pips: the grounding check sends a 300-pip stop back, every time.
     wrong_stop = ma_spec(exits={"stop_loss": {"kind": "pips", "value": 300}})
     model = ScriptedChatModel.from_replies(
         [
             _reply(right, {"outcome": "spec", "spec": ma_spec(name="other")}, (1000, 100)),
-            _reply(points, {"outcome": "spec", "spec": wrong_stop}, (1000, 100)),
+            *[_reply(points, {"outcome": "spec", "spec": wrong_stop}, (1000, 100))] * 3,
+            _reply(other_bars, {"outcome": "spec", "spec": ma_spec(timeframe="H4")}, (1000, 100)),
             _reply(
                 ask,
                 {"outcome": "clarify", "questions": ["Which timeframe?"], "missing": ["timeframe"]},
@@ -357,30 +365,36 @@ def test_a_small_run_gives_the_figures_its_answers_deserve() -> None:
         ],
         model="test-model",
     )
-    report = run_eval([right, points, ask, refuse], model, llm_name="scripted", bars=FEW_BARS)
+    report = run_eval(
+        [right, points, other_bars, ask, refuse], model, llm_name="scripted", bars=FEW_BARS
+    )
     summary = report.summary
-    assert [row.passed for row in report.rows] == [True, False, True, True]
-    assert summary.exact_match_rate == 0.5
-    assert summary.backtest_equivalent_rate == 0.5
-    assert summary.field_accuracy["exits"] == 0.5
+    assert [row.passed for row in report.rows] == [True, False, False, True, True]
+    assert report.rows[1].got == "error"
+    refused = report.rows[1].problems[0]
+    assert refused.startswith("spec.exits.stop_loss.value: the answer says 300 pips, the text says")
+    assert summary.errors == 1
+    assert summary.exact_match_rate == 1 / 3
+    assert summary.backtest_equivalent_rate == 1 / 3
+    assert summary.field_accuracy["timeframe"] == 0.5
     assert summary.field_accuracy["symbols"] == 1.0
     assert (summary.clarify_precision, summary.clarify_recall) == (1.0, 1.0)
     assert summary.missing_recall == 1.0
     assert summary.unsupported_named_rate == 1.0
-    assert (summary.input_tokens, summary.output_tokens) == (4000, 240)
+    assert (summary.input_tokens, summary.output_tokens) == (7000, 540)
     assert summary.language_accuracy == 1.0
     assert report.model == "test-model"
     assert report.prompt_hash == load_prompts().hash
-    assert report.rows[1].differences == ["exits.stop_loss.value: expected 30.0, got 300.0"]
+    assert report.rows[2].differences == ['timeframe: expected "H1", got "H4"']
     data = report.to_json()
-    assert data["summary"]["pass_rate"] == 0.75
-    assert len(data["cases"]) == 4
+    assert data["summary"]["pass_rate"] == 0.6
+    assert len(data["cases"]) == 5
 
 
 # ---- the command ----------------------------------------------------------------------------------
 SUBSET = [
     "example-rsi_mean_reversion",
-    "en-points-mt5-eurusd",
+    "en-session-newyork",
     "en-clarify-no-symbol",
     "en-refuse-options",
 ]
@@ -398,13 +412,15 @@ def test_eval_on_recorded_answers_prints_the_table_and_writes_the_json(tmp_path:
     assert "clarify precision / recall" in result.output
     assert "Cases that did not pass (1)" in result.output
     report = json.loads(out.read_text(encoding="utf-8"))
-    # The recorded stand-in took MT5 points for pips: the report says where.
+    # The recorded stand-in wrote the New York session in UTC: the report says where.
     rows = {row["id"]: row for row in report["cases"]}
     assert sorted(rows) == sorted(SUBSET)
-    points = rows["en-points-mt5-eurusd"]
-    assert points["differences"][0] == "exits.stop_loss.value: expected 25.0, got 250.0"
-    assert points["fields"]["exits"] is False
-    assert points["backtest_equivalent"] is False
+    session = rows["en-session-newyork"]
+    assert session["differences"][0] == (
+        'filters.sessions[0].timezone: expected "America/New_York", got "UTC"'
+    )
+    assert session["fields"]["filters"] is False
+    assert session["backtest_equivalent"] is False
     assert report["model"] == "authored-stand-in-1"
     assert report["prompt_hash"] == load_prompts().hash
     assert report["summary"]["pass_rate"] == 0.75
