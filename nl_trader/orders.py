@@ -23,10 +23,13 @@ from __future__ import annotations
 import calendar
 import difflib
 import math
-import numbers
+import re
 from collections.abc import Mapping
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import (
@@ -108,48 +111,267 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _is_bool(value: object) -> bool:
-    return isinstance(value, bool)
+# ---- free text --------------------------------------------------------------------------------
+# Refused in every free-text field (an order's comment and symbol, a strategy's name,
+# description and comment): C0 controls (tab and line breaks included), DEL and C1 controls (ESC
+# and CSI open the terminal escape sequences that recolour, move or clear a screen), and the
+# bidirectional embeddings, overrides and isolates, which make text display in another order
+# than it is stored. The marks U+200E/U+200F are kept: Arabic and Hebrew text carries them.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be free text (its first control character, named), or None."""
+    found = _CONTROL_CHARACTER.search(text)
+    if found is None:
+        return None
+    character = found.group()
+    why = ""
+    if character in "\x1b\x9b":
+        kind, why = "an escape character", ", which starts a terminal escape sequence"
+    elif character >= "\u202a":
+        kind, why = "a bidirectional-text control", ", which reorders the text as displayed"
+    else:
+        kind = "a control character"
+    return (
+        f"contains {kind}, U+{ord(character):04X}, at position {found.start()}{why}; "
+        "free text takes printable characters only"
+    )
+
+
+# ---- plain values: what crosses the boundary ---------------------------------------------------
+# A caller's object is read once, by the built-in types' own methods, into a plain value of an
+# exact built-in type; nothing of the caller's (an overridden __str__, __eq__, __hash__, items,
+# ...) runs after that, so a hostile or broken object can only be refused.
+_PLAIN_TYPES = frozenset({type(None), bool, int, float, str, bytes, date, Decimal, Fraction})
+_NUMPY_NUMBERS = frozenset(
+    {
+        np.float16,
+        np.float32,
+        np.float64,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.uint16,
+        np.uint32,
+        np.uint64,
+    }
+)
+_SAFE_ZONES = frozenset({timezone, ZoneInfo})
+_SHOWN_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+_TYPE_NAME = type.__dict__["__name__"]
+
+
+class _Opaque:
+    """A value of a type no field takes (a list, a set, an object of the caller's), kept only
+    as the name of its type, and its repr when it is a small container of plain scalars, so
+    that a refusal can say what it was."""
+
+    __slots__ = ("text", "type_name")
+
+    def __init__(self, type_name: str, text: str = "") -> None:
+        self.type_name = type_name
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text or f"<{self.type_name}>"
+
+
+_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
+
+
+def _small_plain(value: object, budget: list[int]) -> bool:
+    """Whether ``value`` is exact plain scalars in exact containers, at most 20 of them."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    kind = type(value)
+    if kind in _SHOWN_TYPES:
+        return kind is not int or cast(int, value).bit_length() <= 64
+    if kind is dict:
+        return all(
+            _small_plain(k, budget) and _small_plain(v, budget)
+            for k, v in cast(dict[object, object], value).items()
+        )
+    if kind in _CONTAINERS:
+        return all(_small_plain(item, budget) for item in cast(list[object], value))
+    return False
+
+
+def _type_name(value: object) -> str:
+    """The name of ``value``'s type, read without calling anything of the value's."""
+    if type(value) is _Opaque:
+        return value.type_name
+    return str(_TYPE_NAME.__get__(type(value)))
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message: its type, and the repr of a plain scalar, shortened."""
+    name = _type_name(value)
+    if type(value) is _Opaque and value.text:
+        return f"{name} {value.text}"
+    if type(value) not in _SHOWN_TYPES:
+        return name
+    if type(value) is int and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    text = repr(value)
+    return f"{name} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _key_shown(key: str) -> str:
+    """A key for a message: as is when it is a short name, else its repr, shortened."""
+    if key.isidentifier() and key.isascii() and len(key) <= 40:
+        return key
+    text = repr(key)
+    return text if len(text) <= 44 else text[:40] + "...'"
+
+
+def plain_value(value: object) -> object:
+    """``value`` as a plain value of an exact built-in type (see the comment above ``_Opaque``).
+
+    Subclasses of str, int and float are copied by the base type's own method; numpy numbers
+    become Python numbers; a datetime is rebuilt from its fields with a fixed-offset zone
+    unless its zone is a standard one; anything else becomes an ``_Opaque`` placeholder.
+    """
+    kind = type(value)
+    if kind in _PLAIN_TYPES or kind is _Opaque:
+        return value
+    if kind is datetime or issubclass(kind, datetime):
+        return _plain_datetime(cast(datetime, value))
+    if issubclass(kind, str):
+        return str.__str__(value)
+    if issubclass(kind, int):  # bool has no subclasses
+        return int.__index__(cast(int, value))
+    if issubclass(kind, float):
+        return float.__float__(cast(float, value))
+    if kind in _NUMPY_NUMBERS:
+        return cast(np.generic, value).item()
+    if issubclass(kind, date):
+        return date(date.year.__get__(value), date.month.__get__(value), date.day.__get__(value))
+    if kind in _CONTAINERS and _small_plain(value, [20]):
+        text = repr(value)
+        return _Opaque(_type_name(value), text if len(text) <= 60 else text[:57] + "...")
+    return _Opaque(_type_name(value))
+
+
+def _plain_datetime(value: datetime) -> datetime:
+    fields = [
+        getter.__get__(value)
+        for getter in (
+            date.year,
+            date.month,
+            date.day,
+            datetime.hour,
+            datetime.minute,
+            datetime.second,
+            datetime.microsecond,
+        )
+    ]
+    naive = datetime(*fields, fold=datetime.fold.__get__(value))
+    zone = datetime.tzinfo.__get__(value)
+    if zone is None:
+        return naive
+    if type(zone) in _SAFE_ZONES:
+        return naive.replace(tzinfo=zone)
+    offset = zone.utcoffset(naive.replace(tzinfo=zone))  # the caller's zone: may raise
+    if offset is None:
+        return naive
+    if type(offset) is not timedelta:
+        raise TypeError("utcoffset() did not return a timedelta")
+    return naive.replace(tzinfo=timezone(offset))
+
+
+# ---- numbers ------------------------------------------------------------------------------------
+# Text is read as a number only when it is plain ASCII decimal text: an optional sign, digits
+# with at most one '.', and an optional exponent (1e-5). Python's float() and int() would also
+# read "0_1" as 1, "1_0" as 10 and full-width or Arabic-Indic digits ("０.１", "٠.١").
+_DECIMAL_TEXT = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.IGNORECASE
+)  # "nan" and "inf" are read, to be refused as not finite
+# Tickets, magic numbers and point counts: digits only (a trailing ".0" tolerated), read exactly
+# (a float would round a ticket above 2**53).
+_WHOLE_TEXT = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
+NUMBER_TEXT_LIMIT = 40  # characters of a number given as text (2**64 has 20 digits)
+_PLAIN_DECIMAL = "ASCII digits 0-9, an optional sign, at most one '.' and an optional exponent"
+
+
+def _number_text(value: str) -> str:
+    text = value.strip(" \t")
+    if len(text) > NUMBER_TEXT_LIMIT:
+        raise ValueError(
+            f"expected a number, got a text of {len(text)} characters (at most {NUMBER_TEXT_LIMIT})"
+        )
+    return text
 
 
 def _to_float(value: object, field: str) -> float:
-    """Accept int, float, numpy numbers and numeric strings; refuse bools, NaN and infinities."""
-    if _is_bool(value):
+    """Accept int, float, numpy numbers and plain decimal text; refuse bools, NaN, infinities."""
+    value = plain_value(value)
+    if type(value) is bool:
         raise ValueError(f"expected a number, got the bool {value!r}")
-    if isinstance(value, str):
-        text = value.strip()
+    if type(value) is str:
+        text = _number_text(value)
+        if not _DECIMAL_TEXT.fullmatch(text):
+            raise ValueError(
+                f"expected a number as plain decimal text ({_PLAIN_DECIMAL}), "
+                f"got the text {value!r}"
+            )
+        number = float(text)
+    elif type(value) is float:
+        number = value
+    elif type(value) in (int, Fraction, Decimal):
         try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"expected a number, got the text {value!r}") from None
-    elif isinstance(value, numbers.Real):
-        try:
-            number = float(value)
+            number = float(cast(int | Fraction | Decimal, value))
         except OverflowError:  # an int beyond float's range (10**400)
             raise ValueError(
                 "must be a finite number, got an integer too large for a float"
             ) from None
     else:
-        raise ValueError(f"expected a number, got {type(value).__name__} {value!r}")
+        raise ValueError(f"expected a number, got {_shown(value)}")
     if not math.isfinite(number):
         raise ValueError(f"must be a finite number, got {number!r}")
     return number
 
 
 def _to_int(value: object, field: str) -> int:
-    """Accept ints, whole floats (10.0) and digit strings; refuse bools and fractions."""
-    if _is_bool(value):
+    """Accept ints, whole floats (10.0) and ASCII digit text; refuse bools and fractions."""
+    value = plain_value(value)
+    if type(value) is bool:
         raise ValueError(f"expected an integer, got the bool {value!r}")
-    if isinstance(value, numbers.Integral):
-        return int(value)
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        text = _number_text(value)
+        if text.lstrip("+-").lower() in ("nan", "inf", "infinity"):
+            raise ValueError(f"must be a finite number, got the text {value!r}")
+        if not _WHOLE_TEXT.fullmatch(text):
+            raise ValueError(
+                f"expected a whole number as plain ASCII digits (0-9), got the text {value!r}"
+            )
+        return int(text.partition(".")[0])
     number = _to_float(value, field)
     if not number.is_integer():
         raise ValueError(f"expected an integer, got {value!r}")
     return int(number)
 
 
+def price_problem(field: str, number: float) -> str | None:
+    """What the order boundary says of ``number`` as the price field ``field``, or None: prices
+    are finite, ``price`` and ``stoplimit`` above 0, ``sl`` and ``tp`` 0 (none) or above."""
+    if not math.isfinite(number):
+        return f"must be a finite number, got {number!r}"
+    if field in ("price", "stoplimit") and number <= 0:
+        return f"must be a price above 0, got {number!r}"
+    if field in ("sl", "tp") and number < 0:
+        return f"must be a price, or 0 for none; got {number!r}"
+    return None
+
+
 def _enum_value(value: object, names: Mapping[str, int], prefix: str, field: str) -> int:
-    if isinstance(value, str):
+    value = plain_value(value)
+    if type(value) is str:
         key = value.strip().upper().removeprefix(prefix)
         if key in names:
             return names[key]
@@ -203,39 +425,47 @@ class OrderParams(BaseModel):
     @field_validator("backtest_toggle", mode="before")
     @classmethod
     def _bool(cls, value: object) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"expected True or False, got {type(value).__name__} {value!r}")
+        value = plain_value(value)
+        if type(value) is not bool:
+            raise ValueError(f"expected True or False, got {_shown(value)}")
         return value
 
     @field_validator("symbol", mode="before")
     @classmethod
     def _symbol(cls, value: object) -> str:
-        if not isinstance(value, str):
-            raise ValueError(f"expected a symbol name (text), got {type(value).__name__} {value!r}")
+        value = plain_value(value)
+        if type(value) is not str:
+            raise ValueError(f"expected a symbol name (text), got {_shown(value)}")
         text = value.strip()
         if not text:
             raise ValueError("must not be empty")
+        problem = text_problem(text)
+        if problem:
+            raise ValueError(problem)
         if utf16_length(text) > MT5_TEXT_LIMIT:
             raise ValueError(
                 f"{text!r} is {utf16_length(text)} characters; MT5 accepts at most {MT5_TEXT_LIMIT}"
             )
-        return text
+        return str(text)
 
     @field_validator("order_type", mode="before")
     @classmethod
     def _order_type(cls, value: object) -> str:
-        if isinstance(value, numbers.Integral) and not _is_bool(value):
-            if int(value) in _TYPE_BY_CODE:
-                return _TYPE_BY_CODE[int(value)]
+        value = plain_value(value)
+        if type(value) is int:
+            if value in _TYPE_BY_CODE:
+                return _TYPE_BY_CODE[value]
             raise ValueError(f"unknown MT5 order type code {value!r}")
-        if not isinstance(value, str):
-            raise ValueError(f"expected an order type name, got {type(value).__name__} {value!r}")
-        name = value.strip().lower().removeprefix("order_type_").replace("-", "_").replace(" ", "_")
+        if type(value) is not str:
+            raise ValueError(f"expected an order type name, got {_shown(value)}")
+        text = str(value)
+        name = text.strip().lower().removeprefix("order_type_").replace("-", "_").replace(" ", "_")
         if name not in ORDER_TYPES:
-            close = difflib.get_close_matches(name, ORDER_TYPES, n=1)
+            close = difflib.get_close_matches(name, ORDER_TYPES, n=1) if len(name) <= 40 else []
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValueError(
-                f"unknown order type {value!r}{hint} (one of {', '.join(ORDER_TYPES)})"
+                f"unknown order type {_shown(text).removeprefix('str ')}{hint} "
+                f"(one of {', '.join(ORDER_TYPES)})"
             )
         return name
 
@@ -244,13 +474,13 @@ class OrderParams(BaseModel):
     def _price_like(cls, value: object, info: ValidationInfo) -> float | None:
         if value is None:
             return None
-        number = _to_float(value, info.field_name or "")
-        if info.field_name == "volume" and number <= 0:
+        field = info.field_name or ""
+        number = _to_float(value, field)
+        if field == "volume" and number <= 0:
             raise ValueError(f"must be more than 0 lots, got {number!r}")
-        if info.field_name in ("price", "stoplimit") and number <= 0:
-            raise ValueError(f"must be a price above 0, got {number!r}")
-        if info.field_name in ("sl", "tp") and number < 0:
-            raise ValueError(f"must be a price, or 0 for none; got {number!r}")
+        problem = price_problem(field, number)
+        if problem:
+            raise ValueError(problem)
         return number
 
     @field_validator("deviation", "magic", "position", "position_by", "order", mode="before")
@@ -260,7 +490,8 @@ class OrderParams(BaseModel):
             return None
         number = _to_int(value, info.field_name or "")
         if number < 0 or number > _UINT64_MAX:
-            raise ValueError(f"must be between 0 and 2**64-1, got {number}")
+            shown = number if abs(number) < 2**70 else _shown(number)
+            raise ValueError(f"must be between 0 and 2**64-1, got {shown}")
         if info.field_name in ("position", "position_by", "order") and number == 0:
             raise ValueError("must be a ticket above 0")
         return number
@@ -268,13 +499,18 @@ class OrderParams(BaseModel):
     @field_validator("comment", mode="before")
     @classmethod
     def _comment(cls, value: object) -> str:
-        if not isinstance(value, str):
-            raise ValueError(f"expected text, got {type(value).__name__} {value!r}")
-        if utf16_length(value) > MT5_TEXT_LIMIT:
+        value = plain_value(value)
+        if type(value) is not str:
+            raise ValueError(f"expected text, got {_shown(value)}")
+        text = str(value)
+        problem = text_problem(text)
+        if problem:
+            raise ValueError(problem)
+        if utf16_length(text) > MT5_TEXT_LIMIT:
             raise ValueError(
-                f"is {utf16_length(value)} characters; MT5 accepts at most {MT5_TEXT_LIMIT}"
+                f"is {utf16_length(text)} characters; MT5 accepts at most {MT5_TEXT_LIMIT}"
             )
-        return value
+        return text
 
     @field_validator("type_time", mode="before")
     @classmethod
@@ -291,25 +527,39 @@ class OrderParams(BaseModel):
     def _expiration(cls, value: object, info: ValidationInfo) -> int | None:
         if value is None:
             return None
+        value = plain_value(value)
         offset = int((info.context or {}).get("server_utc_offset_s", 0))
-        if isinstance(value, datetime):
+        if type(value) is datetime:
             seconds = datetime_to_server_epoch(value, offset)
-        elif isinstance(value, date):
+        elif type(value) is date:
             raise ValueError(f"expected a datetime with a time of day, got the date {value!r}")
-        elif isinstance(value, str) and value.strip().isdigit():
-            seconds = int(value.strip())
-        elif isinstance(value, str):
-            try:
-                seconds = datetime_to_server_epoch(datetime.fromisoformat(value.strip()), offset)
-            except ValueError:
+        elif type(value) is str:
+            text = str(value).strip()
+            if len(text) > 64:
                 raise ValueError(
-                    f"expected a datetime or epoch seconds, got the text {value!r}"
-                ) from None
+                    f"expected a datetime or epoch seconds, got a text of {len(text)} characters"
+                )
+            if not text.isascii():
+                raise ValueError(
+                    "expected a datetime or epoch seconds as plain ASCII text, "
+                    f"got the text {value!r}"
+                )
+            if text.isdigit():
+                seconds = int(text)
+            else:
+                try:
+                    seconds = datetime_to_server_epoch(datetime.fromisoformat(text), offset)
+                except ValueError:
+                    raise ValueError(
+                        f"expected a datetime or epoch seconds, got the text {value!r}"
+                    ) from None
         else:
             seconds = _to_int(value, "expiration")
         # MT5 keeps expiration as signed 64-bit server seconds (mt5_api.md 3.6, TradeRequest).
         if seconds <= 0:
-            raise ValueError(f"must be a time after 1970, got {seconds}")
+            raise ValueError(
+                f"must be a time after 1970, got {_shown(seconds).removeprefix('int ')}"
+            )
         if seconds > _INT64_MAX:
             raise ValueError("must be a time MT5 can hold (seconds below 2**63)")
         return seconds
@@ -545,13 +795,14 @@ def _format_error(error: Mapping[str, Any]) -> list[str]:
     if kind == "missing":
         return [f"{location}: required key is missing"]
     if kind == "extra_forbidden":
-        close = (
-            [KEY_ALIASES[location]]
-            if location in KEY_ALIASES
-            else difflib.get_close_matches(location, OrderParams.model_fields, n=1)
-        )
+        if location in KEY_ALIASES:
+            close = [KEY_ALIASES[location]]
+        elif len(location) <= 40:
+            close = difflib.get_close_matches(location, OrderParams.model_fields, n=1)
+        else:
+            close = []
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        return [f"{location}: unknown key{hint}"]
+        return [f"{_key_shown(location)}: unknown key{hint}"]
     if kind == "value_error":
         message = str(error["ctx"]["error"]) if "ctx" in error else error.get("msg", "")
         lines = [line for line in message.split("\n") if line]
@@ -561,38 +812,35 @@ def _format_error(error: Mapping[str, Any]) -> list[str]:
     return [f"{location}: {error.get('msg', kind)}"]
 
 
+# More keys than this cannot be a send_order dict (it has 17, and aliases): refused unread.
+_MAX_KEYS = 64
+
+
 def parse_order_params(
     raw: object, *, strict: bool = False, server_utc_offset_s: int = 0
 ) -> OrderParams:
     """Validate a send_order params dict; raise ``OrderParamsError`` naming every bad field.
 
-    ``strict`` turns warnings (an expiration given with GTC) into errors.
+    ``strict`` turns warnings (an expiration given with GTC) into errors. Nothing else is
+    raised, whatever ``raw`` is: its keys and values are copied into plain built-in values
+    (``plain_value``) before anything reads them, and an object that raises while it is being
+    copied is refused, named by its key.
     """
-    if isinstance(raw, OrderParams):
+    if type(raw) is OrderParams:
         return raw
-    if not isinstance(raw, Mapping):
-        raise OrderParamsError([f"params: expected a dict, got {type(raw).__name__}"])
-    fields = _canonical_fields(raw)
-    if fields is not None:
-        # A copy of a constructed model with the same keys: model_construct costs 3x more.
-        keys = frozenset(fields)
-        template = _TEMPLATES.get(keys)
-        if template is None:
-            template = OrderParams.model_construct(set(keys), **(_DEFAULT_FIELDS | fields))
-            _TEMPLATES[keys] = template
-        params = template.model_copy(update=fields)
-        try:
-            params._check_rules(strict=strict)
-        except ValueError as exc:
-            raise OrderParamsError(str(exc).split("\n")) from None
-        return params
-    bad_keys = [key for key in raw if not isinstance(key, str)]
-    if bad_keys:
-        raise OrderParamsError([f"{key!r}: keys must be text" for key in bad_keys])
+    if type(raw) is dict:
+        fields = _canonical_fields(raw)
+        if fields is not None:
+            return _from_canonical(fields, strict)
+    try:
+        plain = _plain_params(raw)
+    except OrderParamsError:
+        raise
+    except Exception as unreadable:  # the caller's mapping raised while it was read
+        raise OrderParamsError([f"params: could not be read ({_type_name(unreadable)})"]) from None
     try:
         return OrderParams.model_validate(
-            dict(raw),
-            context={"strict": strict, "server_utc_offset_s": server_utc_offset_s},
+            plain, context={"strict": strict, "server_utc_offset_s": server_utc_offset_s}
         )
     except ValidationError as exc:
         problems: list[str] = []
@@ -601,16 +849,75 @@ def parse_order_params(
         raise OrderParamsError(problems) from None
 
 
-def _canonical_fields(raw: Mapping[Any, Any]) -> dict[str, Any] | None:
+def _from_canonical(fields: dict[str, Any], strict: bool) -> OrderParams:
+    # A copy of a constructed model with the same keys: model_construct costs 3x more.
+    keys = frozenset(fields)
+    template = _TEMPLATES.get(keys)
+    if template is None:
+        template = OrderParams.model_construct(set(keys), **(_DEFAULT_FIELDS | fields))
+        _TEMPLATES[keys] = template
+    params = template.model_copy(update=fields)
+    try:
+        params._check_rules(strict=strict)
+    except ValueError as exc:
+        raise OrderParamsError(str(exc).split("\n")) from None
+    return params
+
+
+def _plain_params(raw: object) -> dict[str, object]:
+    """``raw`` as a new dict of text keys and plain values, or the refusal naming bad keys.
+
+    A dict (a subclass too) is read through dict's own methods, so that an overridden
+    ``items``, ``keys``, ``get`` or ``__iter__`` never runs; another mapping is read once by its
+    ``items()``.
+    """
+    kind = type(raw)
+    if issubclass(kind, dict):
+        items: list[tuple[object, object]] = list(dict.items(cast(dict[object, object], raw)))
+    elif issubclass(kind, Mapping):
+        items = list(cast(Mapping[object, object], raw).items())
+    else:
+        raise OrderParamsError([f"params: expected a dict, got {_type_name(raw)}"])
+    if len(items) > _MAX_KEYS:
+        raise OrderParamsError(
+            [
+                f"params: {len(items)} keys; a send_order dict has at most {len(OrderParams.model_fields)}"
+            ]
+        )
+    plain: dict[str, object] = {}
+    problems: list[str] = []
+    for key, value in items:
+        if type(key) is not str:
+            if not issubclass(type(key), str):
+                shown = _shown(key)  # "int 7": the key is its repr, "7"
+                problems.append(f"{shown.partition(' ')[2] or shown}: keys must be text")
+                continue
+            key = str.__str__(key)
+        if key in plain:  # two subclass keys with the same text
+            problems.append(f"{_key_shown(key)}: given twice")
+            continue
+        try:
+            plain[key] = plain_value(value)
+        except Exception as error:  # the caller's object raised while it was read
+            problems.append(f"{_key_shown(key)}: could not be read ({_type_name(error)})")
+    if problems:
+        raise OrderParamsError(problems)
+    return plain
+
+
+def _canonical_fields(raw: dict[Any, Any]) -> dict[str, Any] | None:
     """The fields of ``raw`` when each one already has the value validation would give it.
 
     Strategies emit such dicts thousands of times per backtest: for them the field validators
     would only copy values, so they are skipped (the rules across fields still run). Any other
     input returns None and goes through full validation, which also names the problems. A
-    property test checks that both ways agree.
+    property test checks that both ways agree. Only exact types pass (a key is looked up only
+    once it is known to be a str): nothing of a caller's object runs here.
     """
     fields: dict[str, Any] = {}
     for key, value in raw.items():
+        if type(key) is not str:
+            return None
         kind = _CANONICAL.get(key)
         if kind is None:
             return None
@@ -630,7 +937,12 @@ def _canonical_fields(raw: Mapping[Any, Any]) -> dict[str, Any] | None:
                 return None
             fields[key] = value
         elif kind == "text":
-            if type(value) is not str or not value.isascii() or len(value) > MT5_TEXT_LIMIT:
+            if (
+                type(value) is not str
+                or not value.isascii()
+                or not value.isprintable()
+                or len(value) > MT5_TEXT_LIMIT
+            ):
                 return None
             if key == "symbol" and (not value or value != value.strip()):
                 return None
@@ -780,6 +1092,16 @@ def prepare_request(
         if field in request:
             request[field] = round_request_price(field, request[field], digits)
     return request, tuple(notes)
+
+
+def check_request_price(field: str, price: float, digits: int) -> float:
+    """``price`` for the request's ``field`` on the symbol's digits, or the refusal
+    ``send_order`` gives: the field's own rule (``price_problem``), then the rounding
+    (``round_request_price``). The backtest loop refuses the same prices (``loop.PREP_PRICE``)."""
+    problem = price_problem(field, price)
+    if problem:
+        raise OrderParamsError([f"{field}: {problem}"])
+    return round_request_price(field, price, digits)
 
 
 def round_request_price(field: str, price: float, digits: int) -> float:

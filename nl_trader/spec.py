@@ -27,18 +27,22 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from nl_trader.errors import InvalidInputError
+from nl_trader.orders import MT5_TEXT_LIMIT, text_problem, utf16_length
 from nl_trader.strategy.indicators import PRICE_FIELDS, REGISTRY
+from nl_trader.symbols import distance_limit
 
 SCHEMA_VERSION = 1
 TIMEFRAMES = (
@@ -55,6 +59,23 @@ _WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 SERVER_CLOCK = "server"  # a timezone meaning the trade server's clock
 MAX_LOTS = 100.0
 MAX_RISK_PCT = 10.0
+# Distances: no field takes more pips than this, whatever the symbol (100,000 pips is 10.0 on
+# EURUSD); ``symbols.distance_limit`` bounds them by each known symbol's prices, far tighter.
+MAX_DISTANCE_PIPS = 100_000.0
+MAX_ATR_MULTIPLE = 100.0  # stops, targets, trails and offsets in ATRs
+MAX_RISK_REWARD = 100.0  # a target at most 100 times the stop's distance
+MAX_PERCENT = 50.0  # a stop or target 50 % away from the price is not one
+# Limits on a spec's form, checked on the raw input before any validation, so that a huge or
+# hostile spec is refused in time proportional to its size (pydantic and the semantic checks
+# recurse and compare, and would take minutes and gigabytes on 20,000 indicators).
+MAX_SPEC_BYTES = 256 * 1024  # JSON text of a spec (the examples are under 2 KB)
+MAX_NESTING_DEPTH = 32  # objects and arrays inside one another (an all/any level takes two)
+MAX_VALUES = 5_000  # JSON values in all: objects, arrays, texts, numbers, true/false, null
+MAX_INDICATORS = 64
+MAX_CONDITIONS = 64  # in one all/any
+MAX_NUMBER_DIGITS = 40  # digits of one number (a float needs 17)
+MAX_TEXT_CHARS = 2_000  # one text (the description's own limit; names are far shorter)
+MAX_KEY_CHARS = 64  # one key of an object (the longest field name has 20)
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -82,8 +103,8 @@ class Ref(_Model):
 
     series: str
     bars_ago: int = Field(default=0, ge=0, le=1000)
-    offset_pips: float = 0.0
-    offset_atr: float = 0.0
+    offset_pips: float = Field(default=0.0, ge=-MAX_DISTANCE_PIPS, le=MAX_DISTANCE_PIPS)
+    offset_atr: float = Field(default=0.0, ge=-MAX_ATR_MULTIPLE, le=MAX_ATR_MULTIPLE)
     atr: str | None = None
 
     @field_validator("series")
@@ -166,12 +187,12 @@ class Falling(_Model):
 
 class AllOf(_Model):
     op: Literal["all"]
-    conditions: tuple[Condition, ...] = Field(min_length=1)
+    conditions: tuple[Condition, ...] = Field(min_length=1, max_length=MAX_CONDITIONS)
 
 
 class AnyOf(_Model):
     op: Literal["any"]
-    conditions: tuple[Condition, ...] = Field(min_length=1)
+    conditions: tuple[Condition, ...] = Field(min_length=1, max_length=MAX_CONDITIONS)
 
 
 class Not(_Model):
@@ -269,7 +290,7 @@ class StopLoss(_Model):
     """Distance of the stop from the entry: pips, percent of price, or ATR multiples."""
 
     kind: Literal["pips", "percent", "atr"]
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, le=MAX_DISTANCE_PIPS)
     atr: str | None = None
 
 
@@ -277,7 +298,7 @@ class TakeProfit(_Model):
     """Distance of the target: pips, percent, ATR multiples, or a risk:reward ratio of the stop."""
 
     kind: Literal["pips", "percent", "atr", "risk_reward"]
-    value: float = Field(gt=0)
+    value: float = Field(gt=0, le=MAX_DISTANCE_PIPS)
     atr: str | None = None
 
 
@@ -286,16 +307,16 @@ class TrailingStop(_Model):
     in profit."""
 
     kind: Literal["pips", "atr"] = "pips"
-    distance: float = Field(gt=0)
+    distance: float = Field(gt=0, le=MAX_DISTANCE_PIPS)
     atr: str | None = None
-    activate_after_pips: float = Field(default=0.0, ge=0)
+    activate_after_pips: float = Field(default=0.0, ge=0, le=MAX_DISTANCE_PIPS)
 
 
 class BreakEven(_Model):
     """Move the stop to entry plus ``lock_pips`` once the trade is ``trigger_pips`` in profit."""
 
-    trigger_pips: float = Field(gt=0)
-    lock_pips: float = Field(default=0.0, ge=0)
+    trigger_pips: float = Field(gt=0, le=MAX_DISTANCE_PIPS)
+    lock_pips: float = Field(default=0.0, ge=0, le=MAX_DISTANCE_PIPS)
 
 
 class Exits(_Model):
@@ -342,8 +363,8 @@ class Entry(_Model):
     order: Literal["market", "limit", "stop", "stop_limit"] = "market"
     anchor: SeriesRef | None = None
     short_anchor: SeriesRef | None = None
-    offset_pips: float = Field(default=0.0, ge=0)
-    limit_offset_pips: float = Field(default=0.0, ge=0)
+    offset_pips: float = Field(default=0.0, ge=0, le=MAX_DISTANCE_PIPS)
+    limit_offset_pips: float = Field(default=0.0, ge=0, le=MAX_DISTANCE_PIPS)
     expiry_bars: int | None = Field(default=None, ge=1, le=10_000)
     expiry_time: str | None = None
 
@@ -390,7 +411,7 @@ class Session(_Model):
 class Filters(_Model):
     sessions: tuple[Session, ...] = ()
     weekdays: tuple[Weekday, ...] = _WORKDAYS
-    max_spread_pips: float | None = Field(default=None, gt=0)
+    max_spread_pips: float | None = Field(default=None, gt=0, le=MAX_DISTANCE_PIPS)
 
     @field_validator("weekdays")
     @classmethod
@@ -407,7 +428,7 @@ class StrategySpec(_Model):
     description: str = Field(default="", max_length=2000)
     symbols: tuple[str, ...] = Field(min_length=1, max_length=20)
     timeframe: Timeframe
-    indicators: tuple[Indicator, ...] = ()
+    indicators: tuple[Indicator, ...] = Field(default=(), max_length=MAX_INDICATORS)
     long_entry: Condition | None = None
     short_entry: Condition | None = None
     entry: Entry = Field(default_factory=Entry)
@@ -418,6 +439,19 @@ class StrategySpec(_Model):
     filters: Filters = Field(default_factory=Filters)
     magic: int = Field(default=123456, ge=0, le=2**63 - 1)
     comment: str = Field(default="nl_trader", max_length=29)
+
+    @field_validator("name", "description", "comment")
+    @classmethod
+    def _free_text(cls, value: str, info: ValidationInfo) -> str:
+        problem = text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        if info.field_name == "comment" and utf16_length(value) > MT5_TEXT_LIMIT:
+            # Every order carries it: send_order's own limit (UTF-16 code units, as MT5 counts).
+            raise ValueError(
+                f"is {utf16_length(value)} UTF-16 code units; MT5 accepts at most {MT5_TEXT_LIMIT}"
+            )
+        return value
 
     @field_validator("symbols")
     @classmethod
@@ -539,6 +573,7 @@ def _semantic_problems(spec: StrategySpec) -> Iterator[str]:
         if condition is not None:
             yield from _condition_problems(spec, f"exits.{name}", condition)
     yield from _exit_problems(spec)
+    yield from _distance_problems(spec)
     yield from _entry_problems(spec)
     yield from _sizing_problems(spec)
     if spec.pyramiding > spec.max_open_positions:
@@ -586,12 +621,6 @@ def _exit_problems(spec: StrategySpec) -> Iterator[str]:
         problem = _check_atr(spec, "exits.stop_loss.atr", exits.stop_loss.atr)
         if problem:
             yield problem
-    if (
-        exits.stop_loss is not None
-        and exits.stop_loss.kind == "percent"
-        and exits.stop_loss.value >= 50
-    ):
-        yield f"exits.stop_loss.value: a stop {exits.stop_loss.value}% away is not a stop"
     take_profit = exits.take_profit
     if take_profit is not None:
         if take_profit.kind == "atr":
@@ -611,6 +640,76 @@ def _exit_problems(spec: StrategySpec) -> Iterator[str]:
             f"exits.break_even.lock_pips: locking {break_even.lock_pips} pips needs a trigger "
             f"above it (trigger_pips is {break_even.trigger_pips})"
         )
+
+
+def _distances(spec: StrategySpec) -> Iterator[tuple[str, str, float]]:
+    """Every distance of the spec as ``(path, unit, value)``; unit is pips, atr, percent or
+    risk_reward."""
+    exits, entry = spec.exits, spec.entry
+    for name, level in (("stop_loss", exits.stop_loss), ("take_profit", exits.take_profit)):
+        if level is not None:
+            yield f"exits.{name}.value", level.kind, level.value
+    trailing = exits.trailing_stop
+    if trailing is not None:
+        yield "exits.trailing_stop.distance", trailing.kind, trailing.distance
+        yield "exits.trailing_stop.activate_after_pips", "pips", trailing.activate_after_pips
+    if exits.break_even is not None:
+        yield "exits.break_even.trigger_pips", "pips", exits.break_even.trigger_pips
+        yield "exits.break_even.lock_pips", "pips", exits.break_even.lock_pips
+    yield "entry.offset_pips", "pips", entry.offset_pips
+    yield "entry.limit_offset_pips", "pips", entry.limit_offset_pips
+    if spec.filters.max_spread_pips is not None:
+        yield "filters.max_spread_pips", "pips", spec.filters.max_spread_pips
+    for path, ref in _refs(spec):
+        yield f"{path}.offset_pips", "pips", ref.offset_pips
+        yield f"{path}.offset_atr", "atr", ref.offset_atr
+
+
+def _refs(spec: StrategySpec) -> Iterator[tuple[str, Ref]]:
+    """Every series reference of the spec's rules and entry, with its path."""
+    roots = [
+        ("long_entry", spec.long_entry),
+        ("short_entry", spec.short_entry),
+        ("exits.long_exit", spec.exits.long_exit),
+        ("exits.short_exit", spec.exits.short_exit),
+    ]
+    for root, condition in roots:
+        if condition is None:
+            continue
+        for path, node in _walk(condition, root):
+            for name, operand in _operands(node):
+                if isinstance(operand, Ref):
+                    yield f"{path}.{name}", operand
+    for name in ("anchor", "short_anchor"):
+        ref = getattr(spec.entry, name)
+        if ref is not None:
+            yield f"entry.{name}", ref
+
+
+def _distance_problems(spec: StrategySpec) -> Iterator[str]:
+    """Distances bounded by the symbols' prices: none may reach zero price (module limits)."""
+    limits = [(limit, symbol) for symbol in spec.symbols if (limit := distance_limit(symbol))]
+    tightest = min(limits, default=None)
+    for path, unit, value in _distances(spec):
+        size = abs(value)
+        if unit == "pips" and tightest is not None and size >= tightest[0][0]:
+            (pips, lowest), symbol = tightest
+            yield (
+                f"{path}: {value:g} pips reaches zero price on {symbol}: its lowest price since "
+                f"2000, {lowest:g}, is {pips:g} pips; give less than {pips:g} pips"
+            )
+        elif unit == "atr" and size > MAX_ATR_MULTIPLE:
+            yield f"{path}: {value:g} ATRs is too far; at most {MAX_ATR_MULTIPLE:g} ATRs"
+        elif unit == "percent" and size >= MAX_PERCENT:
+            what = "stop" if "stop_loss" in path else "target"
+            yield (
+                f"{path}: a {what} {value}% away is not a {what}; give less than {MAX_PERCENT:g}%"
+            )
+        elif unit == "risk_reward" and size > MAX_RISK_REWARD:
+            yield (
+                f"{path}: a target {value:g} times the stop's distance is too far; at most "
+                f"{MAX_RISK_REWARD:g}"
+            )
 
 
 def _entry_problems(spec: StrategySpec) -> Iterator[str]:
@@ -706,30 +805,343 @@ def _format(error: dict[str, Any]) -> list[str]:
 
 
 def parse_spec(data: object) -> StrategySpec:
-    """Validate a spec given as a dict or JSON text; raise ``SpecError`` naming every problem."""
+    """Validate a spec given as a dict, JSON text or JSON bytes; raise ``SpecError`` naming
+    every problem.
+
+    The raw input is first held to the form limits of this module (size, nesting, counts,
+    digits, free text without control characters), cheaply and before anything else; bytes
+    may be UTF-8 (with or without a byte-order mark), or UTF-16 or UTF-32 with one.
+    """
     if isinstance(data, StrategySpec):
         return data
-    if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except json.JSONDecodeError as error:
-            raise SpecError(
-                [f"json: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"]
-            ) from None
-    if not isinstance(data, dict):
-        raise SpecError([f"spec: expected a JSON object, got {type(data).__name__}"])
-    version = data.get("schema_version", SCHEMA_VERSION)
+    if type(data) is bytes or type(data) is bytearray:
+        data = decode_spec_text(bytes(data))
+    if type(data) is str:
+        data = _load_json(data)
+    plain = _plain_json(data)
+    if type(plain) is not dict:
+        raise SpecError([f"spec: expected a JSON object, got {type(plain).__name__}"])
+    version = plain.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise SpecError(
             [f"schema_version: {version!r} is not supported (this is version {SCHEMA_VERSION})"]
         )
     try:
-        return StrategySpec.model_validate(data)
+        return StrategySpec.model_validate(plain)
     except ValidationError as exc:
         problems: list[str] = []
-        for detail in exc.errors(include_url=False):
-            problems.extend(_format(dict(detail)))
+        for detail in _closest_alternatives(
+            [dict(d) for d in exc.errors(include_url=False)], plain
+        ):
+            for problem in _format(detail):
+                if problem not in problems:
+                    problems.append(problem)
         raise SpecError(problems) from None
+
+
+# ---- the raw input's form: size, encoding, nesting, counts, digits, free text ---------------------
+_ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 (with a byte-order mark)",
+    "utf-16": "UTF-16 (with a byte-order mark)",
+    "utf-16-le": "UTF-16 little-endian (without a byte-order mark)",
+    "utf-16-be": "UTF-16 big-endian (without a byte-order mark)",
+    "utf-32": "UTF-32 (with a byte-order mark)",
+    "utf-32-le": "UTF-32 little-endian (without a byte-order mark)",
+    "utf-32-be": "UTF-32 big-endian (without a byte-order mark)",
+}
+
+
+def decode_spec_text(raw: bytes) -> str:
+    """The text of a spec file's bytes, or the ``SpecError`` naming the size or the encoding.
+
+    UTF-8 is expected (a byte-order mark is skipped); UTF-16 and UTF-32, which Windows editors
+    save, are read from their byte-order mark, or from the zero bytes of JSON's first
+    characters (RFC 8259 section 8.1, as ``json.loads`` reads bytes).
+    """
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([_size_problem(len(raw))])
+    encoding = json.detect_encoding(raw)
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        name = _ENCODING_NAMES.get(encoding, encoding)
+        raise SpecError(
+            [
+                f"encoding: the text is not valid {name}: {error.reason} at byte {error.start}; "
+                "save the spec as UTF-8"
+            ]
+        ) from None
+
+
+def _size_problem(size: int, unit: str = "bytes") -> str:
+    return f"spec: {size} {unit} is more than a spec may be (at most {MAX_SPEC_BYTES} {unit})"
+
+
+class _LongNumber:
+    """A JSON number with more digits than ``MAX_NUMBER_DIGITS``, left unconverted."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _json_int(text: str) -> int | _LongNumber:
+    digits = len(text) - text.startswith("-")
+    return _LongNumber(digits) if digits > MAX_NUMBER_DIGITS else int(text)
+
+
+def _json_float(text: str) -> float | _LongNumber:
+    digits = sum(character.isdigit() for character in text)
+    return _LongNumber(digits) if digits > MAX_NUMBER_DIGITS else float(text)
+
+
+def _load_json(text: str) -> Any:
+    # The size first: len() is characters, each at least one byte in UTF-8.
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError([_size_problem(len(text.encode("utf-8", "surrogatepass")))])
+    try:
+        return json.loads(text, parse_int=_json_int, parse_float=_json_float)
+    except json.JSONDecodeError as error:
+        raise SpecError(
+            [f"json: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"]
+        ) from None
+    except RecursionError:  # nested deeper than the parser's stack
+        raise SpecError(
+            [f"spec: nested more than {MAX_NESTING_DEPTH} levels deep (objects and arrays)"]
+        ) from None
+
+
+_NUMPY_JSON = frozenset(
+    {np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8}
+    | {np.uint16, np.uint32, np.uint64, np.bool_}
+)
+
+
+def _json_kind(value: object) -> str:
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true/false"
+    if kind is int or kind is float:
+        return "a number"
+    if kind is str:
+        return "a text"
+    if kind is dict:
+        return "an object"
+    if kind is list:
+        return "an array"
+    return str(type.__dict__["__name__"].__get__(kind))
+
+
+def _plain_json(data: object) -> Any:
+    """``data`` copied into plain JSON values (dicts with text keys, lists, texts, numbers,
+    true/false, None), or the ``SpecError`` naming each form limit it breaks.
+
+    Iterative, one visit per value, stopping at the first limit a container breaks: its cost is
+    bounded by the limits, whatever the input. Subclasses of dict, list, str, int and float are
+    read by the base type's own methods; a value of any other type is refused.
+    """
+    problems: list[str] = []
+    root: list[Any] = [None]
+    # (value, the container to put its copy in, the key or index there, path, depth)
+    stack: list[tuple[Any, Any, Any, tuple[Any, ...], int]] = [(data, root, 0, (), 0)]
+    values = 1
+    text_chars = 0
+    while stack and len(problems) < 20:
+        value, into, slot, path, depth = stack.pop()
+        kind = type(value)
+        copy: Any
+        if kind is dict or kind is list or kind is tuple or issubclass(kind, dict | list | tuple):
+            if depth >= MAX_NESTING_DEPTH:
+                problems.append(
+                    f"{_location(path) or 'spec'}: nested more than {MAX_NESTING_DEPTH} levels "
+                    "deep (objects and arrays)"
+                )
+                continue
+            if issubclass(kind, dict):
+                items: list[tuple[Any, Any]] = list(dict.items(value))
+            else:
+                base = list if issubclass(kind, list) else tuple
+                items = list(enumerate(base.__iter__(value)))
+            problem = _count_problem(path, len(items), issubclass(kind, dict))
+            if problem:
+                problems.append(problem)
+                continue
+            values += len(items)
+            if values > MAX_VALUES:
+                problems.append(
+                    f"spec: more than {MAX_VALUES} values in all (objects, arrays, texts, numbers)"
+                )
+                break
+            copy = {} if issubclass(kind, dict) else [None] * len(items)
+            for key, item in reversed(items):
+                if not issubclass(kind, dict):
+                    stack.append((item, copy, key, (*path, key), depth + 1))
+                    continue
+                if not issubclass(type(key), str):
+                    problems.append(
+                        f"{_location(path) or 'spec'}: keys must be text, got {_json_kind(key)}"
+                    )
+                    continue
+                key = str.__str__(key)
+                problem = _text_problem(key, MAX_KEY_CHARS, "key")
+                if problem:
+                    problems.append(
+                        f"{_location(path) or 'spec'}: the key {key[:MAX_KEY_CHARS]!r} {problem}"
+                    )
+                    continue
+                copy[key] = None
+                stack.append((item, copy, key, (*path, key), depth + 1))
+        elif kind is str or issubclass(kind, str):
+            copy = str.__str__(value)
+            text_chars += len(copy)
+            problem = _text_problem(copy, MAX_TEXT_CHARS, "text")
+            if problem:
+                problems.append(f"{_location(path) or 'spec'}: {problem}")
+                continue
+        elif value is None or kind is bool:
+            copy = value
+        elif kind is int or issubclass(kind, int):
+            copy = int.__index__(value)
+            if abs(copy) >= 10**MAX_NUMBER_DIGITS:
+                problems.append(
+                    f"{_location(path) or 'spec'}: a number of more than {MAX_NUMBER_DIGITS} "
+                    f"digits; at most {MAX_NUMBER_DIGITS} digits"
+                )
+                continue
+        elif kind is float or issubclass(kind, float):
+            copy = float.__float__(value)
+        elif kind is _LongNumber:
+            problems.append(
+                f"{_location(path) or 'spec'}: a number of {value.digits} digits; at most "
+                f"{MAX_NUMBER_DIGITS} digits"
+            )
+            continue
+        elif kind in _NUMPY_JSON:
+            copy = value.item()
+        else:
+            problems.append(
+                f"{_location(path) or 'spec'}: {_json_kind(value)} is not JSON data (an object, "
+                "array, text, number, true/false or null)"
+            )
+            continue
+        into[slot] = copy
+    if text_chars > MAX_SPEC_BYTES:
+        problems.append(_size_problem(text_chars, "characters of text"))
+    if problems:
+        raise SpecError(problems)
+    return root[0]
+
+
+def _count_problem(path: tuple[Any, ...], count: int, is_object: bool) -> str | None:
+    """The limit a container of ``count`` items at ``path`` breaks, if any."""
+    where = _location(path) or "spec"
+    if path == ("indicators",) and count > MAX_INDICATORS:
+        return f"indicators: {count} indicators; at most {MAX_INDICATORS}"
+    if path and path[-1] == "conditions" and not is_object and count > MAX_CONDITIONS:
+        return f"{where}: {count} conditions in one all/any; at most {MAX_CONDITIONS}"
+    if count > MAX_VALUES:
+        return f"{where}: {count} items; a spec has at most {MAX_VALUES} values in all"
+    return None
+
+
+def _text_problem(text: str, limit: int, what: str) -> str | None:
+    if len(text) > limit:
+        return f"is a {what} of {len(text)} characters; at most {limit}"
+    return text_problem(text)
+
+
+# ---- choosing among a union's alternatives ---------------------------------------------------------
+# An operand is a number or a series (``float | Ref``), an indicator parameter a number or a
+# choice (``bool | int | float | str``). Pydantic reports every alternative that failed, each
+# under its own name (``left.float``, ``left.Ref.bars_ago``); the one the input meant is the
+# one whose type it has: an object meant a series, a number a number.
+_UNION_FIELDS = frozenset({"left", "right", "value", "low", "high"})
+_MEMBERS = frozenset({"float", "int", "bool", "str", "Ref"})
+_MEANT = {
+    "true/false": ("bool",),
+    "a number": ("float", "int"),
+    "a text": ("str", "Ref"),
+    "an object": ("Ref",),
+}
+_MEMBER_WORDS = {
+    "float": "a number",
+    "int": "a number",
+    "str": "a text choice",
+    "Ref": 'a series (a name such as "close", or an object such as {"series": "close"})',
+}
+_MISSING = object()
+
+
+def _union_member(loc: tuple[Any, ...], data: Any) -> tuple[int, Any] | None:
+    """Where ``loc`` names a union's alternative: (its index in ``loc``, the input there)."""
+    node = data
+    tag_read = False
+    for index, part in enumerate(loc):
+        previous = loc[index - 1] if index else None
+        in_union = previous in _UNION_FIELDS or (index >= 2 and loc[index - 2] == "params")
+        if in_union and part in _MEMBERS:
+            return index, node
+        if type(node) is dict:
+            if not tag_read and part == node.get("op"):  # a condition's op names its model
+                tag_read = True
+                continue
+            node = node.get(part, _MISSING)
+        elif type(node) is list and type(part) is int and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = _MISSING
+        tag_read = False
+    return None
+
+
+def _closest_alternatives(details: list[dict[str, Any]], data: Any) -> list[dict[str, Any]]:
+    """``details`` with each union's failures reduced to the alternative the input meant, or to
+    one line naming what the union takes when the input is of no alternative's type; and
+    without the "too short" of a list whose items were refused (they are reported)."""
+    groups: dict[tuple[Any, ...], dict[str, list[dict[str, Any]]]] = {}
+    inputs: dict[tuple[Any, ...], Any] = {}
+    keep: list[tuple[Any, dict[str, Any]]] = []
+    for detail in details:
+        loc = tuple(detail.get("loc", ()))
+        found = _union_member(loc, data)
+        if found is None:
+            keep.append((None, detail))
+            continue
+        index, node = found
+        point = loc[:index]
+        if point not in groups:
+            groups[point] = {}
+            inputs[point] = node
+            keep.append((point, {}))
+        groups[point].setdefault(str(loc[index]), []).append(detail)
+    chosen: list[dict[str, Any]] = []
+    for point, detail in keep:
+        if point is None:
+            chosen.append(detail)
+            continue
+        members = groups[point]
+        kind = _json_kind(inputs[point])
+        meant = next((m for m in _MEANT.get(kind, ()) if m in members), None)
+        if meant is not None:
+            chosen.extend(members[meant])
+            continue
+        words = list(dict.fromkeys(_MEMBER_WORDS[m] for m in members if m in _MEMBER_WORDS))
+        chosen.append(
+            {"loc": point, "type": "union", "msg": f"expected {' or '.join(words)}, got {kind}"}
+        )
+    locations = [tuple(d.get("loc", ())) for d in chosen]
+    return [
+        detail
+        for detail, loc in zip(chosen, locations, strict=True)
+        if not (
+            detail.get("type") == "too_short"
+            and any(len(o) > len(loc) and o[: len(loc)] == loc for o in locations)
+        )
+    ]
 
 
 def canonical_json(spec: StrategySpec) -> str:

@@ -321,6 +321,19 @@ PRICE_RANGES: dict[str, tuple[float, float]] = {
 _SUFFIXED = re.compile(r"^(?P<core>[A-Z]{6})(?P<suffix>[^A-Z].*|[a-z].*|)$")
 
 
+def distance_limit(name: str) -> tuple[float, float] | None:
+    """``(limit_pips, lowest_price)`` for ``name``: the symbol's lowest price since 2000
+    (``PRICE_RANGES``) and that price in pips. A stop, target or offset this far from a price
+    would put a long's stop at or below zero had it been placed at that low, so a distance must
+    stay below ``limit_pips``: 8,200 pips on EURUSD, 7,500 on USDJPY, 2,500 on XAUUSD. None for
+    a symbol without a default specification (broker suffixes are understood)."""
+    core = core_symbol(name) if isinstance(name, str) and name else None
+    if core is None or core not in PRICE_RANGES:
+        return None
+    lowest = PRICE_RANGES[core][0]
+    return round(lowest / DEFAULT_SYMBOLS[core].pip_size, 6), lowest
+
+
 def symbol_spec(name: str, overrides: dict[str, Any] | None = None) -> SymbolSpec:
     """Return the default spec for ``name``, understanding broker suffixes (``EURUSD.sml``, ``EURUSDm``).
 

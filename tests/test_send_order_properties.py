@@ -499,3 +499,150 @@ def test_each_odd_field_value_gets_the_same_outcome_on_both_paths(key: str, odd:
 
         fast, slow = _outcome(lambda raw=raw: parse_order_params(raw)), _outcome(full)
         assert fast == slow, (raw, fast, slow)
+
+
+# ---- (c) hostile objects: subclasses whose methods raise --------------------------------------
+class HostileError(Exception):
+    """What a hostile object's methods raise once armed."""
+
+
+_ARMED = [False]
+HOSTILE_METHODS: dict[type, tuple[str, ...]] = {
+    str: (
+        "__str__",
+        "__repr__",
+        "__eq__",
+        "__hash__",
+        "__len__",
+        "__iter__",
+        "__getitem__",
+        "__format__",
+        "strip",
+        "lower",
+        "upper",
+        "encode",
+        "isascii",
+        "isprintable",
+        "isdigit",
+        "removeprefix",
+        "replace",
+        "startswith",
+        "partition",
+        "split",
+    ),
+    int: ("__int__", "__index__", "__repr__", "__eq__", "__hash__", "__format__", "__lt__"),
+    float: ("__float__", "__repr__", "__eq__", "__hash__", "__format__", "__lt__", "is_integer"),
+    dict: ("keys", "get", "items", "values", "__iter__", "__getitem__", "__len__", "__contains__"),
+}
+_HOSTILE_TYPES: dict[tuple[type, tuple[str, ...]], type] = {}
+
+
+def hostile_type(base: type, names: tuple[str, ...]) -> type:
+    """A subclass of ``base`` whose methods ``names`` raise ``HostileError`` while armed (they
+    behave while hypothesis builds the params: a dict hashes its keys)."""
+    key = (base, names)
+    if key not in _HOSTILE_TYPES:
+
+        def raising(name: str) -> Any:
+            original = getattr(base, name)
+
+            def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+                if _ARMED[0]:
+                    raise HostileError(name)
+                return original(self, *args, **kwargs)
+
+            return method
+
+        namespace = {name: raising(name) for name in names}
+        namespace.setdefault("__hash__", base.__hash__)  # an __eq__ alone would unset it
+        _HOSTILE_TYPES[key] = type(f"Hostile{base.__name__.title()}", (base,), namespace)
+    return _HOSTILE_TYPES[key]
+
+
+_HOSTILE_PAYLOADS: dict[type, st.SearchStrategy[Any]] = {
+    str: st.sampled_from(["EURUSD", "buy", "sell_limit", "0.1", "IOC", "SPECIFIED", "", "x"])
+    | st.text(max_size=12),
+    int: st.integers(-5, 2**66),
+    float: st.floats(),
+    dict: st.dictionaries(st.text(max_size=3), st.integers(0, 5), max_size=2),
+}
+
+
+@st.composite
+def hostile_values(draw: st.DrawFn) -> Any:
+    base = draw(st.sampled_from(sorted(HOSTILE_METHODS, key=lambda kind: kind.__name__)))
+    names = draw(st.lists(st.sampled_from(HOSTILE_METHODS[base]), min_size=1, unique=True))
+    return hostile_type(base, tuple(sorted(names)))(draw(_HOSTILE_PAYLOADS[base]))
+
+
+hostile_or_anything = hostile_values() | anything | st.lists(hostile_values(), max_size=2)
+hostile_keys = st.builds(
+    lambda kind, text: kind(text),
+    st.lists(st.sampled_from(HOSTILE_METHODS[str]), min_size=1, unique=True).map(
+        lambda names: hostile_type(str, tuple(sorted(names)))
+    ),
+    st.sampled_from(FIELDS) | st.text(max_size=8),
+)
+
+
+@st.composite
+def hostile_params(draw: st.DrawFn) -> Any:
+    """A sensible order, or a random dict, with hostile keys and values mixed in; sometimes
+    the dict itself is a hostile subclass."""
+    params: dict[Any, Any] = (
+        {
+            "backtest_toggle": draw(st.booleans() | hostile_values()),
+            "symbol": draw(st.just("EURUSD") | hostile_values()),
+            "order_type": draw(st.sampled_from(PLACING_TYPES) | hostile_values()),
+            "volume": draw(st.just(0.1) | hostile_values()),
+        }
+        if draw(st.booleans())
+        else {}
+    )
+    extra = draw(
+        st.dictionaries(
+            st.sampled_from(FIELDS) | hostile_keys | non_text_keys, hostile_or_anything, max_size=6
+        )
+    )
+    for key, value in extra.items():
+        params.setdefault(key, value)
+    if draw(st.booleans()):
+        names = draw(st.lists(st.sampled_from(HOSTILE_METHODS[dict]), min_size=1, unique=True))
+        return hostile_type(dict, tuple(sorted(names)))(params)
+    return params
+
+
+FUZZ_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=1_000)
+
+
+def test_random_params_with_hostile_objects_never_raise_and_invalid_ones_change_nothing(
+    record_property: Any,
+) -> None:
+    client, spy = logged_in_client()
+    counts = {"dicts": 0, "raised": 0, "refused": 0}
+
+    @FUZZ_SETTINGS
+    @given(params=hostile_params())
+    def check(params: Any) -> None:
+        counts["dicts"] += 1
+        calls_before, activity_before = spy.trade_calls, broker_activity(client)
+        _ARMED[0] = True
+        try:
+            result = client.send_order(params)
+        except BaseException:
+            counts["raised"] += 1
+            raise
+        finally:
+            _ARMED[0] = False
+        assert type(result) is str
+        if result.startswith("invalid order params: "):
+            counts["refused"] += 1
+            assert spy.trade_calls == calls_before
+            assert broker_activity(client) == activity_before
+
+    check()
+    for name, count in counts.items():
+        record_property(f"fuzz_{name}", count)
+    assert counts["raised"] == 0
+    assert counts["dicts"] >= 1_000
+    assert counts["refused"] > counts["dicts"] // 2  # most are refused, and said so

@@ -58,7 +58,7 @@ from nl_trader.data.loaders import server_zone_of, symbol_from_name
 from nl_trader.data.timezones import BROKER_ZONE, SourceZone, offset_table, parse_zone
 from nl_trader.errors import InvalidInputError, NlTraderError, OrderParamsError
 from nl_trader.events import retcode_meaning
-from nl_trader.orders import parse_order_params, round_request_price, snap_request_volume
+from nl_trader.orders import check_request_price, parse_order_params, snap_request_volume
 from nl_trader.routing import failure_message
 from nl_trader.sim import kernel
 from nl_trader.sim.broker import AccountConfig, ExecutionModel, Ledger, SimBroker
@@ -668,8 +668,8 @@ def refusal_message(code: int, value: float, info: SymbolSpec) -> str:
         retcode, comment = kernel.REJECTIONS[code]
         return failure_message(retcode, retcode_meaning(retcode), comment)
     try:
-        if code <= loop.PREP_PRICE_ZERO:
-            round_request_price(_PRICE_FIELDS[loop.PREP_PRICE_ZERO - code], value, info.digits)
+        if code <= loop.PREP_PRICE:
+            check_request_price(_PRICE_FIELDS[loop.PREP_PRICE - code], value, info.digits)
         else:
             snap_request_volume(value, info.as_symbol_info())
     except OrderParamsError as refusal:

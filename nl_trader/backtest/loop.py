@@ -76,11 +76,12 @@ SKIPPED_EXPIRED = len(decide.SKIP_REASONS)
 SKIP_NAMES = (*decide.SKIP_REASONS, "expired before the market reopened")
 # Refusals before the broker (``rejected`` holds them negative, with the value in question):
 # the volume below the symbol's minimum, above its maximum, off its step; a price field (its
-# request column) that rounds to 0.
+# request column) that send_order refuses: not finite, below 0 (0 too for price and stoplimit),
+# or rounding to 0 (``orders.check_request_price``).
 PREP_VOLUME_LOW = -1
 PREP_VOLUME_HIGH = -2
 PREP_VOLUME_STEP = -3
-PREP_PRICE_ZERO = -10  # minus the request column
+PREP_PRICE = -10  # minus the request column
 # The order row's field of each request price column.
 _ROW_FIELD = np.array([decide.VOLUME, decide.PRICE, decide.STOPLIMIT, decide.SL, decide.TP])
 # A market order's and a pending order's defaults (OrderParams).
@@ -286,11 +287,15 @@ def _filling(st: State, symbol: int, pending: bool) -> int:
 
 @compiled_inline
 def _price(st: State, symbol: int, value: float, req_f: np.ndarray, column: int) -> int:
-    """A price on the symbol's digits into the request; a refusal when a real price rounds
-    to 0."""
+    """A price on the symbol's digits into the request; a refusal where send_order refuses the
+    price (``PREP_PRICE``). The kernel checks only the side of the market: it would fill a long
+    whose stop is below zero, which send_order, and so a paper or live session, refuses."""
+    entry = column == kernel.R_PRICE or column == kernel.R_STOPLIMIT
+    if not math.isfinite(value) or value < 0 or (entry and value == 0):
+        return PREP_PRICE - column
     rounded = round_to(value, st.sym_i[symbol, kernel.S_DIGITS])
     if value and not rounded:
-        return PREP_PRICE_ZERO - column
+        return PREP_PRICE - column
     req_f[column] = rounded
     return 0
 
@@ -402,8 +407,8 @@ def _send_rows(
         refusal = prepare_row(st, cfg, rows_i[k], rows_f[k], req_i, req_f)
         if refusal:
             value = rows_f[k, decide.VOLUME]
-            if refusal <= PREP_PRICE_ZERO:
-                column = PREP_PRICE_ZERO - refusal
+            if refusal <= PREP_PRICE:
+                column = PREP_PRICE - refusal
                 value = rows_f[k, _ROW_FIELD[column]]
             rejected[ctl[C_REJECTED]] = refusal
             rejected_value[ctl[C_REJECTED]] = value

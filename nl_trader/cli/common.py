@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from nl_trader.jit import preparing
-from nl_trader.spec import SpecError, StrategySpec, parse_spec
+from nl_trader.spec import MAX_SPEC_BYTES, SpecError, StrategySpec, parse_spec
 
 app = typer.Typer(
     help="nl_trader: plain-language forex strategies, backtested, then promoted to MetaTrader 5.",
@@ -31,14 +31,20 @@ SpecPath = Annotated[Path, typer.Argument(help="A StrategySpec JSON file.")]
 
 def load_spec(path: Path, *, invalid_exit: int = 2) -> StrategySpec:
     """Read and validate a spec file, or print every problem and exit: 2 (bad input) when it
-    cannot be read, ``invalid_exit`` when it is not a valid strategy (``validate``'s answer is 1)."""
+    cannot be read, ``invalid_exit`` when it is not a valid strategy (``validate``'s answer is 1).
+
+    The file is read as bytes, at most one byte over the spec size limit (a larger file is
+    refused unread): ``parse_spec`` reads its encoding (UTF-8, or UTF-16/32 with a byte-order
+    mark) and refuses any other, naming it."""
     try:
-        return parse_spec(path.read_text(encoding="utf-8"))
+        with path.open("rb") as file:
+            raw = file.read(MAX_SPEC_BYTES + 1)
+        return parse_spec(raw)
     except OSError as error:
-        console.print(f"[red]cannot read {path}: {error.strerror}[/red]")
+        console.print(f"cannot read {path}: {error.strerror or error}", style="red", markup=False)
         raise typer.Exit(2) from None
     except SpecError as error:
-        console.print(f"[red]{path} is not a valid strategy:[/red]")
+        console.print(f"{path} is not a valid strategy:", style="red", markup=False)
         for problem in error.problems:
             console.print(f"  - {problem}", markup=False)
         raise typer.Exit(invalid_exit) from None
