@@ -57,6 +57,14 @@ AccountModeOption = Annotated[str, typer.Option(help="hedging or netting.")]
 TimezoneOption = Annotated[
     str | None, typer.Option(help="Time zone of the file's times (default: the format's own).")
 ]
+DataTimeframeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--timeframe",
+        help="Timeframe of the bars in the --data file (M1, H1, ...), when their spacing does "
+        "not show it (default: the median spacing). The strategy's own is in its spec.",
+    ),
+]
 ConvertOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -67,16 +75,45 @@ ConvertOption = Annotated[
 ]
 
 
+def checked_bars_timeframe(timeframe: str | None) -> str | None:
+    """The ``--timeframe`` of a bars file, checked (``m1`` is M1)."""
+    if timeframe is None:
+        return None
+    if timeframe.strip().upper() not in TIMEFRAME_MINUTES:
+        raise InvalidInputError(
+            [
+                f"--timeframe: {timeframe!r} is not an MT5 timeframe "
+                f"({', '.join(TIMEFRAME_MINUTES)})"
+            ],
+            what="backtest",
+        )
+    return timeframe.strip().upper()
+
+
 def bars_for(
-    spec: StrategySpec, data: str, symbol: str, timezone: str | None
+    spec: StrategySpec,
+    data: str,
+    symbol: str,
+    timezone: str | None,
+    timeframe: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
-    """The bars the strategy runs on, the M1 bars for intrabar detail if any, and the data info."""
+    """The bars the strategy runs on, the M1 bars for intrabar detail if any, and the data info.
+
+    ``timeframe`` is that of the bars in the file, for files whose spacing does not show it.
+    """
     if data == "sample":
+        if timeframe is not None:
+            raise InvalidInputError(
+                ["--timeframe: the sample is made at the strategy's timeframe; give a bars file"],
+                what="backtest",
+            )
         bars = sample_bars(symbol, spec.timeframe, bars=SAMPLE_BARS)
         return bars, None, sample_data_info(bars)
     from nl_trader.data.loaders import load_bars, resample
 
-    loaded = load_bars(Path(data), symbol=symbol, timezone=timezone)
+    loaded = load_bars(
+        Path(data), symbol=symbol, timezone=timezone, timeframe=checked_bars_timeframe(timeframe)
+    )
     bars = loaded.bars
     info = DataInfo(
         source=str(data),
@@ -205,6 +242,7 @@ def backtest(
     leverage: LeverageOption = 100,
     account: AccountModeOption = "hedging",
     timezone: TimezoneOption = None,
+    bars_timeframe: DataTimeframeOption = None,
     server_timezone: ServerTimezoneOption = None,
     convert: ConvertOption = None,
     db: Annotated[
@@ -214,6 +252,15 @@ def backtest(
 ) -> None:
     """Backtest a strategy spec on bars and write the HTML and JSON reports."""
     if str(spec).isdigit() and not spec.exists():
+        if bars_timeframe is not None:
+            # A stored strategy's run records its data to rerun it; that record has no timeframe.
+            console.print(
+                "cannot backtest: --timeframe: works with a spec file only (a stored strategy's "
+                "runs are recorded without it); give a file whose bars are spaced at their "
+                "timeframe",
+                markup=False,
+            )
+            raise typer.Exit(2)
         from nl_trader.cli.lifecycle import backtest_strategy
 
         backtest_strategy(
@@ -247,7 +294,7 @@ def backtest(
             commission_per_lot=commission,
             server_timezone=server_timezone,
         )
-        bars, m1, info = bars_for(parsed, data, name, timezone)
+        bars, m1, info = bars_for(parsed, data, name, timezone, bars_timeframe)
         conversions = {
             pair: window(frame, start, end)
             for pair, frame in conversion_bars_for(

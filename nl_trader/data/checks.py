@@ -127,10 +127,13 @@ def sort_and_drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[st
         kept = first - 1
         while kept > 0 and stamps[kept - 1] == stamps[first]:
             kept -= 1
-        prices = [column for column in frame.columns if column != LINE]
-        values = frame[prices].to_numpy(dtype=np.float64, na_value=np.nan)
-        # A repeat is an exact copy when it equals the row just before it in time order.
-        copies = int(np.sum(np.all(values[repeated] == values[repeated - 1], axis=1)))
+        # A repeat is an exact copy when it equals the row just before it in time order
+        # (compared a column at a time, so that a file of repeats is not copied whole).
+        same = np.ones(repeated.size, dtype=bool)
+        for column in (column for column in frame.columns if column != LINE):
+            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            same &= values[repeated] == values[repeated - 1]
+        copies = int(np.sum(same))
         kind = (
             "all exact copies"
             if copies == repeated.size

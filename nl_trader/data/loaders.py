@@ -9,22 +9,29 @@ in points (0 when unknown); int64 ``real_volume``; and float64 ``ask_open``/``as
 ``source_timezone``, ``spread_source`` ("column", "ask" or "none": a file without spreads, its
 ``spread`` filled with 0) and where the bars came from.
 
-Files are read whole and vectorised (a year of M1 bars in a fraction of a second); gzip is read
-transparently. Broken input raises ``InvalidInputError`` naming the file, the line or column and
-the problem; data-quality findings (duplicates, holes, placeholder spreads, ...) come back as
+Files are read in chunks, gzip unpacked as it comes, each chunk counted against the limits on
+what a file may hold (``DEFAULT_MAX_DATA_BYTES``, ``DEFAULT_MAX_DATA_ROWS``; ``max_bytes=`` /
+``max_rows=`` or NL_TRADER_MAX_DATA_BYTES / NL_TRADER_MAX_DATA_ROWS raise them), so a gzip bomb or
+an endless stream stops at the limit; rows are parsed vectorised, a million at a time (a year of
+M1 bars in a fraction of a second). Broken input raises ``InvalidInputError`` naming the file,
+the line or column and the problem; integers too large for their column are refused, never
+wrapped; data-quality findings (duplicates, holes, placeholder spreads, ...) come back as
 warnings, see ``nl_trader.data.checks``.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
+import os
 import re
+import stat
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from io import BytesIO
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,56 +105,281 @@ class LoadResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading bytes
+# Limits: how much text a bar file may hold
+
+#: The most bytes of text a bar file may hold, unpacked (512 MiB; a year of EURUSD M1 bars is
+#: about 20 MB), unless ``max_bytes=`` or the environment variable NL_TRADER_MAX_DATA_BYTES
+#: ("8GB", "500MB", "3000000000") says otherwise. A 3 MB gzip that unpacks to 1 GB stops here.
+DEFAULT_MAX_DATA_BYTES = 512 * 1024**2
+#: The most bar rows a file may hold (10 million: some 27 years of M1 bars, a year being about
+#: 372,000), unless ``max_rows=`` or NL_TRADER_MAX_DATA_ROWS ("50000000", "50M") says otherwise.
+DEFAULT_MAX_DATA_ROWS = 10_000_000
+MAX_BYTES_VARIABLE = "NL_TRADER_MAX_DATA_BYTES"
+MAX_ROWS_VARIABLE = "NL_TRADER_MAX_DATA_ROWS"
+
+_BYTE_UNITS = {
+    "": 1,
+    "b": 1,
+    **{f"{prefix}b": 1000**power for power, prefix in enumerate("kmgt", start=1)},
+    **{f"{prefix}ib": 1024**power for power, prefix in enumerate("kmgt", start=1)},
+}
+_ROW_UNITS = {"": 1, "k": 1000, "m": 1000**2}
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The most a bar file may hold, and who set each limit (the messages say it)."""
+
+    max_bytes: int
+    max_rows: int
+    bytes_set_by: str
+    rows_set_by: str
+
+    def too_big(self, path: Path, size: str) -> InvalidInputError:
+        suggestion = _byte_text(4 * self.max_bytes)
+        return _fail(
+            path,
+            f"file: {size} {self.max_bytes:,} bytes ({_size_text(self.max_bytes)}), "
+            f"{self.bytes_set_by}; raise it with max_bytes= (load_bars) or the environment "
+            f"variable {MAX_BYTES_VARIABLE} (e.g. {MAX_BYTES_VARIABLE}={suggestion})",
+        )
+
+    def too_many_rows(self, path: Path) -> InvalidInputError:
+        return _fail(
+            path,
+            f"file: holds more than {self.max_rows:,} rows, {self.rows_set_by}; raise it with "
+            f"max_rows= (load_bars) or the environment variable {MAX_ROWS_VARIABLE} (e.g. "
+            f"{MAX_ROWS_VARIABLE}={4 * self.max_rows})",
+        )
+
+
+def _size_text(size: int) -> str:
+    """'2 GiB', '1.5 MiB', '900 bytes'."""
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:,.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size:,} bytes"
+
+
+def _byte_text(size: int) -> str:
+    """A size as the environment variable takes it: '8GiB', '400MB', '4000'."""
+    for unit in ("TiB", "TB", "GiB", "GB", "MiB", "MB", "KiB", "KB"):
+        scale = _BYTE_UNITS[unit.lower()]
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def _parse_count(text: str, units: Mapping[str, int]) -> int | None:
+    """'8GB', '1.5GiB', '20_000_000', '50M' as a whole number; None when it is none."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]*)", text.strip().lower().replace("_", ""))
+    if match is None or match[2] not in units:
+        return None
+    return int(Decimal(match[1]) * units[match[2]])
+
+
+def _limit(
+    given: int | None, name: str, variable: str, default: int, units: Mapping[str, int]
+) -> tuple[int, str]:
+    if given is not None:
+        if isinstance(given, bool) or not isinstance(given, Integral) or given < 1:
+            raise InvalidInputError(
+                [f"{name}: {given!r} is not a whole number of at least 1"], what="load_bars"
+            )
+        return int(given), f"the limit set by {name}="
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default, "the default limit"
+    value = _parse_count(text, units)
+    if value is None or value < 1:
+        example = "8GB" if units is _BYTE_UNITS else "50000000"
+        raise InvalidInputError(
+            [f"{variable}: {text!r} is not a positive whole number (e.g. {variable}={example})"],
+            what="environment",
+        )
+    return value, f"the limit set by {variable}={text}"
+
+
+def _limits(max_bytes: int | None, max_rows: int | None) -> _Limits:
+    """The limits of one read: the arguments, else the environment, else the defaults."""
+    bytes_, bytes_by = _limit(
+        max_bytes, "max_bytes", MAX_BYTES_VARIABLE, DEFAULT_MAX_DATA_BYTES, _BYTE_UNITS
+    )
+    rows, rows_by = _limit(
+        max_rows, "max_rows", MAX_ROWS_VARIABLE, DEFAULT_MAX_DATA_ROWS, _ROW_UNITS
+    )
+    return _Limits(bytes_, rows, bytes_by, rows_by)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading bytes: in chunks, each counted before it is kept, so that a file past a limit stops at
+# the first chunk beyond it (a gzip bomb inflates no further than the limit, /dev/zero stops at
+# its first chunk)
+
+_READ_BYTES = 1 << 20  # read from the file at a time; also the most one inflation step gives
+_HEAD_BYTES = 4096  # the first bytes, that show a zip, a binary file or UTF-16 text
+_SCAN_BYTES = 1 << 26  # scanned at a time for newlines and for bytes that are not UTF-8
+_GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _fail(path: Path | str, *problems: str) -> InvalidInputError:
     return InvalidInputError(list(problems), what=f"bar file {str(path)!r}")
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_text(path: Path, limits: _Limits) -> tuple[bytes, str]:
+    """The file's text as UTF-8 bytes (gunzipped, without a byte-order mark) and the sha256 of
+    its bytes as stored."""
+    digest = hashlib.sha256()
     try:
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            chunk = stream.read(_READ_BYTES)
+            inflater = _Inflater(path) if chunk[:2] == _GZIP_MAGIC else None
+            if inflater is None:
+                status = os.fstat(stream.fileno())
+                if stat.S_ISREG(status.st_mode) and status.st_size > limits.max_bytes:
+                    raise limits.too_big(path, f"is {status.st_size:,} bytes, more than")
+            sink = _Sink(path, limits, "unpacks to more than" if inflater else "holds more than")
+            while chunk:
+                digest.update(chunk)
+                for piece in inflater.feed(chunk) if inflater else (chunk,):
+                    sink.add(piece)
+                chunk = stream.read(_READ_BYTES)
+            if inflater is not None:
+                inflater.finish()
     except FileNotFoundError:
         raise _fail(path, "path: no such file") from None
     except IsADirectoryError:
         raise _fail(path, "path: is a directory, not a file") from None
     except OSError as error:
         raise _fail(path, f"path: cannot be read ({error.strerror or error})") from None
+    return _transcode(sink.text(), path), digest.hexdigest()
 
 
-def _decode(raw: bytes, path: Path) -> bytes:
-    """Return the file's text as UTF-8 bytes: gunzipped, without a byte-order mark."""
-    data = raw
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as error:
-            raise _fail(
-                path, f"gzip: the compressed data is broken or truncated ({error})"
-            ) from None
-    if data[:4] == b"PK\x03\x04":
+class _Inflater:
+    """Gunzip in pieces of at most ``_READ_BYTES``, member after member (as ``gzip.decompress``
+    does, zero padding between members allowed); zlib checks each member's CRC and length."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._member: Any = None  # the zlib decompressor of the member being read
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            if self._member is None:
+                data = data.lstrip(b"\x00")
+                if not data:
+                    return
+                self._member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            try:
+                piece = self._member.decompress(data, _READ_BYTES)
+            except zlib.error as error:
+                raise self._broken(str(error)) from None
+            if piece:
+                yield piece
+            if self._member.eof:
+                data, self._member = self._member.unused_data, None
+            else:
+                data = self._member.unconsumed_tail
+                if not data and len(piece) < _READ_BYTES:
+                    return  # the member wants more input (a full piece may leave output behind)
+
+    def finish(self) -> None:
+        if self._member is not None:
+            raise self._broken("it ends before the end of the compressed stream")
+
+    def _broken(self, why: str) -> InvalidInputError:
+        return _fail(self._path, f"gzip: the compressed data is broken or truncated ({why})")
+
+
+class _Sink:
+    """The text pieces, each counted against the limits before it is kept. The first bytes are
+    held until the checks on them (zip, binary) have passed."""
+
+    def __init__(self, path: Path, limits: _Limits, size_words: str) -> None:
+        self._path = path
+        self._limits = limits
+        self._size_words = size_words
+        self._size = 0
+        self._lines = 0
+        self._head = bytearray()
+        self._body: BytesIO | None = None
+
+    def add(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._size > self._limits.max_bytes:
+            raise self._limits.too_big(self._path, self._size_words)
+        self._lines += piece.count(b"\n")
+        if self._lines > self._limits.max_rows + 1:  # one line more for a header
+            raise self._limits.too_many_rows(self._path)
+        if self._body is not None:
+            self._body.write(piece)
+            return
+        self._head += piece
+        if len(self._head) >= _HEAD_BYTES:
+            self._start_body()
+
+    def _start_body(self) -> BytesIO:
+        head = bytes(self._head)
+        _check_head(head, self._path)
+        self._body = BytesIO()
+        self._body.write(head[len(_UTF8_BOM) :] if head.startswith(_UTF8_BOM) else head)
+        self._head = bytearray()
+        return self._body
+
+    def text(self) -> bytes:
+        body = self._body if self._body is not None else self._start_body()
+        return body.getvalue()  # the buffer itself, not a copy, once nothing else holds it
+
+
+def _utf16_codec(data: bytes) -> str | None:
+    """The codec of UTF-16 text, which MetaTrader writes when a script does not ask for ANSI."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    if len(data) > 3 and data[1:80:2].count(0) > 30:
+        return "utf-16-le"
+    return None
+
+
+def _check_head(head: bytes, path: Path) -> None:
+    """Refuse, on its first bytes, a file that is no text at all."""
+    if head[:4] == b"PK\x03\x04":
         raise _fail(path, "file: is a zip archive; extract the CSV inside it first")
-    if data[:3] == b"\xef\xbb\xbf":
-        data = data[3:]
-    elif data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 3 and data[1:80:2].count(0) > 30):
-        # MetaTrader writes UTF-16 text when a script does not ask for ANSI.
+    sample = head[:_HEAD_BYTES]
+    codec = _utf16_codec(head)
+    if codec is not None:
+        sample = sample[: len(sample) // 2 * 2].decode(codec, errors="ignore").encode()
+    if b"\x00" in sample:
+        raise _fail(path, "file: is binary, not a text bar file (an MT4 .hst file?)")
+
+
+def _transcode(data: bytes, path: Path) -> bytes:
+    """UTF-16 text as UTF-8; refuse text that holds nothing."""
+    codec = _utf16_codec(data)
+    if codec is not None:
         try:
-            text = data.decode("utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le")
+            data = data.decode(codec).encode("utf-8")
         except UnicodeDecodeError:
             raise _fail(path, "file: looks like UTF-16 text but does not decode as it") from None
-        data = text.encode("utf-8")
-    if b"\x00" in data[:4096]:
-        raise _fail(path, "file: is binary, not a text bar file (an MT4 .hst file?)")
-    if not data.strip():
+    if not data or data.isspace():
         raise _fail(path, "file: is empty")
     return data
 
 
-def _physical_lines(data: bytes) -> np.ndarray:
-    """1-based numbers of the non-blank lines of ``data``, the lines the CSV parser reads."""
+def _newline_offsets(data: bytes) -> np.ndarray:
+    """Offsets of the newline bytes of ``data``, found a slice at a time."""
     buffer = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buffer == 10)
+    found = [
+        np.flatnonzero(buffer[start : start + _SCAN_BYTES] == 10) + start
+        for start in range(0, buffer.size, _SCAN_BYTES)
+    ]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _physical_lines(data: bytes, newlines: np.ndarray) -> np.ndarray:
+    """1-based numbers of the non-blank lines of ``data`` (its ``newlines`` at these offsets),
+    the lines the CSV parser reads."""
+    buffer = np.frombuffer(data, dtype=np.uint8)
     starts = np.concatenate(([0], newlines + 1))
     ends = np.concatenate((newlines, [buffer.size]))
     lengths = ends - starts
@@ -156,6 +388,29 @@ def _physical_lines(data: bytes) -> np.ndarray:
     carriage[single] = buffer[starts[single]] == 13
     blank = (lengths == 0) | carriage
     return np.flatnonzero(~blank) + 1
+
+
+def _line_text(data: bytes, line: int) -> str:
+    """The text of physical line ``line`` (1-based), for a message."""
+    newlines = _newline_offsets(data)
+    start = 0 if line == 1 else int(newlines[line - 2]) + 1
+    end = int(newlines[line - 1]) if line - 1 < newlines.size else len(data)
+    return data[start:end].decode("utf-8", errors="replace").rstrip("\r")
+
+
+def _first_not_utf8(data: bytes) -> int | None:
+    """The offset of the first byte of ``data`` that is not UTF-8, or None."""
+    start = 0
+    while start < len(data):
+        # Cut after a newline: no UTF-8 sequence spans one.
+        cut = data.find(b"\n", min(start + _SCAN_BYTES, len(data)))
+        end = len(data) if cut < 0 else cut + 1
+        try:
+            data[start:end].decode("utf-8")
+        except UnicodeDecodeError as error:
+            return start + error.start
+        start = end
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,7 +700,9 @@ def _layout(fmt: str | None, sniff: _Sniff, path: Path) -> tuple[str, _Layout]:
             raise _fail(
                 path,
                 f"format: cannot tell the format from the first line "
-                f"{sniff.first_line.strip()[:120]!r}; pass format= (one of {', '.join(FORMATS)})",
+                f"{sniff.first_line.strip()[:120]!r}; give the file a header line naming its "
+                "columns (time,open,high,low,close,...), which reads as generic CSV, or pass "
+                f"format= to load_bars (one of {', '.join(FORMATS)})",
             )
         fmt = detected
     if fmt in _HEADERLESS:
@@ -470,64 +727,148 @@ def _layout(fmt: str | None, sniff: _Sniff, path: Path) -> tuple[str, _Layout]:
 # Parsing
 
 
-def _read_table(data: bytes, layout: _Layout, path: Path) -> pd.DataFrame:
-    count = len(layout.names)
-    labels = [f"f{i}" for i in range(count)]
-    numeric = set(layout.columns.values())
-    dtypes = {label: ("float64" if i in numeric else "str") for i, label in enumerate(labels)}
-    options: dict[str, Any] = {
+_CHUNK_ROWS = 1_000_000  # rows parsed at a time: their time text is freed before the next
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The rows of a file as numbers: bar times (the file's clock, or UTC when the file gives
+    offsets), each numeric field's values, and the file line of each row."""
+
+    times: pd.DatetimeIndex
+    values: dict[str, np.ndarray]  # canonical column -> float64 values
+    lines: np.ndarray
+
+
+def _csv_options(layout: _Layout) -> dict[str, Any]:
+    return {
         "sep": layout.sep,
         "header": None,
-        "names": labels,
+        "names": [f"f{i}" for i in range(len(layout.names))],
         "skiprows": layout.skip_lines,
         "index_col": False,
         "engine": "c",
         "skipinitialspace": True,
         "encoding": "utf-8",
+        "chunksize": _CHUNK_ROWS,
     }
+
+
+def _chunk_lines(lines: np.ndarray, done: int, size: int, layout: _Layout) -> np.ndarray:
+    """The file lines of the ``size`` rows after the first ``done``."""
+    if done + size <= lines.size:
+        return lines[done : done + size]
+    return np.arange(done, done + size, dtype=np.int64) + layout.skip_lines + 1
+
+
+def _read_rows(data: bytes, layout: _Layout, path: Path, limits: _Limits) -> _Rows:
+    """Parse the rows, a chunk at a time, into times and numbers."""
+    numeric = set(layout.columns.values())
+    options = _csv_options(layout)
+    dtypes = {
+        label: ("float64" if i in numeric else "str") for i, label in enumerate(options["names"])
+    }
+    newlines = _newline_offsets(data)
+    lines = _physical_lines(data, newlines)
+    lines = lines[lines > layout.skip_lines]
+    # A row a line: room for every line, reserved by np.empty without touching the memory.
+    capacity = newlines.size + 1
+    del newlines
+    stamps = np.empty(capacity, dtype=np.int64)
+    values = {role: np.empty(capacity, dtype=np.float64) for role in layout.columns}
+    done = 0
+    example: str | None = None
     # Only an empty field is missing; 'NA' or 'nan' in a price column is reported as written.
-    nan_options: dict[str, Any] = {"keep_default_na": False, "na_values": [""]}
+    missing: dict[str, Any] = {"keep_default_na": False, "na_values": [""]}
     try:
-        table: pd.DataFrame = pd.read_csv(BytesIO(data), dtype=dtypes, **options, **nan_options)
-        return table
+        with pd.read_csv(BytesIO(data), dtype=dtypes, **options, **missing) as reader:
+            for chunk in reader:
+                size = len(chunk)
+                if done + size > limits.max_rows:
+                    raise limits.too_many_rows(path)
+                if done + size > stamps.size:  # lines that end in a carriage return alone
+                    stamps = np.concatenate((stamps[:done], np.empty(2 * size, np.int64)))
+                    values = {
+                        role: np.concatenate((array[:done], np.empty(2 * size)))
+                        for role, array in values.items()
+                    }
+                at = _chunk_lines(lines, done, size, layout)
+                times = _parse_times(chunk, layout, at, path, example)
+                stamps[done : done + size] = times.asi8
+                for role, position in layout.columns.items():
+                    values[role][done : done + size] = chunk[f"f{position}"].to_numpy(np.float64)
+                if example is None and size:
+                    example = " ".join(str(chunk[f"f{i}"].iat[0]) for i in layout.time_fields)
+                done += size
+    except InvalidInputError:
+        raise
+    except pd.errors.EmptyDataError:
+        pass  # no rows: said by the caller
     except pd.errors.ParserError as error:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
         if match:
             expected, line, found = match.groups()
             raise _fail(path, f"line {int(line):,}: {found} fields, expected {expected}") from None
         raise _fail(path, f"file: cannot be parsed as CSV ({error})") from None
-    except UnicodeDecodeError as error:
-        raise _fail(path, f"file: is not UTF-8 text (byte {error.start:,} is invalid)") from None
+    except UnicodeDecodeError:
+        raise _fail(path, _not_utf8(data, layout)) from None
     except ValueError:
-        pass
-    # A field that is not a number: read everything as text to say where.
-    text = pd.read_csv(BytesIO(data), dtype=str, keep_default_na=False, **options)
-    lines = _line_numbers(data, layout, len(text))
-    for position in sorted(numeric):
-        column = text[labels[position]]
-        values = pd.to_numeric(column.str.strip(), errors="coerce")
-        bad = np.flatnonzero(values.isna().to_numpy() & (column.str.strip() != "").to_numpy())
-        if bad.size:
-            row = int(bad[0])
-            raise _fail(
-                path,
-                f"line {lines[row]:,}, column {layout.names[position]!r}: "
-                f"{column.iat[row]!r} is not a number",
-            )
-    raise _fail(path, "file: a field is not a number (could not locate it)")
+        raise _not_a_number(data, layout, lines, path) from None
+    times = pd.DatetimeIndex(stamps[:done].view("datetime64[us]"))
+    if layout.aware:
+        times = times.tz_localize("UTC")
+    final = lines if lines.size == done else _chunk_lines(lines[:0], 0, done, layout)
+    return _Rows(times, {role: array[:done] for role, array in values.items()}, final)
 
 
-def _line_numbers(data: bytes, layout: _Layout, rows: int) -> np.ndarray:
-    lines = _physical_lines(data)
-    lines = lines[lines > layout.skip_lines]
-    if lines.size == rows:
-        return lines
-    return np.arange(rows, dtype=np.int64) + layout.skip_lines + 1
+def _not_utf8(data: bytes, layout: _Layout) -> str:
+    """Where the first byte that is not UTF-8 sits: its line, column and byte in the line."""
+    offset = _first_not_utf8(data)
+    if offset is None:
+        return "file: is not UTF-8 text"
+    start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    field = data.count(layout.sep.encode(), start, offset)
+    column = f", column {layout.names[field]!r}" if field < len(layout.names) else ""
+    return (
+        f"line {line:,}{column}, byte {offset - start + 1:,} of the line: 0x{data[offset]:02X} "
+        "is not UTF-8 text; save the file as UTF-8 (a bar file needs only ASCII)"
+    )
+
+
+def _not_a_number(data: bytes, layout: _Layout, lines: np.ndarray, path: Path) -> InvalidInputError:
+    """The first numeric field that is not a number, found by reading the fields as text."""
+    options = _csv_options(layout)
+    numeric = sorted(set(layout.columns.values()))
+    done = 0
+    with pd.read_csv(BytesIO(data), dtype=str, keep_default_na=False, **options) as reader:
+        for chunk in reader:
+            at = _chunk_lines(lines, done, len(chunk), layout)
+            for position in numeric:
+                column = chunk[f"f{position}"]
+                text = column.str.strip()
+                values = pd.to_numeric(text, errors="coerce")
+                bad = np.flatnonzero(values.isna().to_numpy() & (text != "").to_numpy())
+                if bad.size:
+                    row = int(bad[0])
+                    return _fail(
+                        path,
+                        f"line {at[row]:,}, column {layout.names[position]!r}: "
+                        f"{column.iat[row]!r} is not a number",
+                    )
+            done += len(chunk)
+    return _fail(path, "file: a field is not a number (could not locate it)")
+
+
+# Bar times must fit datetime64[ns] (years 1677 to 2262), which pandas and the engine use.
+_MAX_UNIX_S = np.iinfo(np.int64).max // 1_000_000_000
 
 
 def _parse_times(
-    table: pd.DataFrame, layout: _Layout, lines: np.ndarray, path: Path
+    table: pd.DataFrame, layout: _Layout, lines: np.ndarray, path: Path, example: str | None
 ) -> pd.DatetimeIndex:
+    """The times of one chunk of rows; ``example`` is the file's first time text, None when the
+    chunk is the file's first."""
     labels = [f"f{i}" for i in layout.time_fields]
     text = table[labels[0]]
     for label in labels[1:]:
@@ -541,12 +882,22 @@ def _parse_times(
         numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(~np.isfinite(numbers) | (numbers != np.round(numbers)))
         unit: Literal["s", "ms"] = "s" if style == "unix_s" else "ms"
+        words = "seconds" if unit == "s" else "milliseconds"
         if bad.size:
             row = int(bad[0])
             raise _fail(
                 path,
                 f"line {lines[row]:,}, column {display}: {text.iat[row]!r} is not a whole number "
-                f"of Unix {'seconds' if unit == 's' else 'milliseconds'}",
+                f"of Unix {words}",
+            )
+        bound = _MAX_UNIX_S * (1 if unit == "s" else 1000)
+        far = np.flatnonzero(np.abs(numbers) > bound)
+        if far.size:
+            row = int(far[0])
+            raise _fail(
+                path,
+                f"line {lines[row]:,}, column {display}: {text.iat[row]!r} is beyond the "
+                f"{bound:,} Unix {words} of a bar time (years 1677 to 2262)",
             )
         times = pd.DatetimeIndex(pd.to_datetime(numbers.astype(np.int64), unit=unit))
     else:
@@ -567,7 +918,8 @@ def _parse_times(
         bad = np.flatnonzero(np.asarray(times.isna()))
         if bad.size:
             row = int(bad[0])
-            like = f"like {text.iat[0]!r}" if row else f"in the form {fmt!r}"
+            first = example if example is not None else text.iat[0]
+            like = f"like {first!r}" if row or example is not None else f"in the form {fmt!r}"
             raise _fail(
                 path,
                 f"line {lines[row]:,}, column {display}: {text.iat[row]!r} is not a date and time "
@@ -620,24 +972,6 @@ def _fixed_width_iso(values: np.ndarray, fmt: str) -> np.ndarray | None:
     return iso.view("S19").ravel().astype("U19")
 
 
-def _whole_numbers(
-    values: np.ndarray, name: str, lines: np.ndarray, path: Path, warnings: list[str]
-) -> np.ndarray:
-    negative = np.flatnonzero(values < 0)
-    if negative.size:
-        row = int(negative[0])
-        raise _fail(path, f"line {lines[row]:,}, column {name!r}: {values[row]:g} is negative")
-    rounded = np.round(values)
-    fractional = np.flatnonzero(rounded != values)
-    if fractional.size:
-        row = int(fractional[0])
-        warnings.append(
-            f"{name}: rounded {checks.count(fractional.size, 'value')} with a fractional part; "
-            f"first {values[row]:g} on line {lines[row]:,}"
-        )
-    return rounded.astype(np.int64)
-
-
 def symbol_from_name(path: Path | str) -> str | None:
     """The known symbol a file's name carries (``EURUSD`` in ``EURUSD_M1_2024.csv``), or None."""
     tokens = re.split(r"[^A-Z]+", Path(path).name.upper())
@@ -679,8 +1013,7 @@ def infer_timeframe(times: pd.DatetimeIndex) -> str:
     """Return the MT5 timeframe whose length is the median spacing of ``times`` (sorted)."""
     if len(times) < 2:
         raise InvalidInputError(
-            ["timeframe: cannot be inferred from fewer than two bars; pass timeframe="],
-            what="timeframe",
+            ["timeframe: cannot be inferred from fewer than two bars"], what="timeframe"
         )
     spacing_s = float(np.median(np.diff(times.as_unit("s").asi8)))
     minutes = spacing_s / 60
@@ -690,17 +1023,65 @@ def infer_timeframe(times: pd.DatetimeIndex) -> str:
     if 28 * 1440 <= minutes <= 31 * 1440:
         return "MN1"
     raise InvalidInputError(
-        [
-            f"timeframe: bars are a median {minutes:g} minutes apart, which is no MT5 timeframe; "
-            "pass timeframe="
-        ],
+        [f"timeframe: bars are a median {minutes:g} minutes apart, which is no MT5 timeframe"],
         what="timeframe",
     )
 
 
-def _bars_frame(columns: Mapping[str, np.ndarray], index: pd.DatetimeIndex) -> pd.DataFrame:
+# What a person can do when the spacing of the bars does not show their timeframe.
+_TIMEFRAME_HINT = (
+    "say which it is: timeframe='M1' to load_bars, --timeframe M1 to nl-trader backtest"
+)
+_ATTRS_TIMEFRAME_HINT = "say which it is: set bars.attrs['timeframe'] (e.g. 'M1')"
+
+
+def _source_timeframe(index: pd.DatetimeIndex) -> str:
+    """The timeframe of bars that do not carry it in their attrs, from their spacing."""
+    try:
+        return infer_timeframe(index)
+    except InvalidInputError as error:
+        raise InvalidInputError(
+            [f"{problem}; {_ATTRS_TIMEFRAME_HINT}" for problem in error.problems],
+            what=error.what,
+        ) from None
+
+
+def _check_fits(values: np.ndarray, name: str, index: pd.DatetimeIndex, what: str) -> None:
+    """Refuse values that an integer bar column cannot hold, before they are narrowed to it."""
+    dtype = np.dtype(_DTYPES[name])
+    if dtype.kind != "i" or values.dtype.kind not in "fiu":
+        return
+    info = np.iinfo(dtype)
+    if values.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(values) | (values < info.min) | (values >= float(info.max) + 1)
+    elif values.dtype.kind == "u":
+        bad = values > info.max
+    elif values.dtype.itemsize > dtype.itemsize:
+        bad = (values < info.min) | (values > info.max)
+    else:
+        return
+    positions = np.flatnonzero(bad)
+    if positions.size:
+        row = int(positions[0])
+        moment = f" ({index[row]:%Y-%m-%d %H:%M} UTC)" if row < len(index) else ""
+        raise InvalidInputError(
+            [
+                f"{name}: {values[row].item()} on row {row + 1:,}{moment} does not fit the "
+                f"column ({info.min:,} to {info.max:,})"
+            ],
+            what=what,
+        )
+
+
+def _bars_frame(
+    columns: Mapping[str, np.ndarray], index: pd.DatetimeIndex, *, what: str = "bars"
+) -> pd.DataFrame:
+    arrays = {name: np.asarray(values) for name, values in columns.items()}
+    for name, values in arrays.items():
+        _check_fits(values, name, index, what)
     frame = pd.DataFrame(
-        {name: np.asarray(values).astype(_DTYPES[name]) for name, values in columns.items()},
+        {name: values.astype(_DTYPES[name]) for name, values in arrays.items()},
         index=pd.DatetimeIndex(index.as_unit("us"), name="time"),
     )
     return frame
@@ -725,8 +1106,9 @@ def _to_utc(
     zone = zone_given or DEFAULT_TIMEZONES[fmt]
     if zone_given is None:
         warnings.append(
-            f"time zone: assumed {zone.description}, the default for {fmt} files; pass "
-            "timezone= if the file uses another clock"
+            f"time zone: assumed {zone.description}, the default for {fmt} files; if the "
+            "file uses another clock, say which: timezone= to load_bars, --timezone to "
+            "nl-trader backtest"
         )
     conversion = wall_to_utc(times, zone)
     for positions, what, choice in (
@@ -743,14 +1125,66 @@ def _to_utc(
     return conversion.utc, zone.name
 
 
+# A float64 holds every whole number up to 2**53 exactly: a volume read beyond it would not be
+# the file's value (and int64 ends soon after).
+_MAX_EXACT = 2**53
+_MAX_SPREAD_POINTS = int(np.iinfo(np.int32).max)
+
+
+def _whole_numbers(
+    values: np.ndarray, role: str, where: _Where, lines: np.ndarray, warnings: list[str]
+) -> np.ndarray:
+    negative = np.flatnonzero(values < 0)
+    if negative.size:
+        raise where(role, int(negative[0]), "is negative")
+    large = np.flatnonzero(values > _MAX_EXACT)
+    if large.size:
+        raise where(
+            role,
+            int(large[0]),
+            f"is more than {_MAX_EXACT:,}, the largest {role.replace('_', ' ')} read exactly",
+        )
+    rounded = np.round(values)
+    fractional = np.flatnonzero(rounded != values)
+    if fractional.size:
+        row = int(fractional[0])
+        warnings.append(
+            f"{where.name(role)}: rounded {checks.count(fractional.size, 'value')} with a "
+            f"fractional part; first {values[row]:g} on line {lines[row]:,}"
+        )
+    return rounded.astype(np.int64)
+
+
+class _Where:
+    """Refusals of one field: 'line 4, column 'SPREAD': 1000000000000 is ...', the value as the
+    file writes it."""
+
+    def __init__(self, rows: _Rows, layout: _Layout, data: bytes, path: Path) -> None:
+        self._rows = rows
+        self._layout = layout
+        self._data = data
+        self._path = path
+
+    def name(self, role: str) -> str:
+        return self._layout.names[self._layout.columns[role]]
+
+    def __call__(self, role: str, row: int, problem: str) -> InvalidInputError:
+        line = int(self._rows.lines[row])
+        value = float(self._rows.values[role][row])
+        position = self._layout.columns[role]
+        fields = _line_text(self._data, line).split(self._layout.sep)
+        written = fields[position].strip() if position < len(fields) else ""
+        if not (_is_number(written) and float(written) == value):
+            written = f"{value:g}"  # the line holds another value: the numbering is off
+        return _fail(self._path, f"line {line:,}, column {self.name(role)!r}: {written} {problem}")
+
+
 def _numbers(
-    table: pd.DataFrame, layout: _Layout, lines: np.ndarray, path: Path, warnings: list[str]
+    rows: _Rows, layout: _Layout, data: bytes, path: Path, warnings: list[str]
 ) -> tuple[dict[str, np.ndarray], bool]:
     """The price, volume and spread columns, checked; and whether there are ask prices."""
-    values = {
-        role: table[f"f{position}"].to_numpy(dtype=np.float64)
-        for role, position in layout.columns.items()
-    }
+    values, lines = rows.values, rows.lines
+    where = _Where(rows, layout, data, path)
     for role, array in values.items():
         bad = np.flatnonzero(~np.isfinite(array))
         if bad.size:
@@ -762,22 +1196,31 @@ def _numbers(
     has_ask = all(role in values for role in ASK_COLUMNS)
     for role in ("tick_volume", "real_volume"):
         if role in values:
-            name = layout.names[layout.columns[role]]
-            columns[role] = _whole_numbers(values[role], name, lines, path, warnings)
+            columns[role] = _whole_numbers(values[role], role, where, lines, warnings)
         else:
-            columns[role] = np.zeros(len(table), dtype=np.int64)
+            columns[role] = np.zeros(len(lines), dtype=np.int64)
     if has_ask:
         columns.update({role: values[role] for role in ASK_COLUMNS})
     elif "spread" in values:
         spread = values["spread"]
-        name = layout.names[layout.columns["spread"]]
         fractional = np.flatnonzero(spread != np.round(spread))
         if fractional.size:
-            row = int(fractional[0])
-            raise _fail(
-                path,
-                f"line {lines[row]:,}, column {name!r}: {spread[row]:g} is not a whole number "
-                "of points; give the spread in points (EURUSD: 1 pip = 10 points)",
+            raise where(
+                "spread",
+                int(fractional[0]),
+                "is not a whole number of points; give the spread in points (EURUSD: 1 pip = "
+                "10 points)",
+            )
+        negative = np.flatnonzero(spread < 0)
+        if negative.size:
+            raise where("spread", int(negative[0]), "is negative; a spread is 0 points or more")
+        large = np.flatnonzero(spread > _MAX_SPREAD_POINTS)
+        if large.size:
+            raise where(
+                "spread",
+                int(large[0]),
+                f"is more than the {_MAX_SPREAD_POINTS:,} points a spread can hold; give the "
+                "spread in points (EURUSD: 1 pip = 10 points)",
             )
         columns["spread"] = spread.astype(np.int64)
     return columns, has_ask
@@ -791,6 +1234,8 @@ def load_bars(
     timeframe: str | None = None,
     timezone: str | None = None,
     point: float | None = None,
+    max_bytes: int | None = None,
+    max_rows: int | None = None,
 ) -> LoadResult:
     """Read one bar file (plain or gzip) into ``Bars`` with UTC times, and check its quality.
 
@@ -801,6 +1246,11 @@ def load_bars(
     warnings. ``symbol`` defaults to a known symbol in the file name (``EURUSD_M1_2024.csv``);
     ``timeframe`` to the one the median bar spacing shows. ``point`` (0.00001 on EURUSD) is only
     needed to turn ask prices into a spread in points when the symbol is unknown.
+
+    ``max_bytes`` is the most text the file may hold once unpacked, ``max_rows`` the most bar
+    rows; None takes NL_TRADER_MAX_DATA_BYTES / NL_TRADER_MAX_DATA_ROWS from the environment,
+    else ``DEFAULT_MAX_DATA_BYTES`` (512 MiB) / ``DEFAULT_MAX_DATA_ROWS`` (10 million). Both are
+    counted while the file is read and unpacked, so a file past them stops there.
     """
     path = Path(path)
     if format is not None and format not in FORMATS:
@@ -814,22 +1264,44 @@ def load_bars(
         raise InvalidInputError(
             [f"point: {point!r} is not a positive price step (EURUSD: 0.00001)"], what="load_bars"
         )
-    raw = _read_bytes(path)
-    fingerprint = hashlib.sha256(raw).hexdigest()
-    data = _decode(raw, path)
+    limits = _limits(max_bytes, max_rows)
+    try:
+        return _load(path, format, symbol, timeframe, zone_given, point, limits)
+    except MemoryError:
+        # Within the limits, yet more than this machine holds: say so rather than crash.
+        raise _fail(
+            path,
+            "file: this machine ran out of memory reading it; split it into shorter spans, or "
+            "lower the limits (max_bytes=, max_rows=, NL_TRADER_MAX_DATA_BYTES, "
+            "NL_TRADER_MAX_DATA_ROWS) so that such files are refused before they are read",
+        ) from None
+
+
+def _load(
+    path: Path,
+    format: str | None,
+    symbol: str | None,
+    timeframe: str | None,
+    zone_given: SourceZone | None,
+    point: float | None,
+    limits: _Limits,
+) -> LoadResult:
+    """``load_bars`` once its options are checked."""
+    data, fingerprint = _read_text(path, limits)
     sniff = _sniff(data, path)
     fmt, layout = _layout(format, sniff, path)
-    table = _read_table(data, layout, path)
-    if table.empty:
+    rows = _read_rows(data, layout, path, limits)
+    if not len(rows.times):
         raise _fail(path, "file: has no bar rows")
-    lines = _line_numbers(data, layout, len(table))
+    lines = rows.lines
     warnings: list[str] = []
 
-    times = _parse_times(table, layout, lines, path)
-    utc, zone_name = _to_utc(times, layout, fmt, zone_given, lines, warnings)
-    columns, has_ask = _numbers(table, layout, lines, path, warnings)
+    utc, zone_name = _to_utc(rows.times, layout, fmt, zone_given, lines, warnings)
+    columns, has_ask = _numbers(rows, layout, data, path, warnings)
+    del data, rows  # the text is no longer needed, and ``columns`` holds what ``working`` needs
     working = pd.DataFrame(columns, index=utc)
     working[checks.LINE] = lines
+    del columns
 
     # Symbol and point.
     resolved_symbol = symbol or symbol_from_name(path)
@@ -847,7 +1319,19 @@ def load_bars(
         raise _fail(path, "prices: no row has usable prices")
     index = pd.DatetimeIndex(working.index)
     if timeframe is None:
-        resolved_timeframe = infer_timeframe(index)
+        try:
+            resolved_timeframe = infer_timeframe(index)
+        except InvalidInputError as error:
+            dropped = len(lines) - len(index)
+            detail = (
+                f" (of the file's {len(lines):,} rows, {checks.count(dropped, 'row')} repeat an "
+                "earlier time or have unusable prices)"
+                if dropped
+                else ""
+            )
+            raise _fail(
+                path, *(f"{problem}{detail}; {_TIMEFRAME_HINT}" for problem in error.problems)
+            ) from None
         warnings.append(f"timeframe: {resolved_timeframe} from the median spacing of the bars")
     else:
         resolved_timeframe = timeframe
@@ -871,10 +1355,22 @@ def load_bars(
             bar_point = _point_from_prices(working["close"].to_numpy())
             warnings.append(
                 f"spread: point {bar_point:g} taken from the decimals of the prices (no known "
-                "symbol); pass point= to be sure"
+                "symbol); pass point= to load_bars to be sure"
             )
         ask_minus_bid = working["ask_close"].to_numpy() - working["close"].to_numpy()
-        working["spread"] = np.round(ask_minus_bid / bar_point).astype(np.int64)
+        spread = np.round(ask_minus_bid / bar_point)
+        far = np.flatnonzero(np.abs(spread) > _MAX_SPREAD_POINTS)
+        if far.size:
+            row = int(far[0])
+            ask, bid = (layout.names[layout.columns[role]] for role in ("ask_close", "close"))
+            raise _fail(
+                path,
+                f"line {int(working[checks.LINE].to_numpy()[row]):,}, columns {ask!r} and {bid!r}: "
+                f"ask {working['ask_close'].iat[row]:g} and bid {working['close'].iat[row]:g} "
+                f"are {abs(spread[row]):,.0f} points of {bar_point:g} apart, more than the "
+                f"{_MAX_SPREAD_POINTS:,} a spread can hold",
+            )
+        working["spread"] = spread.astype(np.int64)
     spread_source = "ask" if has_ask else "column" if "spread" in working.columns else "none"
     if spread_source == "none":
         working["spread"] = 0
@@ -968,7 +1464,7 @@ def bars_from_rates(
     columns = {
         name: (np.asarray(rates[name]) if name in names else np.zeros(size)) for name in BAR_COLUMNS
     }
-    bars = _bars_frame(columns, utc)
+    bars = _bars_frame(columns, utc, what="MT5 rates")
     if not bars.index.is_monotonic_increasing or not bars.index.is_unique:
         bars = bars.sort_index(kind="stable")
         bars = bars.loc[~bars.index.duplicated(keep="first")]
@@ -1033,7 +1529,7 @@ def resample(bars: pd.DataFrame, timeframe: str, *, timezone: str = "UTC") -> pd
         raise InvalidInputError(["index: bar times must be sorted and unique"], what="bars")
     source = bars.attrs.get("timeframe")
     if source not in TIMEFRAMES:
-        source = infer_timeframe(index) if len(index) > 1 else None
+        source = _source_timeframe(index) if len(index) > 1 else None
     if source is not None:
         source_minutes, target_minutes = TIMEFRAMES[source], TIMEFRAMES[target]
         fixed = target not in ("W1", "MN1")
@@ -1061,6 +1557,9 @@ def resample(bars: pd.DataFrame, timeframe: str, *, timezone: str = "UTC") -> pd
         keys = wall // step * step
     present = {column: how for column, how in _AGGREGATE.items() if column in bars.columns}
     grouped = bars[list(present)].groupby(keys, sort=True).agg(present)
+    for column in ("tick_volume", "real_volume"):
+        if column in present:
+            _check_volume_sums(bars[column].to_numpy(), keys, grouped.index, column, zone)
     labels = pd.DatetimeIndex(grouped.index.to_numpy().astype("datetime64[us]"))
     utc = wall_to_utc(labels, zone).utc
     result = _bars_frame(
@@ -1071,11 +1570,34 @@ def resample(bars: pd.DataFrame, timeframe: str, *, timezone: str = "UTC") -> pd
     return result
 
 
+def _check_volume_sums(
+    volumes: np.ndarray, keys: np.ndarray, groups: pd.Index, column: str, zone: SourceZone
+) -> None:
+    """Refuse volumes whose sum over a bar an int64 cannot hold (it would wrap silently)."""
+    if not volumes.size or np.issubdtype(volumes.dtype, np.floating):
+        return
+    peak = int(np.abs(volumes).max())
+    if peak * volumes.size <= np.iinfo(np.int64).max:
+        return  # no bar can sum beyond it
+    sums = pd.Series(volumes.astype(np.float64)).groupby(keys, sort=True).sum().to_numpy()
+    far = np.flatnonzero(np.abs(sums) >= 2.0**63)
+    if far.size:
+        wall = pd.Timestamp(int(groups[int(far[0])]), unit="us")
+        raise InvalidInputError(
+            [
+                f"{column}: the bar of {wall:%Y-%m-%d %H:%M} ({zone.name}) sums to "
+                f"{sums[int(far[0])]:.3g}, more than the {np.iinfo(np.int64).max:,} a volume can "
+                "hold"
+            ],
+            what="resample",
+        )
+
+
 def check_bars(bars: pd.DataFrame) -> list[str]:
     """Report the quality findings ``load_bars`` reports, on bars from anywhere (nothing dropped)."""
     timeframe = bars.attrs.get("timeframe")
     index = pd.DatetimeIndex(bars.index)
-    step = TIMEFRAMES[timeframe] if timeframe in TIMEFRAMES else TIMEFRAMES[infer_timeframe(index)]
+    step = TIMEFRAMES[timeframe if timeframe in TIMEFRAMES else _source_timeframe(index)]
     findings = (
         checks.report_weekend_bars(bars)
         + checks.report_gaps(bars, step)
