@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from nl_trader.cli.screen import screened
 from nl_trader.jit import preparing
 from nl_trader.spec import MAX_SPEC_BYTES, SpecError, StrategySpec, parse_spec
 
@@ -41,12 +42,13 @@ def load_spec(path: Path, *, invalid_exit: int = 2) -> StrategySpec:
             raw = file.read(MAX_SPEC_BYTES + 1)
         return parse_spec(raw)
     except OSError as error:
-        console.print(f"cannot read {path}: {error.strerror or error}", style="red", markup=False)
+        shown = screened(f"cannot read {path}: {error.strerror or error}")
+        console.print(shown, style="red", markup=False)
         raise typer.Exit(2) from None
     except SpecError as error:
-        console.print(f"{path} is not a valid strategy:", style="red", markup=False)
-        for problem in error.problems:
-            console.print(f"  - {problem}", markup=False)
+        console.print(screened(f"{path} is not a valid strategy:"), style="red", markup=False)
+        for problem in error.problems:  # a problem may quote the file's text: shown inert
+            console.print(f"  - {screened(problem)}", markup=False)
         raise typer.Exit(invalid_exit) from None
 
 

@@ -203,3 +203,14 @@ def test_explain_prints_an_error_quoting_the_option_as_text_not_markup() -> None
     assert result.exit_code == 2, result.output
     assert "[bold]xx[/bold]" in result.output
     assert RAW_CONTROL.findall(result.output) == []
+
+
+def test_a_spec_file_whose_problems_quote_control_characters_prints_them_inert(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "evil\x1b[2J.json"
+    path.write_text('{"name": "x\\u001b[8mhidden", "symbols": 3}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.output
+    assert "\\x1b[2J" in result.output
