@@ -8,6 +8,7 @@ at all. The lifecycle (``nl_trader.lifecycle``) decides what may change; the sto
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from nl_trader.store.records import (
     from_row,
 )
 
+logger = logging.getLogger(__name__)
 R = TypeVar("R")
 Clock = Callable[[], datetime]
 
@@ -87,10 +89,12 @@ class Store:
         self.clock = clock
         try:
             self.audit_key = audit_key if audit_key is not None else load_key()
-            with self.transaction():
-                self.keying: Keying | None = key_log(
-                    self.connection, self.audit_key, time=self.now(), db_path=self._file()
-                )
+            self.keying: Keying | None = read_keying(self.connection)
+            if self.keying is None:  # a new store (or one made before keyed logs): key it
+                with self.transaction():
+                    self.keying = key_log(
+                        self.connection, self.audit_key, time=self.now(), db_path=self._file()
+                    )
         except BaseException:
             self.db.close()
             raise
@@ -161,7 +165,7 @@ class Store:
         )
         log = self.head_log
         if log is not None:
-            self.db.after_commit(lambda: append_head(log, entry.seq, entry.hash))
+            self.db.after_commit(lambda: _record_head(log, entry))
         return entry
 
     def audit_entries(
@@ -363,6 +367,15 @@ class Store:
                     "recorded_at": self.now(),
                 },
             )
+
+
+def _record_head(log: Path, entry: AuditEntry) -> None:
+    """Append a committed entry's head; a failure is logged, not raised (the change it records
+    is committed already, and a head missing from the log only weakens the check of a cut)."""
+    try:
+        append_head(log, entry.seq, entry.hash)
+    except OSError as error:
+        logger.warning("audit: could not append head %s to %s: %s", entry.seq, log, error)
 
 
 def _column(value: Any) -> Any:
