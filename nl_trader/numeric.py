@@ -36,7 +36,8 @@ def _split(value: float) -> tuple[float, float]:
 @compiled
 @python_callable
 def round_to(value: float, digits: int) -> float:
-    """``round(value, digits)`` as Python computes it, for 0 <= digits <= 15."""
+    """``round(value, digits)`` as Python computes it, for 0 <= digits <= 22 (a power of ten
+    that is a double exactly)."""
     return round_to_inline(value, digits)
 
 
@@ -48,7 +49,11 @@ def round_to_inline(value: float, digits: int) -> float:
         return value
     scale = _POWERS_OF_TEN[digits] if 0 <= digits < 23 else 10.0**digits
     product = value * scale
-    if abs(product) >= 4_503_599_627_370_496.0:  # 2**52: no fraction left to round
+    # From 2**53 on, 10**-digits is finer than the value's own spacing: the value is the double
+    # nearest its rounding. Below, from 2**52, the product is a whole number and the error alone
+    # says whether the exact product was a tie with a neighbour (handled below), where the
+    # scale is exact (a table entry).
+    if abs(product) >= (9_007_199_254_740_992.0 if digits < 23 else 4_503_599_627_370_496.0):
         return value
     # product + error is value * scale exactly (Dekker's two-product).
     value_high, value_low = _split(value)
@@ -67,6 +72,8 @@ def round_to_inline(value: float, digits: int) -> float:
         fraction == 0.5 and (error > 0.0 or (error == 0.0 and whole % 2.0 != 0.0))
     ):
         whole += 1.0
+    elif fraction == 0.0 and abs(error) == 0.5 and whole % 2.0 != 0.0:
+        whole += math.copysign(1.0, error)  # an exact half beside a whole product of 2**52 on
     result = whole / scale
     return -0.0 if result == 0.0 and value < 0 else result
 

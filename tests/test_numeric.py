@@ -33,10 +33,15 @@ def test_round_to_matches_python_on_near_ties(value: float, digits: int, expecte
 
 @given(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
-    st.integers(min_value=0, max_value=25),  # past 22 the power of ten is no table entry
+    st.integers(min_value=0, max_value=22),  # past 22 no power of ten is a double exactly
 )
 def test_round_to_equals_python_round(value: float, digits: int) -> None:
     assert round_to(value, digits) == round(value, digits)
+
+
+def test_round_to_equals_python_round_where_the_scaled_value_is_past_2_to_the_52() -> None:
+    # 450360.42934592115 * 1e10 is a whole double; the exact product is not, and rounds down.
+    assert round_to(450360.42934592115, 10) == round(450360.42934592115, 10) == 450360.4293459211
 
 
 def test_round_to_equals_python_round_on_half_way_prices() -> None:
