@@ -42,7 +42,15 @@ from nl_trader.backtest.report import CriteriaView, DataInfo, report_figures, wr
 from nl_trader.backtest.stats import TesterStats
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import StrategySpec, spec_hash
-from nl_trader.store import Approval, BacktestRun, State, Store, Version, to_json
+from nl_trader.store import (
+    Approval,
+    AuditEntry,
+    BacktestRun,
+    State,
+    Store,
+    Version,
+    to_json,
+)
 
 if TYPE_CHECKING:  # translating loads langchain; the lifecycle does not need it
     from nl_trader.translate.translate import Translation
@@ -781,13 +789,19 @@ def run_coverage(run: BacktestRun) -> dict[str, str]:
     }
 
 
+def _entries_of(store: Store, strategy_id: int, action: str, **about: int) -> list[AuditEntry]:
+    """The strategy's audit entries of ``action`` whose payload names ``about`` (an id)."""
+    ((key, ident),) = about.items()
+    return [
+        entry
+        for entry in store.audit_entries(subject=_subject(strategy_id))
+        if entry.action == action and entry.payload.get(key) == ident
+    ]
+
+
 def run_audit_problems(store: Store, run: BacktestRun) -> list[str]:
     """Whether a run still reads as its audit entry recorded it."""
-    entries = [
-        entry
-        for entry in store.audit_entries(subject=_subject(run.strategy_id))
-        if entry.action == "backtest.recorded" and entry.payload.get("run_id") == run.id
-    ]
+    entries = _entries_of(store, run.strategy_id, "backtest.recorded", run_id=run.id)
     if not entries:
         return [f"run {run.id} has no audit entry: it was not recorded by nl_trader"]
     recorded = entries[0].payload.get("covers")
@@ -1010,11 +1024,7 @@ def _approval_problems(store: Store, approval: Approval, version: Version) -> li
 
 def approval_audit_problems(store: Store, approval: Approval) -> list[str]:
     """Whether the approval still reads as its audit entry recorded it (no edit behind the log)."""
-    entries = [
-        entry
-        for entry in store.audit_entries(subject=_subject(approval.strategy_id))
-        if entry.action == "approval.granted" and entry.payload.get("approval_id") == approval.id
-    ]
+    entries = _entries_of(store, approval.strategy_id, "approval.granted", approval_id=approval.id)
     if not entries:
         return [f"approval {approval.id} has no audit entry: it was not made by nl_trader"]
     recorded = {key: entries[0].payload.get(key) for key in approval.binding()}
@@ -1024,10 +1034,7 @@ def approval_audit_problems(store: Store, approval: Approval) -> list[str]:
             f"approval {approval.id} does not match its audit entry {entries[0].seq} "
             f"({', '.join(changed)} changed outside nl_trader)"
         ]
-    revoked = any(
-        entry.action == "approval.revoked" and entry.payload.get("approval_id") == approval.id
-        for entry in store.audit_entries(subject=_subject(approval.strategy_id))
-    )
+    revoked = _entries_of(store, approval.strategy_id, "approval.revoked", approval_id=approval.id)
     if revoked and not approval.revoked:
         return [f"approval {approval.id} was revoked (audit log) but its record says it is not"]
     return []
