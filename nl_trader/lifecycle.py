@@ -26,6 +26,7 @@ import getpass
 import hashlib
 import math
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -839,7 +840,8 @@ def _state_after(action: str, payload: Mapping[str, Any], state: State | None) -
     if action == "live.started":
         return State.LIVE if payload.get("mode") == "live" else State.PAPER
     if action == "live.stopped" and state in (State.PAPER, State.LIVE):
-        return State.STOPPED
+        # A strategy running on two accounts is stopped when its last session stops.
+        return state if payload.get("others_running") else State.STOPPED
     return state
 
 
@@ -942,23 +944,57 @@ def check_can_go_live(
     *,
     account: AccountFacts | None = None,
     confirm_real: int | None = None,
+    profile: str | None = None,
+    needs_assignment: bool = False,
+    magic: int | None = None,
+    taking_over: int | None = None,
 ) -> GateDecision:
     """May a session of this strategy start now, on this account? Every reason it may not.
 
     A real-money account (``trade_mode`` REAL) also needs ``confirm_real`` equal to its login
-    number: the person typed which real account they mean.
+    number: the person typed which real account they mean. ``profile`` is the account profile
+    (one running session per strategy and profile; with ``needs_assignment`` it must be one a
+    person assigned to the strategy); ``magic`` the number the session would trade under (no
+    other running session on the account may use it); ``taking_over`` a crashed session of the
+    strategy that the new one replaces (it does not count as running).
     """
+    from nl_trader.live.control import account_assigned, kill_file_reason
+
     strategy = store.strategy(strategy_id)
     version = store.current_version(strategy_id)
     reasons: list[str] = chain_problems(store) + state_problems(store, strategy_id)
     if State.RETIRED in (strategy.state, audit_state(store, strategy_id)[0]):
         reasons.append(f"strategy {strategy_id} is retired")
-    running = store.running_session(strategy_id)
-    if running is not None:
+    killed = kill_file_reason()
+    if killed is not None:
+        reasons.append(f"{killed}: no session starts until it is removed")
+    for running in store.running_sessions(strategy_id):
+        if running.id == taking_over or profile not in (None, running.account_profile):
+            continue
         reasons.append(
-            f"session {running.id} of strategy {strategy_id} is already running (since "
-            f"{running.started_at:%Y-%m-%d %H:%M} UTC)"
+            f"session {running.id} of strategy {strategy_id} is already running on "
+            f"{running.account_profile} (since {running.started_at:%Y-%m-%d %H:%M} UTC)"
         )
+    if (
+        profile is not None
+        and needs_assignment
+        and not account_assigned(store, strategy_id, profile)
+    ):
+        reasons.append(
+            f"strategy {strategy_id} is not assigned to account profile {profile!r}: a person "
+            f"assigns it first (nl-trader live assign {strategy_id} --account {profile} --by NAME)"
+        )
+    if account is not None and magic is not None:
+        for other in store.running_sessions():
+            same_account = (other.account_login, other.account_server) == (
+                account.login,
+                account.server,
+            )
+            if other.id != taking_over and same_account and other.magic == magic:
+                reasons.append(
+                    f"session {other.id} (strategy {other.strategy_id}) already trades under "
+                    f"magic {magic} on account {account.login}: two books may not share one"
+                )
     approval = store.latest_approval(strategy_id)
     if approval is None:
         reasons.append(
@@ -1061,36 +1097,56 @@ def record_refusal(
 
 
 # ---- sessions ---------------------------------------------------------------------------------------
-def open_session(
-    store: Store,
-    decision: GateDecision,
-    *,
-    by: str,
-    mode: str,
-    account_profile: str,
-    terminal: str,
-    account: AccountFacts,
-    confirm_real: int | None,
-) -> int:
+@dataclass(frozen=True)
+class SessionPlan:
+    """What a session is to be, as ``open_session`` records it."""
+
+    mode: str
+    account_profile: str
+    terminal: str
+    account: AccountFacts
+    confirm_real: int | None = None
+    needs_assignment: bool = False
+    taken_magics: frozenset[int] = frozenset()
+    taking_over: int | None = None
+    close_positions: bool = True
+
+
+def open_session(store: Store, decision: GateDecision, *, by: str, plan: SessionPlan) -> int:
     """Record a session the gate allowed, as running; return its id.
 
-    The gate is asked again inside the transaction, so two processes cannot both start one.
+    The gate is asked again inside the transaction (with the session's magic, allocated there),
+    so two processes cannot both start one, nor two sessions share a magic on one account.
     """
+    from nl_trader.live.control import session_magic
+
     strategy_id = decision.strategy_id
     require_actor(by, "starts the session")
+    account = plan.account
     with store.transaction():
-        again = check_can_go_live(store, strategy_id, account=account, confirm_real=confirm_real)
+        version = store.current_version(strategy_id)
+        magic = session_magic(
+            store,
+            strategy_id,
+            version.id,
+            version.spec.magic,
+            login=account.login,
+            server=account.server,
+            allocate=True,
+            taken=plan.taken_magics,
+        )
+        again = check_can_go_live(
+            store,
+            strategy_id,
+            account=account,
+            confirm_real=plan.confirm_real,
+            profile=plan.account_profile,
+            needs_assignment=plan.needs_assignment,
+            magic=magic,
+            taking_over=plan.taking_over,
+        )
         if again.allowed and again.approval is not None:
-            return _record_session(
-                store,
-                again,
-                by=by,
-                mode=mode,
-                account_profile=account_profile,
-                terminal=terminal,
-                account=account,
-                confirm_real=confirm_real,
-            )
+            return _record_session(store, again, by=by, plan=plan, magic=magic)
     # Refused on the second asking (another process started one meanwhile, a revocation...):
     # recorded like any refusal, once the transaction that asked is over.
     record_refusal(store, again, by=by, account=account)
@@ -1098,55 +1154,71 @@ def open_session(
 
 
 def _record_session(
-    store: Store,
-    again: GateDecision,
-    *,
-    by: str,
-    mode: str,
-    account_profile: str,
-    terminal: str,
-    account: AccountFacts,
-    confirm_real: int | None,
+    store: Store, again: GateDecision, *, by: str, plan: SessionPlan, magic: int
 ) -> int:
     """Record the session the gate allowed (inside the transaction that asked it), as running."""
     strategy_id = again.strategy_id
     if again.approval is None:  # allowed implies an approval; never start without one
         raise GateRefusedError(strategy_id, ("no approval",))
+    account = plan.account
+    if plan.taking_over is not None:
+        crashed = store.session(plan.taking_over)
+        store.update_session(
+            crashed.id,
+            {
+                "status": "stopped",
+                "stopped_at": store.now(),
+                "stop_reason": f"crashed (process {crashed.pid} on {crashed.host} is gone); "
+                "taken over by a new session",
+            },
+        )
+        store.audit(
+            by,
+            "live.crashed",
+            _subject(strategy_id),
+            {"session_id": crashed.id, "pid": crashed.pid, "host": crashed.host},
+        )
     session_id = store.insert_session(
         {
             "strategy_id": strategy_id,
             "version_id": again.version.id,
             "approval_id": again.approval.id,
-            "mode": mode,
-            "account_profile": account_profile,
-            "terminal": terminal,
+            "mode": plan.mode,
+            "account_profile": plan.account_profile,
+            "terminal": plan.terminal,
             "account_login": account.login,
             "account_server": account.server,
             "trade_mode": account.trade_mode_name,
-            "real_confirmed": account.real_money and confirm_real == account.login,
+            "real_confirmed": account.real_money and plan.confirm_real == account.login,
             "status": "running",
             "started_at": store.now(),
             "started_by": by,
             "heartbeat_at": store.now(),
+            "magic": magic,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "close_positions": plan.close_positions,
         }
     )
-    store.set_state(strategy_id, State.LIVE if mode == "live" else State.PAPER)
+    store.set_state(strategy_id, State.LIVE if plan.mode == "live" else State.PAPER)
     store.audit(
         by,
         "live.started",
         _subject(strategy_id),
         {
             "session_id": session_id,
-            "mode": mode,
+            "mode": plan.mode,
             "approval_id": again.approval.id,
             "version_id": again.version.id,
             "spec_hash": again.version.spec_hash,
             "report_hash": again.approval.report_hash,
-            "account_profile": account_profile,
-            "terminal": terminal,
+            "account_profile": plan.account_profile,
+            "terminal": plan.terminal,
             "account_login": account.login,
             "account_server": account.server,
             "trade_mode": account.trade_mode_name,
+            "magic": magic,
+            "takes_over": plan.taking_over,
         },
     )
     return session_id
@@ -1183,14 +1255,20 @@ def close_session(
         store.update_session(
             session_id, {"status": "stopped", "stopped_at": store.now(), "stop_reason": reason}
         )
+        others = [s for s in store.running_sessions(session.strategy_id) if s.id != session_id]
         strategy = store.strategy(session.strategy_id)
-        if strategy.state in (State.PAPER, State.LIVE):
+        if strategy.state in (State.PAPER, State.LIVE) and not others:
             store.set_state(session.strategy_id, State.STOPPED)
         store.audit(
             by,
             "live.stopped",
             _subject(session.strategy_id),
-            {"session_id": session_id, "reason": reason, **dict(summary)},
+            {
+                "session_id": session_id,
+                "reason": reason,
+                **dict(summary),
+                "others_running": len(others),
+            },
         )
 
 

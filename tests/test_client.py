@@ -15,6 +15,7 @@ import pytest
 import mas
 from nl_trader import MAS, mt5
 from nl_trader.live.fake_terminal import FakeTerminal
+from nl_trader.live.order_ids import client_id_of
 from tests.conftest import SHARED, RecordingClient
 
 EXAMPLES = Path(__file__).parent / "seed_examples"
@@ -103,7 +104,9 @@ def test_seed_live_example_rests_its_buy_limit_on_the_fake_terminal(
     assert order.magic == 888888
     assert order.type_filling == mt5.ORDER_FILLING_IOC
     assert order.type_time == mt5.ORDER_TIME_GTC
-    assert order.comment == "Test Order"
+    # The seed's comment, with the client order id the executor resolves lost replies by.
+    assert order.comment.startswith("Test Order#")
+    assert client_id_of(order.comment) is not None
     assert order.time_expiration == calendar.timegm(datetime(2025, 12, 31, 23, 59).timetuple())
     assert (order.price_open, order.sl, order.tp) == (1.12345, 1.12, 1.13)
     assert order.volume_initial == 0.1

@@ -24,6 +24,7 @@ from nl_trader import mt5
 from nl_trader.lifecycle import (
     AccountFacts,
     GateRefusedError,
+    SessionPlan,
     approve,
     check_can_go_live,
     open_session,
@@ -277,11 +278,9 @@ def test_every_refusal_of_a_race_of_starts_reaches_the_audit_log(copy: StoreCopy
                     mine,
                     first,
                     by="trader",
-                    mode="paper",
-                    account_profile="paper",
-                    terminal="fake",
-                    account=DEMO,
-                    confirm_real=None,
+                    plan=SessionPlan(
+                        mode="paper", account_profile="paper", terminal="fake", account=DEMO
+                    ),
                 )
                 outcomes.append("started")
             except GateRefusedError:

@@ -24,6 +24,7 @@ from nl_trader.lifecycle import (
     GateRefusedError,
     LifecycleError,
     PromotionCriteria,
+    SessionPlan,
     approve,
     backtest,
     check_can_go_live,
@@ -82,11 +83,9 @@ def _open_paper_session(store: Store, decision: GateDecision) -> int:
         store,
         decision,
         by="trader",
-        mode="paper",
-        account_profile="paper",
-        terminal="fake",
-        account=DEMO_ACCOUNT,
-        confirm_real=None,
+        plan=SessionPlan(
+            mode="paper", account_profile="paper", terminal="fake", account=DEMO_ACCOUNT
+        ),
     )
 
 

@@ -8,7 +8,15 @@ each; the password is never in the file, only the name of the environment variab
     login = 51234567
     server = "ICMarketsSC-Demo"
     password_env = "MT5_ICM_DEMO_PASSWORD"
-    server_utc_offset_s = 7200        # the trade server's clock, GMT+2
+    server_utc_offset_s = 7200        # the trade server's clock, GMT+2 (checked against ticks)
+
+    [accounts.icm-demo.symbols]       # the broker's names, when it adds suffixes (else found)
+    EURUSD = "EURUSD.sml"
+    XAUUSD = "GOLD"
+
+    [accounts.icm-demo.guards]        # checked before every order (``nl_trader.live.guards``)
+    max_lots_per_order = 1.0
+    daily_loss_limit = 500.0          # account currency, from the server day's start
 
 The built-in profile ``paper`` is the fake terminal replaying the bars the backtest did not see,
 on a demo account: paper trading, no credentials needed.
@@ -26,6 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nl_trader.errors import InvalidInputError
 from nl_trader.lifecycle import read_config
 from nl_trader.live.executor import Credentials
+from nl_trader.live.guards import GuardLimits
+from nl_trader.live.guards import from_config as guards_from_config
+from nl_trader.live.symbol_map import parse_symbol_map
 
 PAPER = "paper"
 _TERMINAL = re.compile(r"^(mt5|fake|mt5linux://[^\s:]+:\d{1,5})$")
@@ -42,6 +53,8 @@ class AccountProfile(BaseModel):
     server: str = ""
     password_env: str | None = None
     server_utc_offset_s: int = Field(default=0, ge=-14 * 3600, le=14 * 3600)
+    symbols: dict[str, str] = Field(default_factory=dict)
+    guards: GuardLimits = Field(default_factory=GuardLimits)
 
     @field_validator("terminal")
     @classmethod
@@ -115,7 +128,16 @@ def load_profiles(path: Path | None = None) -> dict[str, AccountProfile]:
             )
             continue
         try:
+            table = dict(table)
+            if "symbols" in table:
+                table["symbols"] = parse_symbol_map(table["symbols"], profile=name)
+            if "guards" in table:
+                table["guards"] = guards_from_config(
+                    table["guards"], where=f"accounts.{name}.guards"
+                )
             profiles[name] = AccountProfile.model_validate({**table, "name": name})
+        except InvalidInputError as error:
+            problems.extend(error.problems)
         except ValidationError as error:
             problems.extend(_problems(name, error))
     if problems:

@@ -6,23 +6,32 @@ quote as a market order's price), runs ``order_check``, then ``order_send``, and
 into a status callback with its meaning. MT5 pushes nothing: fills of pending orders, SL/TP closes
 and expiries are found by ``poll()``, which reads the terminal's orders and history.
 
-Faults. ``order_send`` returns ``None`` when the request did not get a reply. Before anything is sent
-again the executor decides whether the server got it:
-    * not sent (no IPC connection, request refused by the Python layer, API trading disabled): the
-      terminal is re-initialised once and the request sent once more, or the error is reported;
-    * unknown (IPC timeout, receive failed): the executor looks for an order it does not know yet
-      with the request's symbol, type, volume, magic and comment placed since just before the send.
-      Found: that order is adopted, nothing is re-sent (no duplicate). Not found: it is sent once
-      more (no lost order).
+Exactly once. Every request carries a client order id (``order_ids``) in its comment, handed to
+``before_send`` (the session journals it) before ``order_send``. ``order_send`` returns ``None``
+when the request got no reply; the executor then decides by that id whether the server got it:
+    * the link is gone (no IPC connection, send or receive failed, a timeout): the terminal is
+      reconnected with backoff (``initialize``, the login again, the same account checked);
+    * the id is looked up in the terminal's orders, positions and history: found, the order is
+      adopted and nothing is re-sent; provably absent (the terminal answered and holds no order
+      with it), the request is sent once more under the same id;
+    * the terminal cannot be asked: the outcome is unknown; the request is reported refused with
+      10031 and kept, and ``poll()`` resolves it by id once the link is back (adopted, or reported
+      as never placed). Nothing is sent again for it.
 Requotes and moved prices (10004, 10020, 10021) are retried with a fresh quote, up to
-``max_retries`` times.
+``max_retries`` times. A dropped link found by any call (a poll, the read after a DONE reply) is
+reconnected the same way, and ``poll()`` then reports what happened meanwhile.
+
+Time. Every event of this route carries the trade server's clock, in UTC: a deal's or order's own
+time, and for a refusal or a change the time of the quote it was checked on. Never this machine's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -35,21 +44,29 @@ from nl_trader.events import (
     order_event,
     retcode_meaning,
 )
+from nl_trader.live.order_ids import ClientIds, client_id_of, tag
 from nl_trader.live.terminal import TerminalPort
 from nl_trader.orders import OrderParams, prepare_request
 from nl_trader.routing import Notify, failure_message, modified, rejected
 
 log = logging.getLogger(__name__)
 
-NOT_SENT_CODES = frozenset(
+NOT_SENT_CODES = frozenset({mt5.RES_E_INVALID_PARAMS, mt5.RES_E_AUTO_TRADING_DISABLED})
+"""``order_send`` refused the request in the Python layer: it never left, and sending it again as
+it is would be refused again."""
+LINK_CODES = frozenset(
     {
-        mt5.RES_E_INTERNAL_FAIL_CONNECT,
+        mt5.RES_E_INTERNAL_FAIL,
         mt5.RES_E_INTERNAL_FAIL_SEND,
-        mt5.RES_E_INVALID_PARAMS,
-        mt5.RES_E_AUTO_TRADING_DISABLED,
+        mt5.RES_E_INTERNAL_FAIL_RECEIVE,
         mt5.RES_E_INTERNAL_FAIL_INIT,
+        mt5.RES_E_INTERNAL_FAIL_CONNECT,
+        mt5.RES_E_INTERNAL_FAIL_TIMEOUT,
     }
 )
+"""The link to the terminal failed (the request's fate, if one was sent, is unknown)."""
+RECONNECT_DELAYS_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits before each reconnection attempt: about 15 s in all before a call is given up."""
 _CHANGE_ACTIONS = frozenset(
     {mt5.TRADE_ACTION_SLTP, mt5.TRADE_ACTION_MODIFY, mt5.TRADE_ACTION_REMOVE}
 )
@@ -114,19 +131,65 @@ class _Tracked:
     reported_deals: set[int] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A request about to be sent: its client id, the request as it goes to ``order_send``, and
+    the params it came from. ``before_send`` gets it first (a session journals it)."""
+
+    client_id: str
+    request: dict[str, Any]
+    params: OrderParams
+
+
+@dataclass
+class _Unresolved:
+    """A request whose fate the terminal could not tell yet (the link was down)."""
+
+    intent: Intent
+    notes: tuple[str, ...]
+    since_s: int
+
+
+Guard = Callable[[Mapping[str, Any]], Any]
+"""Called with each prepared request; returns None to let it through, or a refusal with ``guard``
+(its name), ``message`` and ``figures`` (``guards.GuardRefusal``)."""
+
+
 class MT5Executor:
-    """Trades on an MT5 terminal (real, bridged or fake) through the terminal port."""
+    """Trades on an MT5 terminal (real, bridged or fake) through the terminal port.
+
+    ``client_ids`` names the requests (default: a random prefix); ``sleep`` and
+    ``reconnect_delays_s`` pace reconnection; ``before_send(intent)`` runs before every
+    ``order_send`` (a failure there sends nothing); ``guard`` may refuse a request before it is
+    checked; ``on_incident(text)`` hears of reconnections and resolutions.
+    """
 
     def __init__(
-        self, terminal: TerminalPort, *, server_utc_offset_s: int = 0, max_retries: int = 3
+        self,
+        terminal: TerminalPort,
+        *,
+        server_utc_offset_s: int = 0,
+        max_retries: int = 3,
+        client_ids: ClientIds | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        reconnect_delays_s: Sequence[float] = RECONNECT_DELAYS_S,
     ) -> None:
         self.terminal = terminal
         self.server_utc_offset_s = server_utc_offset_s
         self.max_retries = max_retries
+        self.client_ids = client_ids or ClientIds.random()
+        self.sleep = sleep
+        self.reconnect_delays_s = tuple(reconnect_delays_s)
         self.connected = False
         self.account: dict[str, Any] = {}
+        self.before_send: Callable[[Intent], None] | None = None
+        self.guard: Guard | None = None
+        self.on_incident: Callable[[str], None] | None = None
+        self.reconnections = 0
+        self._credentials: Credentials | None = None
         self._notify: Notify | None = None
         self._tracked = _Tracked()
+        self._unresolved: dict[str, _Unresolved] = {}
         self._buffer: list[tuple[Any, Any]] | None = None
 
     def attach(self, notify: Notify) -> None:
@@ -143,18 +206,7 @@ class MT5Executor:
         if not terminal.initialize():
             code, message = terminal.last_error()
             raise TerminalError("initialize", code, message)
-        if credentials is not None and credentials.login_number is not None:
-            ok = terminal.login(
-                credentials.login_number,
-                password=credentials.password.get_secret_value(),
-                server=credentials.server,
-            )
-            if not ok:
-                code, message = terminal.last_error()
-                raise LoginError(
-                    f"login to account {credentials.login_number} on {credentials.server} failed: "
-                    f"({code}, {message!r})"
-                )
+        self._login(credentials)
         info = terminal.account_info()
         if info is None:
             code, message = terminal.last_error()
@@ -172,11 +224,55 @@ class MT5Executor:
                 account.get("login"),
             )
         self.account = dict(account)
+        self._credentials = credentials
         self.connected = True
         terminal_info = terminal.terminal_info()
         if terminal_info is not None and not terminal_info._asdict().get("trade_allowed", True):
             log.warning("the terminal's Algo Trading button is off: orders will be refused (10027)")
         return self.account
+
+    def _login(self, credentials: Credentials | None) -> None:
+        if credentials is None or credentials.login_number is None:
+            return
+        ok = self.terminal.login(
+            credentials.login_number,
+            password=credentials.password.get_secret_value(),
+            server=credentials.server,
+        )
+        if not ok:
+            code, message = self.terminal.last_error()
+            raise LoginError(
+                f"login to account {credentials.login_number} on {credentials.server} failed: "
+                f"({code}, {message!r})"
+            )
+
+    def reconnect(self) -> bool:
+        """Re-initialise and log in again, waiting longer after each failure; True once the
+        terminal answers for the same account. A different account is an error (never trade on)."""
+        for attempt, delay_s in enumerate(self.reconnect_delays_s, start=1):
+            if delay_s:
+                self.sleep(delay_s)
+            if not self.terminal.initialize():
+                continue
+            try:
+                self._login(self._credentials)
+            except LoginError:
+                continue
+            info = self.terminal.account_info()
+            if info is None:
+                continue
+            login = info._asdict().get("login")
+            if self.account and login != self.account.get("login"):
+                raise TerminalError(
+                    "reconnect",
+                    mt5.RES_E_FAIL,
+                    f"the terminal is now logged in to account {login}, not "
+                    f"{self.account.get('login')}: not trading on",
+                )
+            self.reconnections += 1
+            self._incident(f"reconnected to the terminal (attempt {attempt})")
+            return True
+        return False
 
     def shutdown(self) -> None:
         self.terminal.shutdown()
@@ -191,15 +287,21 @@ class MT5Executor:
             return str(error)
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A terminal call; a broken link is reconnected (with backoff) and the call made again."""
         result = getattr(self.terminal, name)(*args, **kwargs)
         if result is None:
             code, message = self.terminal.last_error()
+            if code in LINK_CODES and self.reconnect():
+                result = getattr(self.terminal, name)(*args, **kwargs)
+                if result is not None:
+                    return result
+                code, message = self.terminal.last_error()
             raise TerminalError(name, code, message)
         return result
 
     def _symbol(self, symbol: str) -> tuple[dict[str, Any], Any]:
-        info = self.terminal.symbol_info(symbol)
-        if info is None or not info._asdict().get("select", True):
+        info = self._call("symbol_info", symbol)
+        if not info._asdict().get("select", True):
             if not self.terminal.symbol_select(symbol, True):
                 code, message = self.terminal.last_error()
                 raise TerminalError(f"symbol_select({symbol!r})", code, message)
@@ -223,23 +325,35 @@ class MT5Executor:
         )
         return request, notes, {"time": int(tick.time), "target": position or order}
 
+    def _utc(self, server_s: int) -> datetime:
+        return datetime.fromtimestamp(server_s - self.server_utc_offset_s, UTC)
+
     def _submit(self, params: OrderParams) -> str:
         request, notes, context = self._prepare(params)
+        if self.guard is not None:
+            refusal = self.guard(request)
+            if refusal is not None:
+                return self._guarded(params, request, refusal, notes, context)
         check = self._call("order_check", request)
         if check.retcode != 0:
-            return self._refused(params, request, check.retcode, check.comment, notes)
+            return self._refused(params, request, check.retcode, check.comment, notes, context)
+        intent = Intent(self.client_ids.next(), request, params)
+        request["comment"] = tag(str(request.get("comment", "")), intent.client_id)
+        if self.before_send is not None:
+            self.before_send(intent)
         attempts = 0
         while True:
             attempts += 1
-            result = self._send_once(request, since_s=context["time"])
+            result = self._send_once(intent, notes, since_s=context["time"])
             if result is None:
                 return self._refused(
                     params,
                     request,
                     mt5.TRADE_RETCODE_CONNECTION,
-                    "no reply from the terminal and no matching order found in it; "
-                    "check the terminal before sending again",
+                    f"no reply and the terminal cannot be asked: request {intent.client_id} is "
+                    "kept and resolved by its id once the link is back; nothing is sent again",
                     notes,
+                    context,
                 )
             retcode = int(result.retcode)
             if retcode in RETRY_RETCODES and attempts <= self.max_retries:
@@ -248,73 +362,88 @@ class MT5Executor:
                     retcode,
                     retcode_meaning(retcode),
                 )
-                request, _, context = self._prepare(params)
+                fresh, _, context = self._prepare(params)
+                request.update({k: v for k, v in fresh.items() if k != "comment"})
                 continue
             break
         if retcode not in SUCCESS_RETCODES:
-            return self._refused(params, request, retcode, str(result.comment), notes)
+            return self._refused(params, request, retcode, str(result.comment), notes, context)
         return self._report_success(params, request, result, notes, context)
 
-    def _send_once(self, request: dict[str, Any], *, since_s: int) -> Any:
-        """``order_send`` with the fault rules of the module docstring; None if surely not placed."""
+    def _send_once(self, intent: Intent, notes: tuple[str, ...], *, since_s: int) -> Any:
+        """``order_send`` under the exactly-once rules of the module docstring.
+
+        Returns the reply (real, or rebuilt from the terminal's records), or None when the fate of
+        the request is unknown (it is then kept for ``poll()`` to resolve)."""
+        request = intent.request
         for _ in range(2):
             result = self.terminal.order_send(request)
             if result is not None:
                 return result
             code, message = self.terminal.last_error()
-            log.warning("order_send got no reply: (%s, %r)", code, message)
+            log.warning("order_send of %s got no reply: (%s, %r)", intent.client_id, code, message)
             if code in NOT_SENT_CODES:
-                if code in (mt5.RES_E_INVALID_PARAMS, mt5.RES_E_AUTO_TRADING_DISABLED):
-                    raise TerminalError("order_send", code, message)
-                self.terminal.initialize()  # reconnect, then send once more
-                continue
-            adopted = self._find_unacknowledged(request, since_s=since_s)
-            if adopted is not None:
-                log.warning(
-                    "the request's reply was lost but the terminal shows it done (order %s); "
-                    "not re-sending",
-                    adopted.order,
+                raise TerminalError("order_send", code, message)
+            if code in LINK_CODES or code == mt5.RES_E_FAIL:
+                self.reconnect()
+            try:
+                found = self._find_sent(request, intent.client_id, since_s=since_s)
+            except TerminalError:
+                self._unresolved[intent.client_id] = _Unresolved(intent, notes, since_s)
+                return None
+            if found is not None:
+                self._incident(
+                    f"request {intent.client_id}: the reply was lost, the terminal shows it done "
+                    f"(order {found.order}); not sent again"
                 )
-                return adopted
-        return None
+                return found
+            self._incident(
+                f"request {intent.client_id}: the reply was lost and the terminal holds no order "
+                "with its id: the server did not get it"
+            )
+        return _Reply(
+            retcode=mt5.TRADE_RETCODE_CONNECTION,
+            order=0,
+            deal=0,
+            volume=0.0,
+            price=0.0,
+            comment=f"request {intent.client_id} did not reach the trade server (sent twice, "
+            "found by its id neither time): not placed",
+        )
 
-    def _find_unacknowledged(self, request: Mapping[str, Any], *, since_s: int) -> Any:
-        """Find an order matching ``request`` placed since ``since_s`` that we do not know yet."""
+    def _find_sent(self, request: Mapping[str, Any], client_id: str, *, since_s: int) -> Any:
+        """The order the server made of the request with ``client_id``, rebuilt as a reply; None
+        when the terminal provably holds none. Raises ``TerminalError`` when it cannot be asked."""
         if request["action"] in _CHANGE_ACTIONS:
             return self._find_applied(request)
-        known = self._tracked.known_orders
-        candidates = list(self.terminal.orders_get(symbol=request["symbol"]) or ())
-        history = self.terminal.history_orders_get(since_s - 60, since_s + 7 * 86_400)
-        candidates += [o for o in history or () if o.symbol == request["symbol"]]
+        order = self.find_order(client_id, symbol=str(request["symbol"]), since_s=since_s)
+        if order is None:
+            return None
+        deals = self._call("history_deals_get", ticket=order["ticket"])
+        deal = deals[0]._asdict() if deals else {}
+        filled = order["state"] == mt5.ORDER_STATE_FILLED
+        return _Reply(
+            retcode=mt5.TRADE_RETCODE_DONE,
+            order=order["ticket"],
+            deal=deal.get("ticket", 0),
+            volume=deal.get("volume", order["volume_initial"]),
+            price=deal.get("price", order["price_open"]),
+            comment="Request executed (reply lost, found in the terminal by its id)"
+            if filled
+            else "Order placed (reply lost, found in the terminal by its id)",
+        )
+
+    def find_order(self, client_id: str, *, symbol: str, since_s: int) -> dict[str, Any] | None:
+        """The terminal's order (active, or in the history since ``since_s`` server time) whose
+        comment carries ``client_id``; None when there is none. Raises when it cannot be asked."""
+        candidates = list(self._call("orders_get", symbol=symbol))
+        candidates += list(
+            self._call("history_orders_get", since_s - 86_400, since_s + 30 * 86_400)
+        )
         for candidate in candidates:
             order = candidate._asdict()
-            if order["ticket"] in known or order["time_setup"] < since_s - 60:
-                continue
-            same = (
-                order["magic"] == request.get("magic", 0)
-                and order["type"] == request.get("type", 0)
-                and (
-                    # A close-by request carries no volume: the server takes the smaller position's.
-                    order["position_by_id"] == request.get("position_by", 0)
-                    if request["action"] == mt5.TRADE_ACTION_CLOSE_BY
-                    else abs(order["volume_initial"] - request.get("volume", 0.0)) < 1e-9
-                )
-                and order["comment"] == request.get("comment", "")
-            )
-            if same:
-                deals = self.terminal.history_deals_get(ticket=order["ticket"]) or ()
-                deal = deals[0]._asdict() if deals else {}
-                filled = order["state"] == mt5.ORDER_STATE_FILLED
-                return _Reply(
-                    retcode=mt5.TRADE_RETCODE_DONE,
-                    order=order["ticket"],
-                    deal=deal.get("ticket", 0),
-                    volume=deal.get("volume", order["volume_initial"]),
-                    price=deal.get("price", order["price_open"]),
-                    comment="Request executed (reply lost, found in the terminal)"
-                    if filled
-                    else "Order placed (reply lost, found in the terminal)",
-                )
+            if client_id_of(order.get("comment")) == client_id and order["symbol"] == symbol:
+                return dict(order)
         return None
 
     def _find_applied(self, request: Mapping[str, Any]) -> Any:
@@ -326,13 +455,11 @@ class MT5Executor:
         action = request["action"]
         ticket = int(request.get("position" if action == mt5.TRADE_ACTION_SLTP else "order", 0))
         if action == mt5.TRADE_ACTION_REMOVE:
-            history = list(self.terminal.history_orders_get(ticket=ticket) or ())
+            history = list(self._call("history_orders_get", ticket=ticket))
             applied = bool(history) and history[0].state == mt5.ORDER_STATE_CANCELED
         else:
             sltp = action == mt5.TRADE_ACTION_SLTP
-            found = (self.terminal.positions_get if sltp else self.terminal.orders_get)(
-                ticket=ticket
-            )
+            found = self._call("positions_get" if sltp else "orders_get", ticket=ticket)
             record = found[0]._asdict() if found else None
             fields = {"sl": "sl", "tp": "tp"}
             if not sltp:
@@ -363,9 +490,34 @@ class MT5Executor:
         retcode: int,
         comment: str,
         notes: tuple[str, ...],
+        context: Mapping[str, Any],
     ) -> str:
-        self._emit("status", rejected(params, request, retcode, comment, time=None, warnings=notes))
+        moment = self._utc(int(context["time"]))
+        self._emit(
+            "status", rejected(params, request, retcode, comment, time=moment, warnings=notes)
+        )
         return failure_message(retcode, retcode_meaning(retcode), comment)
+
+    def _guarded(
+        self,
+        params: OrderParams,
+        request: Mapping[str, Any],
+        refusal: Any,
+        notes: tuple[str, ...],
+        context: Mapping[str, Any],
+    ) -> str:
+        """A guard refused the request: a rejected status naming the guard and its figures."""
+        comment = f"guard {refusal.guard}: {refusal.message}"
+        event = rejected(
+            params,
+            request,
+            0,
+            comment,
+            time=self._utc(int(context["time"])),
+            warnings=notes,
+        )
+        self._emit("status", event)
+        return f"refused by guard {refusal.guard}: {refusal.message}"
 
     def _report_success(
         self,
@@ -386,7 +538,7 @@ class MT5Executor:
                     context.get("target"),
                     retcode,
                     str(result.comment),
-                    time=None,
+                    time=self._utc(int(context["time"])),
                     warnings=notes,
                 ),
             )
@@ -398,7 +550,7 @@ class MT5Executor:
             self._report_history_order(ticket, notes)
             return str(ticket)
         if action == mt5.TRADE_ACTION_PENDING:
-            found = self.terminal.orders_get(ticket=ticket) or ()
+            found = self._call("orders_get", ticket=ticket)
             order = found[0]._asdict() if found else None
             if order is None:  # filled at once, or gone: history tells
                 self._report_history_order(ticket, notes)
@@ -417,7 +569,13 @@ class MT5Executor:
             )
             return str(ticket)
         # DEAL or CLOSE_BY: placed, then the deals.
-        history = self.terminal.history_orders_get(ticket=ticket) or ()
+        try:
+            history = self._call("history_orders_get", ticket=ticket)
+        except TerminalError as error:
+            # The server executed it (DONE): the fill is reported by poll() once the link is back.
+            self._tracked.pending[ticket] = {"ticket": ticket, "type": request["type"]}
+            self._incident(f"order {ticket} done, but its record cannot be read yet ({error})")
+            return str(ticket)
         order = history[0]._asdict() if history else None
         if order is None:
             raise TerminalError("history_orders_get", -4, f"order {ticket} not found in history")
@@ -443,7 +601,7 @@ class MT5Executor:
         return str(ticket)
 
     def _report_history_order(self, ticket: int, notes: tuple[str, ...]) -> None:
-        history = self.terminal.history_orders_get(ticket=ticket) or ()
+        history = self._call("history_orders_get", ticket=ticket)
         if not history:
             return
         order = history[0]._asdict()
@@ -477,7 +635,7 @@ class MT5Executor:
     def _report_deals(
         self, order: dict[str, Any], state: OrderState, retcode: int, comment: str
     ) -> None:
-        deals = self.terminal.history_deals_get(ticket=order["ticket"]) or ()
+        deals = self._call("history_deals_get", ticket=order["ticket"])
         for raw in deals:
             deal = raw._asdict()
             if deal["ticket"] in self._tracked.reported_deals:
@@ -493,58 +651,104 @@ class MT5Executor:
 
     # ---- polling -----------------------------------------------------------------------------
     def poll(self) -> None:
-        """Report what happened since the last look: fills, expiries, SL/TP and stop-out closes.
+        """Report what happened since the last look: fills, expiries, SL/TP and stop-out closes,
+        and the fate of requests the link left unknown.
 
-        Events found in one look are reported in the order they happened on the server.
+        Events found in one look are reported in the order they happened on the server. A link
+        that is down is reconnected; if it stays down nothing is forgotten: the next poll looks
+        again.
         """
         self._buffer = []
         try:
+            self._resolve_unknown()
             self._poll()
+        except TerminalError as error:
+            log.warning(
+                "poll: the terminal cannot be read now (%s); looking again next poll", error
+            )
         finally:
             found, self._buffer = self._buffer, None
             for kind, payload in sorted(found, key=lambda item: item[1].time):
                 self._emit(kind, payload)
 
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        """Client ids of requests whose fate the terminal could not tell yet."""
+        return tuple(self._unresolved)
+
+    def _resolve_unknown(self) -> None:
+        for client_id, waiting in list(self._unresolved.items()):
+            request = waiting.intent.request
+            found = self._find_sent(request, client_id, since_s=waiting.since_s)
+            del self._unresolved[client_id]
+            if found is None:
+                self._incident(
+                    f"request {client_id}: the terminal holds no order with its id: "
+                    "it never reached the server (not placed, not sent again)"
+                )
+                continue
+            self._incident(f"request {client_id}: found in the terminal as order {found.order}")
+            if request["action"] not in _CHANGE_ACTIONS:
+                self.track(int(found.order), request)
+
+    def track(self, ticket: int, request: Mapping[str, Any]) -> None:
+        """Follow an order placed earlier (adopted by id after a lost reply or a restart): its
+        fills, closes and expiry are reported by ``poll()`` from now on."""
+        self._tracked.known_orders.add(ticket)
+        self._tracked.pending[ticket] = {"ticket": ticket, "type": int(request.get("type", -1))}
+
+    def adopt_position(self, position_id: int) -> None:
+        """Follow an open position (adopted after a restart): its closes are reported by poll."""
+        self._tracked.positions.add(position_id)
+
+    def mark_reported(self, deal_tickets: Sequence[int]) -> None:
+        """Deals already journaled (before a restart): never reported twice."""
+        self._tracked.reported_deals.update(int(t) for t in deal_tickets)
+
     def _poll(self) -> None:
         tracked = self._tracked
         for ticket, seen in list(tracked.pending.items()):
-            active = self.terminal.orders_get(ticket=ticket) or ()
+            active = self._call("orders_get", ticket=ticket)
             if active:
                 order = active[0]._asdict()
-                if order["type"] != seen["type"]:  # a stop-limit's stop triggered
+                if order["type"] != seen["type"]:  # a stop-limit's stop triggered (or adopted)
                     tracked.pending[ticket] = order
-                    self._emit(
-                        "status",
-                        self._event(
-                            order,
-                            OrderState.PLACED,
-                            mt5.TRADE_RETCODE_PLACED,
-                            f"Stop triggered: limit order placed at {order['price_open']}",
-                            self._server_time(order["symbol"], order["time_setup"]),
-                        ),
-                    )
+                    if seen.get("symbol") is not None:
+                        self._emit(
+                            "status",
+                            self._event(
+                                order,
+                                OrderState.PLACED,
+                                mt5.TRADE_RETCODE_PLACED,
+                                f"Stop triggered: limit order placed at {order['price_open']}",
+                                self._server_time(order["symbol"], order["time_setup"]),
+                            ),
+                        )
                 continue
-            del tracked.pending[ticket]
             self._report_history_order(ticket, ())
+            del tracked.pending[ticket]
         for position_id in list(tracked.positions):
-            deals = self.terminal.history_deals_get(position=position_id) or ()
+            deals = self._call("history_deals_get", position=position_id)
             for raw in deals:
                 deal = raw._asdict()
                 if deal["ticket"] in tracked.reported_deals:
                     continue
-                history = self.terminal.history_orders_get(ticket=deal["order"]) or ()
+                history = self._call("history_orders_get", ticket=deal["order"])
                 if not history:
                     continue
                 order = history[0]._asdict()
                 tracked.known_orders.add(order["ticket"])
                 comment = order["comment"] or "Position closed by the trade server"
                 self._report_deals(order, OrderState.FILLED, 0, comment)
-            if not self.terminal.positions_get(ticket=position_id):
-                still_open = any(
-                    p.identifier == position_id for p in self.terminal.positions_get() or ()
-                )
+            if not self._call("positions_get", ticket=position_id):
+                still_open = any(p.identifier == position_id for p in self._call("positions_get"))
                 if not still_open:
                     tracked.positions.discard(position_id)
+
+    def _incident(self, text: str) -> None:
+        log.warning("%s", text)
+        if self.on_incident is not None:
+            self.on_incident(text)
 
     # ---- events ------------------------------------------------------------------------------
     def _event(

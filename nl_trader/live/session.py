@@ -20,19 +20,38 @@ as the backtester, replaying the bars the backtest did not see, one bar per step
 ``start_session`` is the only way in: it asks the gate (``check_can_go_live``) before it connects
 and again with the account's facts (a REAL account needs its confirmation), records a refusal with
 its reasons, and records the session as running only when everything holds.
+
+Left running (issue 16):
+* Bars come from a ``BarFeed`` on the trade server's clock (``ServerClock``: the offset measured
+  from tick time against UTC, DST switches followed): every closed bar is decided at most once,
+  the forming bar never, bars missed while asleep or disconnected are backfilled and journaled as
+  skipped, and a stale feed (no ticks inside the session, market closed, symbol disabled) pauses
+  the session: it decides nothing until prices are live again.
+* Each strategy version trades under its own magic on the account (``control.session_magic``) and
+  each request carries a client order id, journaled as an ``intent`` before ``order_send``; a start
+  reconciles earlier sessions' journals with the terminal (``reconcile``), adopting what is ours
+  and stopping, before any order, on what it cannot account for.
+* Guards (``guards``) check every request before it is sent; a refusal is a rejected status with
+  the guard's name and figures, journaled and audited.
+* The kill switch (``control.kill``, the kill file) stops new orders at the next poll, cancels
+  pending orders and closes positions unless told to keep them.
+* The drift monitor (``drift``), when given, compares each live trade with what the backtest would
+  have done on the same bars and pauses the session on an alert when asked to.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import socket
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-import numpy as np
 import pandas as pd
 
 from nl_trader import mt5
@@ -43,6 +62,7 @@ from nl_trader.errors import NlTraderError, TerminalError
 from nl_trader.lifecycle import (
     AccountFacts,
     GateRefusedError,
+    SessionPlan,
     check_can_go_live,
     close_session,
     open_session,
@@ -51,13 +71,21 @@ from nl_trader.lifecycle import (
     trust_problems,
 )
 from nl_trader.live.accounts import AccountProfile
-from nl_trader.live.executor import Credentials
+from nl_trader.live.control import kill_file_reason
+from nl_trader.live.executor import Credentials, Guard, Intent
 from nl_trader.live.fake_terminal import FakeTerminal
+from nl_trader.live.feed import BarFeed, FeedUpdate, ServerClock
+from nl_trader.live.guards import GuardLimits, GuardRefusal
+from nl_trader.live.guards import check as check_guards
+from nl_trader.live.guards import snapshot as guard_snapshot
+from nl_trader.live.order_ids import ClientIds
+from nl_trader.live.reconcile import Reconciliation, ReconciliationError, reconcile
+from nl_trader.live.symbol_map import SymbolMap, discover
 from nl_trader.live.terminal import TerminalPort
 from nl_trader.sim.broker import SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.spec import StrategySpec
-from nl_trader.store import Store, to_json
+from nl_trader.store import LiveSessionRecord, Store, to_json
 from nl_trader.strategy.compile import Book, CompiledStrategy, book_from_records
 from nl_trader.symbols import symbol_spec
 from nl_trader.timeframes import TIMEFRAME_CODES, timeframe_seconds
@@ -172,31 +200,57 @@ class LiveSession:
         listener: Listener | None = None,
         flatten_on_stop: bool = True,
         server_utc_offset_s: int = 0,
+        symbol_map: SymbolMap | None = None,
+        guard: Guard | None = None,
+        drift: Any = None,
     ) -> None:
         self.store = store
         self.session_id = session_id
-        self.spec = spec
+        record = store.session(session_id)
+        self.magic = int(record.magic) if record.magic is not None else spec.magic
+        # The strategy trades under the session's magic: its book is its own on this account.
+        self.spec = spec.model_copy(update={"magic": self.magic})
         self.client = client
         self.by = by
         self.listener = listener
         self.flatten_on_stop = flatten_on_stop
         self.offset_s = server_utc_offset_s
         self.strategy = CompiledStrategy(
-            spec, spec.symbols[0], server_zone=zone_from_offset(server_utc_offset_s)
+            self.spec, spec.symbols[0], server_zone=zone_from_offset(server_utc_offset_s)
         )
-        self.symbol = self.strategy.symbol
+        canonical = self.strategy.symbol
+        self.symbol = symbol_map.broker(canonical) if symbol_map is not None else canonical
         self.timeframe_code = TIMEFRAME_CODES[spec.timeframe]
         self.timeframe_s = timeframe_seconds(spec.timeframe)
         self.history_bars = max(2 * self.strategy.warmup_bars, 300)
         self.summary = SessionSummary(session_id=session_id, mode=mode)
-        self._last_bar_s: int | None = None
+        self.drift = drift
+        self.paused: str | None = None
+        self._feed_state: str | None = None
+        self.limits = GuardLimits()
+        self._sends_s: deque[int] = deque()
         self._ended = False
         self._checked_version: int | None = None  # the store's data_version last re-checked
         client.sink = self._on_event
+        executor = client.executor
+        executor.client_ids = ClientIds.for_session(session_id)
+        executor.before_send = self._on_intent
+        executor.on_incident = self._on_incident
+        executor.guard = guard
+        self.clock = ServerClock(server_utc_offset_s, utc_now=self._utc_clock())
+        self.feed = BarFeed(
+            self.terminal,
+            self.symbol,
+            spec.timeframe,
+            history_bars=self.history_bars,
+            clock=self.clock,
+            decide_first=self.replaying,
+        )
         account = self.terminal.account_info()
         if account is not None:
             self.summary.balance_start = float(account.balance)
             self.summary.currency = str(account.currency)
+        self.reconciliation = self._reconcile(record)
 
     @property
     def terminal(self) -> TerminalPort:
@@ -207,6 +261,40 @@ class LiveSession:
         """Whether time passes by replaying bars (the fake terminal) rather than by waiting."""
         return callable(getattr(self.terminal, "advance", None))
 
+    def _utc_clock(self) -> Callable[[], datetime]:
+        """UTC now: this machine's clock, or a replaying terminal's own."""
+        fake_now = getattr(self.terminal, "utc_now", None)
+        if callable(fake_now):
+            return cast(Callable[[], datetime], fake_now)
+        if self.replaying:
+            return self._replay_now
+        return lambda: datetime.now(UTC)
+
+    def _replay_now(self) -> datetime:
+        tick = self.terminal.symbol_info_tick(self.symbol)
+        if tick is None:
+            return datetime.now(UTC)
+        return datetime.fromtimestamp(int(tick.time) + 1 - self.offset_s, UTC)
+
+    def _reconcile(self, record: LiveSessionRecord) -> Reconciliation:
+        """Adopt what earlier sessions under this magic left on the account, or stop (fail closed)."""
+        try:
+            found = reconcile(self.store, record, self.client.executor, symbol=self.symbol)
+        except ReconciliationError as error:
+            self._journal("reconciled", None, "refused", {"problems": error.problems}, None)
+            self._ended = True
+            close_session(
+                self.store,
+                self.session_id,
+                by=self.by,
+                reason=str(error),
+                summary=self.summary.to_dict(),
+            )
+            raise
+        if found.earlier_sessions:
+            self._journal("reconciled", None, "adopted", found.to_dict(), None)
+        return found
+
     # ---- the loop ----------------------------------------------------------------------------
     def run(
         self,
@@ -215,17 +303,13 @@ class LiveSession:
         poll_interval_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> SessionSummary:
-        """Trade bar by bar until stopped: the stop flag, the end of the replay, ``max_bars``
-        new bars, Ctrl-C, or an error (recorded as the reason, then raised)."""
+        """Trade bar by bar until stopped: the stop flag or the kill switch, the end of the
+        replay, ``max_bars`` new bars, Ctrl-C, or an error (recorded as the reason, then raised)."""
         reason: str | None = None
         try:
             while reason is None:
-                reason = self._stop_requested()
+                reason = self.tick(max_bars=max_bars)
                 if reason is not None:
-                    break
-                decided = self.step()
-                if max_bars is not None and self.summary.bars_processed >= max_bars and decided:
-                    reason = f"bar limit reached ({max_bars} bars)"
                     break
                 if self.replaying:
                     if self.terminal.advance(1) == 0:  # type: ignore[attr-defined]
@@ -240,25 +324,34 @@ class LiveSession:
             raise
         return self.stop(reason)
 
+    def tick(self, *, max_bars: int | None = None) -> str | None:
+        """One poll: why the session must stop now, else decide on a new bar if there is one."""
+        reason = self._stop_requested()
+        if reason is not None:
+            return reason
+        decided = self.step()
+        if max_bars is not None and self.summary.bars_processed >= max_bars and decided:
+            return f"bar limit reached ({max_bars} bars)"
+        return None
+
     def step(self) -> bool:
         """Decide on the newest closed bar if it is new; return whether a decision was made."""
-        frame = self._closed_bars()
-        if frame is None or frame.empty:
+        update = self.feed.poll()
+        self._note_feed(update)
+        if update.new_bar is None or not update.ok:
             return False
-        bar_s = int(frame.index[-1].timestamp())
-        if self._last_bar_s is not None and bar_s <= self._last_bar_s:
+        if self.drift is not None:
+            report = self.drift.update(update.frame, self.store.journal(self.session_id))
+            if report.alerts and self.drift.pause_on_alert:
+                self._pause("drift: " + "; ".join(report.alerts))
+        if self.paused is not None:
             return False
-        first = self._last_bar_s is None
-        self._last_bar_s = bar_s
-        if first and not self.replaying:
-            # On a real terminal the newest closed bar may have closed long before the session
-            # started: its signal is stale. Decide from the next bar that closes while running.
-            return False
+        frame = update.frame
         signals = self.strategy.prepare(frame)
         orders = self.strategy.decide(len(frame) - 1, signals, self._book(), backtest=False)
         stamp = frame.index[-1].to_pydatetime()
         for params in orders:
-            self._send(params, stamp)
+            self._send({**params, "symbol": self.symbol}, stamp)
         self.summary.bars_processed += 1
         self.summary.first_bar = self.summary.first_bar or stamp.isoformat()
         self.summary.last_bar = stamp.isoformat()
@@ -273,14 +366,75 @@ class LiveSession:
             )
         return True
 
+    def _note_feed(self, update: FeedUpdate) -> None:
+        """Journal what the feed says, once each: a pause, its end, skipped bars, clock events."""
+        notes = list(update.events)
+        if update.missed:
+            notes.append(
+                f"{len(update.missed)} bars closed while the session was away and are not "
+                f"decided on ({update.missed[0]:%Y-%m-%d %H:%M} .. {update.missed[-1]:%H:%M} UTC)"
+            )
+        stale = None if update.ok else (update.stale or update.status)
+        if stale != self._feed_state:
+            notes.append(f"paused: {stale}" if stale else "prices live again: trading resumes")
+            self._feed_state = stale
+        for note in notes:
+            self._journal("feed", None, update.status, {"note": note}, update.checked_at)
+
+    def guard_with(self, limits: GuardLimits) -> None:
+        """Check every request against ``limits`` before it is sent (``guards``); a refusal is a
+        rejected status naming the guard, journaled and audited."""
+        self.limits = limits
+        self.client.executor.guard = self._guard
+
+    def _guard(self, request: Mapping[str, Any]) -> GuardRefusal | None:
+        now_s = self.clock.server_now_s()
+        minute_ago = now_s - 60
+        while self._sends_s and self._sends_s[0] <= minute_ago:
+            self._sends_s.popleft()
+        taken = guard_snapshot(
+            self.terminal,
+            str(request.get("symbol", self.symbol)),
+            self.magic,
+            recent_sends_s=tuple(self._sends_s),
+            server_utc_offset_s=self.clock.offset_s,
+        )
+        refusal = check_guards(request, taken, self.limits)
+        if refusal is None:
+            if request.get("action") in (mt5.TRADE_ACTION_DEAL, mt5.TRADE_ACTION_PENDING):
+                self._sends_s.append(now_s)
+            return None
+        record = self.store.session(self.session_id)
+        with self.store.transaction():
+            self._journal("guard", None, refusal.guard, refusal.to_dict(), None)
+            self.store.audit(
+                self.by,
+                "live.guard_refused",
+                f"strategy:{record.strategy_id}",
+                {"session_id": self.session_id, **refusal.to_dict()},
+            )
+        return refusal
+
+    def _pause(self, why: str) -> None:
+        if self.paused is None:
+            self.paused = why
+            self._journal("drift", None, "paused", {"note": f"paused: {why}"}, None)
+
     def stop(self, reason: str) -> SessionSummary:
-        """End the session: flatten if asked, record the summary and the reason. Idempotent."""
+        """End the session: flatten if asked, record the summary and the reason. Idempotent.
+
+        A kill cancels pending orders always and closes positions unless the kill said to keep
+        them; a plain stop does both or neither (``flatten_on_stop``)."""
         if self._ended:
             return self.summary
         self._ended = True
-        if self.flatten_on_stop:
+        record = self.store.session(self.session_id)
+        close = self.flatten_on_stop
+        if record.close_positions is not None and record.kill_requested:
+            close = record.close_positions
+        if close or record.kill_requested:
             try:
-                self._flatten()
+                self._flatten(close_positions=close)
             except NlTraderError as error:
                 log.warning("session %s: could not close everything: %s", self.session_id, error)
                 reason += f" (flatten failed: {error})"
@@ -291,7 +445,7 @@ class LiveSession:
             summary.balance_end = float(account.balance)
             summary.equity_end = float(account.equity)
         positions = self.terminal.positions_get(symbol=self.symbol) or ()
-        summary.open_positions = sum(1 for p in positions if p.magic == self.spec.magic)
+        summary.open_positions = sum(1 for p in positions if p.magic == self.magic)
         summary.journal_sha256 = journal_digest(self.store, self.session_id)
         close_session(
             self.store, self.session_id, by=self.by, reason=reason, summary=summary.to_dict()
@@ -300,11 +454,27 @@ class LiveSession:
 
     # ---- helpers -----------------------------------------------------------------------------
     def _stop_requested(self) -> str | None:
-        """Why the session must stop now: a stop was asked for, its approval ran out (an
-        expired approval is no approval: the session may not trade on after it), or the records
-        it started on no longer hold (the audit chain, the state, the approval and its run, as
-        the gate checked them: re-checked whenever another connection wrote to the store)."""
+        """Why the session must stop now: the kill switch (a kill request or the kill file), a
+        stop was asked for, its approval ran out (an expired approval is no approval: the
+        session may not trade on after it), or the records it started on no longer hold (the
+        audit chain, the state, the approval and its run, as the gate checked them: re-checked
+        whenever another connection wrote to the store)."""
+        killed = kill_file_reason()
         record = self.store.session(self.session_id)
+        if killed is not None:
+            with self.store.transaction():
+                self.store.update_session(
+                    self.session_id, {"kill_requested": True, "close_positions": True}
+                )
+                self.store.audit(
+                    self.by,
+                    "live.killed",
+                    f"strategy:{record.strategy_id}",
+                    {"session_id": self.session_id, "reason": killed, "close_positions": True},
+                )
+            return f"killed: {killed}"
+        if record.kill_requested:
+            return f"killed by {record.stop_requested_by}"
         if record.stop_requested_at is not None:
             return f"stop requested by {record.stop_requested_by}"
         approval = self.store.approval(record.approval_id)
@@ -317,32 +487,6 @@ class LiveSession:
                 return "the records it started on no longer hold: " + "; ".join(problems)
             self._checked_version = written
         return None
-
-    def _closed_bars(self) -> pd.DataFrame | None:
-        rates = self.terminal.copy_rates_from_pos(
-            self.symbol, self.timeframe_code, 0, self.history_bars + 1
-        )
-        if rates is None or len(rates) == 0:
-            return None
-        tick = self.terminal.symbol_info_tick(self.symbol)
-        server_now = int(tick.time) if tick is not None else int(rates["time"][-1])
-        # Position 0 is the bar still forming on a real terminal: decide on closed bars only.
-        if int(rates["time"][-1]) + self.timeframe_s - 1 > server_now:
-            rates = rates[:-1]
-        rates = rates[-self.history_bars :]
-        times = pd.to_datetime(
-            np.asarray(rates["time"], dtype="int64") - self.offset_s, unit="s", utc=True
-        )
-        return pd.DataFrame(
-            {
-                "open": np.asarray(rates["open"], dtype="float64"),
-                "high": np.asarray(rates["high"], dtype="float64"),
-                "low": np.asarray(rates["low"], dtype="float64"),
-                "close": np.asarray(rates["close"], dtype="float64"),
-                "spread": np.asarray(rates["spread"], dtype="float64"),
-            },
-            index=times,
-        )
 
     def _book(self) -> Book:
         terminal = self.terminal
@@ -367,32 +511,34 @@ class LiveSession:
             positions=positions,
             orders=orders,
             symbol=self.symbol,
-            magic=self.spec.magic,
+            magic=self.magic,
             value_per_price=value,
             netting=account_data.get("margin_mode") != mt5.ACCOUNT_MARGIN_MODE_RETAIL_HEDGING,
         )
 
-    def _flatten(self) -> None:
-        """Cancel the strategy's pending orders and close its positions, as the tester does."""
+    def _flatten(self, *, close_positions: bool = True) -> None:
+        """Cancel the strategy's pending orders and close its positions (unless told to keep
+        them), as the tester does at its end."""
         book = self._book()
         base = {
             "backtest_toggle": False,
             "symbol": self.symbol,
-            "magic": self.spec.magic,
+            "magic": self.magic,
             "comment": "session stop",
         }
         orders: list[dict[str, Any]] = [
             {**base, "order_type": "cancel", "order": pending.ticket} for pending in book.orders
         ]
-        orders += [
-            {
-                **base,
-                "order_type": "sell" if position.is_buy else "buy",
-                "volume": position.volume,
-                "position": position.ticket,
-            }
-            for position in book.positions
-        ]
+        if close_positions:
+            orders += [
+                {
+                    **base,
+                    "order_type": "sell" if position.is_buy else "buy",
+                    "volume": position.volume,
+                    "position": position.ticket,
+                }
+                for position in book.positions
+            ]
         last = self.summary.last_bar
         moment = datetime.fromisoformat(last) if last else datetime.now(UTC)
         for params in orders:
@@ -411,6 +557,24 @@ class LiveSession:
             {"params": params, "reply": reply},
             moment,
         )
+
+    def _on_intent(self, intent: Intent) -> None:
+        """Journal a request before it is sent: a crash after this line is reconciled by its id."""
+        tick = self.terminal.symbol_info_tick(str(intent.request["symbol"]))
+        self._journal(
+            "intent",
+            intent.client_id,
+            "intent",
+            {
+                "client_id": intent.client_id,
+                "request": intent.request,
+                "server_time_s": int(tick.time) if tick is not None else 0,
+            },
+            None,
+        )
+
+    def _on_incident(self, text: str) -> None:
+        self._journal("incident", None, None, {"note": text}, None)
 
     def _on_event(self, kind: str, order_id: str, payload: dict[str, Any]) -> None:
         if kind == "execution":
@@ -465,6 +629,27 @@ def _paper_credentials(terminal: TerminalPort) -> Credentials:
     )
 
 
+def crashed_session(store: Store, strategy_id: int, profile: str) -> LiveSessionRecord | None:
+    """The strategy's session on ``profile`` recorded as running whose process is gone (it ran
+    on this host and its pid no longer exists): a new start takes it over and reconciles."""
+    for record in store.running_sessions(strategy_id):
+        if record.account_profile != profile or record.pid is None:
+            continue
+        if record.host == socket.gethostname() and not _process_alive(record.pid):
+            return record
+    return None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
 def start_session(
     store: Store,
     strategy_id: int,
@@ -475,19 +660,31 @@ def start_session(
     confirm_real: int | None = None,
     listener: Listener | None = None,
     flatten_on_stop: bool = True,
+    guards: GuardLimits | None = None,
+    drift: Any = None,
 ) -> LiveSession:
     """Start a session of the strategy's approved version on ``terminal``, or refuse.
 
     The gate is asked first (``terminal`` may be a factory: no terminal is opened for a strategy
-    that may not trade), then again with the account's facts once logged in. A refusal is recorded in the audit log and
-    raised as ``GateRefusedError`` with every reason.
+    that may not trade), then again with the account's facts once logged in. A refusal is
+    recorded in the audit log and raised as ``GateRefusedError`` with every reason. A session
+    of the strategy on this profile whose process died is taken over (``crashed_session``); the
+    new session reconciles the terminal with the journals before it trades. ``guards`` are the
+    strategy's own limits, combined with the profile's (the tighter of each wins).
     """
     require_actor(by, "starts the session")
-    first = check_can_go_live(store, strategy_id)
+    paper_account = profile.paper and profile.login is None
+    crashed = crashed_session(store, strategy_id, profile.name)
+    taking_over = crashed.id if crashed is not None else None
+    ask = {
+        "profile": profile.name,
+        "needs_assignment": not paper_account,
+        "taking_over": taking_over,
+    }
+    first = check_can_go_live(store, strategy_id, **ask)  # type: ignore[arg-type]
     if not first.allowed:
         record_refusal(store, first, by=by, account=None)
         raise GateRefusedError(strategy_id, first.reasons)
-    paper_account = profile.paper and profile.login is None
     # The password is read (and its absence reported) before any terminal is opened.
     credentials = None if paper_account else profile.credentials()
     if not isinstance(terminal, TerminalPort):
@@ -503,33 +700,54 @@ def start_session(
         }
     )
     account = AccountFacts.from_account_info(client.executor.account)
-    decision = check_can_go_live(store, strategy_id, account=account, confirm_real=confirm_real)
+    decision = check_can_go_live(
+        store,
+        strategy_id,
+        account=account,
+        confirm_real=confirm_real,
+        **ask,  # type: ignore[arg-type]
+    )
     if not decision.allowed:
         record_refusal(store, decision, by=by, account=account)
         terminal.shutdown()
         raise GateRefusedError(strategy_id, decision.reasons)
+    spec = decision.version.spec
+    symbol_map = discover(terminal, spec.symbols[:1], profile.symbols, profile=profile.name)
+    limits = GuardLimits.tightest(profile.guards, guards or GuardLimits())
     mode = "paper" if profile.paper else "live"
-    session_id = open_session(
-        store,
-        decision,
-        by=by,
+    plan = SessionPlan(
         mode=mode,
         account_profile=profile.name,
         terminal=profile.terminal,
         account=account,
         confirm_real=confirm_real,
+        needs_assignment=not paper_account,
+        taken_magics=frozenset(_magics_in_use(terminal)),
+        taking_over=taking_over,
+        close_positions=flatten_on_stop,
     )
-    return LiveSession(
+    session_id = open_session(store, decision, by=by, plan=plan)
+    session = LiveSession(
         store,
         session_id,
-        decision.version.spec,
+        spec,
         client,
         mode=mode,
         by=by,
         listener=listener,
         flatten_on_stop=flatten_on_stop,
         server_utc_offset_s=profile.server_utc_offset_s,
+        symbol_map=symbol_map,
+        drift=drift,
     )
+    session.guard_with(limits)
+    return session
+
+
+def _magics_in_use(terminal: TerminalPort) -> set[int]:
+    """Magics of the orders and positions the terminal holds (another EA's, another store's)."""
+    held = list(terminal.positions_get() or ()) + list(terminal.orders_get() or ())
+    return {int(item.magic) for item in held}
 
 
 def journal_problems(store: Store) -> list[str]:

@@ -184,10 +184,29 @@ class LiveSessionRecord:
     heartbeat_at: datetime | None
     bars_processed: int
     last_bar_time: datetime | None
+    magic: int | None = None
+    pid: int | None = None
+    host: str | None = None
+    kill_requested: bool = False
+    close_positions: bool | None = None
+    drift: dict[str, Any] | None = None
 
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+
+@dataclass(frozen=True)
+class StrategyAccount:
+    """An account profile a strategy may trade on (assigned by a person, audited)."""
+
+    id: int
+    strategy_id: int
+    account_profile: str
+    assigned_at: datetime
+    assigned_by: str
+    removed_at: datetime | None
+    removed_by: str | None
 
 
 @dataclass(frozen=True)
@@ -207,7 +226,7 @@ class JournalEntry:
 R = TypeVar("R")
 
 _JSON_FIELDS = frozenset(
-    {"detail", "data", "settings", "figures", "oos_figures", "criteria", "payload"}
+    {"detail", "data", "settings", "figures", "oos_figures", "criteria", "payload", "drift"}
 )
 
 
@@ -221,7 +240,7 @@ def from_row(cls: type[R], row: sqlite3.Row) -> R:
             value = json.loads(value)
         elif value is not None and kind.startswith("datetime"):
             value = datetime.fromisoformat(value)
-        elif kind == "bool":
+        elif kind == "bool" or (kind == "bool | None" and value is not None):
             value = bool(value)
         elif kind == "State":
             value = State(value)

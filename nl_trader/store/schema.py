@@ -181,4 +181,67 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Live trading left running (issue 16): a magic number per strategy version and account, the
+# process that runs a session (a crash is told from a running one), kill requests, accounts a
+# strategy may trade on, and journal entries beyond orders (intents written before order_send,
+# incidents, reconciliations, guard refusals, feed and drift notes).
+_V3 = """
+ALTER TABLE live_sessions ADD COLUMN magic INTEGER;
+ALTER TABLE live_sessions ADD COLUMN pid INTEGER;
+ALTER TABLE live_sessions ADD COLUMN host TEXT;
+ALTER TABLE live_sessions ADD COLUMN kill_requested INTEGER NOT NULL DEFAULT 0
+    CHECK (kill_requested IN (0, 1));
+ALTER TABLE live_sessions ADD COLUMN close_positions INTEGER CHECK (close_positions IN (0, 1));
+ALTER TABLE live_sessions ADD COLUMN drift TEXT;
+DROP INDEX live_sessions_one_running;
+-- One running session per strategy and account profile (a demo and a live broker may run both).
+CREATE UNIQUE INDEX live_sessions_one_running
+    ON live_sessions (strategy_id, account_profile) WHERE status = 'running';
+-- Two running sessions never share a magic on one account: each book is its own.
+CREATE UNIQUE INDEX live_sessions_one_magic
+    ON live_sessions (account_login, account_server, magic)
+    WHERE status = 'running' AND magic IS NOT NULL;
+
+CREATE TABLE magic_numbers (
+    id              INTEGER PRIMARY KEY,
+    account_login   INTEGER,
+    account_server  TEXT NOT NULL,
+    strategy_id     INTEGER NOT NULL REFERENCES strategies (id),
+    version_id      INTEGER NOT NULL REFERENCES versions (id),
+    magic           INTEGER NOT NULL CHECK (magic > 0),
+    allocated_at    TEXT NOT NULL,
+    UNIQUE (account_login, account_server, magic),
+    UNIQUE (account_login, account_server, strategy_id, version_id)
+);
+
+CREATE TABLE strategy_accounts (
+    id               INTEGER PRIMARY KEY,
+    strategy_id      INTEGER NOT NULL REFERENCES strategies (id),
+    account_profile  TEXT NOT NULL,
+    assigned_at      TEXT NOT NULL,
+    assigned_by      TEXT NOT NULL,
+    removed_at       TEXT,
+    removed_by       TEXT
+);
+CREATE UNIQUE INDEX strategy_accounts_one_active
+    ON strategy_accounts (strategy_id, account_profile) WHERE removed_at IS NULL;
+
+CREATE TABLE journal_v3 (
+    id           INTEGER PRIMARY KEY,
+    session_id   INTEGER NOT NULL REFERENCES live_sessions (id),
+    kind         TEXT NOT NULL CHECK (kind IN (
+        'intent', 'sent', 'status', 'execution', 'incident', 'reconciled', 'guard', 'feed', 'drift'
+    )),
+    order_id     TEXT,
+    state        TEXT,
+    payload      TEXT NOT NULL,
+    event_time   TEXT,
+    recorded_at  TEXT NOT NULL
+);
+INSERT INTO journal_v3 SELECT * FROM journal;
+DROP TABLE journal;
+ALTER TABLE journal_v3 RENAME TO journal;
+CREATE INDEX journal_by_session ON journal (session_id, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)

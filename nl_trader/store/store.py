@@ -36,6 +36,7 @@ from nl_trader.store.records import (
     LiveSessionRecord,
     State,
     Strategy,
+    StrategyAccount,
     TranslationRecord,
     Version,
     from_row,
@@ -326,12 +327,75 @@ class Store:
         )
 
     def running_session(self, strategy_id: int) -> LiveSessionRecord | None:
-        found = self._many(
-            LiveSessionRecord,
-            "SELECT * FROM live_sessions WHERE strategy_id = ? AND status = 'running'",
+        """The strategy's running session (the oldest, when it runs on several accounts)."""
+        found = self.running_sessions(strategy_id)
+        return found[0] if found else None
+
+    def running_sessions(self, strategy_id: int | None = None) -> list[LiveSessionRecord]:
+        query = "SELECT * FROM live_sessions WHERE status = 'running'"
+        if strategy_id is None:
+            return self._many(LiveSessionRecord, query + " ORDER BY id")
+        return self._many(
+            LiveSessionRecord, query + " AND strategy_id = ? ORDER BY id", (strategy_id,)
+        )
+
+    # ---- magic numbers and the accounts a strategy may trade on ------------------------------
+    def magic_number(
+        self, login: int | None, server: str, strategy_id: int, version_id: int
+    ) -> int | None:
+        """The magic allocated to this strategy version on this account, if any."""
+        row = self.connection.execute(
+            "SELECT magic FROM magic_numbers WHERE account_login IS ? AND account_server = ? "
+            "AND strategy_id = ? AND version_id = ?",
+            (login, server, strategy_id, version_id),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def magic_numbers(self, login: int | None, server: str) -> set[int]:
+        """Every magic allocated on this account."""
+        rows = self.connection.execute(
+            "SELECT magic FROM magic_numbers WHERE account_login IS ? AND account_server = ?",
+            (login, server),
+        ).fetchall()
+        return {int(row[0]) for row in rows}
+
+    def insert_magic(
+        self, login: int | None, server: str, strategy_id: int, version_id: int, magic: int
+    ) -> None:
+        self._insert(
+            "magic_numbers",
+            {
+                "account_login": login,
+                "account_server": server,
+                "strategy_id": strategy_id,
+                "version_id": version_id,
+                "magic": magic,
+                "allocated_at": self.now(),
+            },
+        )
+
+    def strategy_accounts(self, strategy_id: int) -> list[StrategyAccount]:
+        """The account profiles the strategy may trade on now."""
+        return self._many(
+            StrategyAccount,
+            "SELECT * FROM strategy_accounts WHERE strategy_id = ? AND removed_at IS NULL "
+            "ORDER BY id",
             (strategy_id,),
         )
-        return found[0] if found else None
+
+    def insert_strategy_account(self, strategy_id: int, profile: str, *, by: str) -> int:
+        return self._insert(
+            "strategy_accounts",
+            {
+                "strategy_id": strategy_id,
+                "account_profile": profile,
+                "assigned_at": self.now(),
+                "assigned_by": by,
+            },
+        )
+
+    def remove_strategy_account(self, ident: int, *, by: str) -> None:
+        self._update("strategy_accounts", ident, {"removed_at": self.now(), "removed_by": by})
 
     def insert_session(self, values: dict[str, Any]) -> int:
         return self._insert("live_sessions", values)

@@ -229,7 +229,13 @@ def test_live_stop_refuses_when_nothing_runs_and_force_stops_a_stale_session(db:
     code, output = _invoke("live", "stop", "1", "--db", db)
     assert code == 1
     assert "no session is running" in output
-    from nl_trader.lifecycle import AccountFacts, approve, check_can_go_live, open_session
+    from nl_trader.lifecycle import (
+        AccountFacts,
+        SessionPlan,
+        approve,
+        check_can_go_live,
+        open_session,
+    )
 
     with Store(Path(db)) as store:  # a session whose process died
         approve(store, PASSED, run_id=1, by="risk officer")
@@ -237,11 +243,12 @@ def test_live_stop_refuses_when_nothing_runs_and_force_stops_a_stale_session(db:
             store,
             check_can_go_live(store, PASSED),
             by="ops",
-            mode="paper",
-            account_profile="paper",
-            terminal="fake",
-            account=AccountFacts(login=1, server="S", trade_mode=0),
-            confirm_real=None,
+            plan=SessionPlan(
+                mode="paper",
+                account_profile="paper",
+                terminal="fake",
+                account=AccountFacts(login=1, server="S", trade_mode=0),
+            ),
         )
     code, output = _invoke("live", "stop", "1", "--force", "--reason", "host rebooted", "--db", db)
     assert code == 0, output

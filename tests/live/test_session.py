@@ -20,6 +20,7 @@ from nl_trader.client import MAS
 from nl_trader.errors import InvalidInputError
 from nl_trader.lifecycle import GateRefusedError, LifecycleError, approve, request_stop, revoke
 from nl_trader.live.accounts import PAPER_PROFILE, AccountProfile, get_profile, load_profiles
+from nl_trader.live.control import assign_account
 from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.session import (
     Listener,
@@ -327,8 +328,10 @@ def _real_terminal() -> FakeTerminal:
     return FakeTerminal(broker, replay, credentials={7_700_001: (PASSWORD, "Broker-Live")})
 
 
-def _real_profile(monkeypatch: pytest.MonkeyPatch) -> AccountProfile:
+def _real_profile(monkeypatch: pytest.MonkeyPatch, store: Store) -> AccountProfile:
+    """The broker's profile, assigned to strategy 1 by a person (as a real account must be)."""
     monkeypatch.setenv("NL_TRADER_TEST_PASSWORD", PASSWORD)
+    assign_account(store, PASSED, "live", by="risk officer")
     return AccountProfile(
         name="live",
         terminal="fake",
@@ -341,7 +344,7 @@ def _real_profile(monkeypatch: pytest.MonkeyPatch) -> AccountProfile:
 def test_a_real_money_account_is_refused_without_its_typed_confirmation(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    profile = _real_profile(monkeypatch)
+    profile = _real_profile(monkeypatch, store)
     with pytest.raises(
         GateRefusedError, match="REAL-money account: confirm with --confirm-real 7700001"
     ):
@@ -361,7 +364,7 @@ def test_a_real_money_account_is_refused_without_its_typed_confirmation(
 def test_the_password_is_never_written_to_the_store(
     store: Store, copy: StoreCopy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    profile = _real_profile(monkeypatch)
+    profile = _real_profile(monkeypatch, store)
     session = start_session(
         store, PASSED, profile=profile, terminal=_real_terminal(), by="ops", confirm_real=7_700_001
     )
