@@ -8,6 +8,7 @@ from nl_trader.cli import (  # noqa: F401  (each module registers its commands)
     demo,
     evals,
     lifecycle,
+    live,
     specs,
     translate,
 )

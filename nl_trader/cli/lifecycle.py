@@ -495,6 +495,7 @@ def _sessions_table(sessions: list[Any]) -> Table:
         "strategy",
         "mode",
         "account",
+        "magic",
         "status",
         "started",
         "bars",
@@ -512,7 +513,9 @@ def _sessions_table(sessions: list[Any]) -> Table:
                 + (f" {session.account_login}" if session.account_login else "")
                 + ")"
             ),
+            str(session.magic or ""),
             session.status
+            + (" (killed)" if session.kill_requested else "")
             + (" (stop requested)" if session.running and session.stop_requested_at else ""),
             _when(session.started_at),
             str(session.bars_processed),

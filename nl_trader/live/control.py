@@ -1,7 +1,7 @@
 """What a person controls about running sessions: the kill switch, the accounts a strategy may
 trade on, and the magic number each strategy version trades under on an account.
 
-Kill switch. ``kill`` (``nl-trader kill ID`` / ``--all``) marks running sessions killed with the
+Kill switch. ``kill`` (``nl-trader kill STRATEGY`` / ``--all``) marks running sessions killed with the
 person and the reason, in one audited transaction; a session sees it at its next poll, sends no new
 order, cancels its pending orders and (unless told to keep them) closes its positions, then stops.
 The file sentinel does the same from outside any program: while the file ``kill_file()`` exists
@@ -57,13 +57,14 @@ def kill_file_reason() -> str | None:
 
 def kill(
     store: Store,
-    session_ids: list[int] | None,
+    strategy_ids: list[int] | None,
     *,
     by: str,
     reason: str,
     close_positions: bool = True,
 ) -> list[LiveSessionRecord]:
-    """Kill running sessions (``None``: all of them); return the ones marked.
+    """Kill the running sessions of the strategies named (``None``: every running session);
+    return the sessions marked.
 
     Audited per session with the person and the reason. Each stops at its next poll: no new
     orders, pending orders cancelled, positions closed unless ``close_positions`` is False.
@@ -74,13 +75,15 @@ def kill(
         raise InvalidInputError(["reason: say why the sessions are killed"], what="kill")
     with store.transaction():
         running = store.running_sessions()
-        if session_ids is not None:
-            unknown = sorted(set(session_ids) - {s.id for s in running})
-            if unknown:
+        if strategy_ids is not None:
+            for ident in strategy_ids:
+                store.strategy(ident)  # an unknown id is named as such
+            idle = sorted(set(strategy_ids) - {s.strategy_id for s in running})
+            if idle:
                 raise InvalidInputError(
-                    [f"session {ident}: not running" for ident in unknown], what="kill"
+                    [f"strategy {ident}: no session is running" for ident in idle], what="kill"
                 )
-            running = [s for s in running if s.id in session_ids]
+            running = [s for s in running if s.strategy_id in strategy_ids]
         for session in running:
             store.update_session(
                 session.id,

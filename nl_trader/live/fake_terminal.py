@@ -24,8 +24,9 @@ Faults can be injected to test the executor: see ``inject_fault``.
 from __future__ import annotations
 
 import fnmatch
+import random
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -71,7 +72,21 @@ _INT_FIELDS = (
 )
 _TEXT_LIMIT = 29
 _TIMEFRAME_NAMES = {code: name for name, code in TIMEFRAME_CODES.items()}
-FAULTS = ("no_connection", "timeout_after_send", "autotrading_api_disabled", "requote")
+FAULTS = (
+    "no_connection",
+    "timeout_before_send",
+    "timeout_after_send",
+    "disconnect_after_reply",
+    "autotrading_api_disabled",
+    "requote",
+    "price_changed",
+    "partial_fill",
+    "server_reject",
+    "market_closed",
+    "terminal_restart",
+)
+RANDOM_FAULTS = tuple(kind for kind in FAULTS if kind != "autotrading_api_disabled")
+"""Faults a real link and trade server produce on their own (the API switch is the user's)."""
 
 
 def _text_ok(value: object) -> bool:
@@ -123,6 +138,8 @@ class FakeTerminal:
         self._error: tuple[int, str] = _SUCCESS
         self._selected = set(broker.symbols)
         self._faults: deque[str] = deque()
+        self._random: tuple[random.Random, float, tuple[str, ...]] | None = None
+        self.fault_counts: dict[str, int] = {}
         self.order_send_calls = 0  # how many requests reached the trade server (for fault tests)
 
     @classmethod
@@ -156,13 +173,50 @@ class FakeTerminal:
         """Make the next ``times`` ``order_send`` calls fail as a real connection can.
 
         ``no_connection``: the request never leaves and the connection is lost (None, -10004;
-        every call fails so until ``initialize()``). ``timeout_after_send``: the
-        server executes it but the reply is lost (None, -10005). ``autotrading_api_disabled``:
-        (None, -8). ``requote``: an OrderSendResult with 10004 and the current prices.
+        every call fails so until ``initialize()``). ``timeout_before_send``: None, -10005, and
+        the server never got it. ``timeout_after_send``: the server executes it but the reply is
+        lost (None, -10005). ``disconnect_after_reply``: executed and answered, then the link
+        drops (-10004 until ``initialize()``). ``autotrading_api_disabled``: (None, -8).
+        ``requote`` / ``price_changed``: 10004 / 10020 with the current prices, nothing done.
+        ``partial_fill``: an IOC market order fills about half its volume (10010), the rest is
+        cancelled; FOK is refused whole (10006). ``server_reject``: 10006. ``market_closed``:
+        10018. ``terminal_restart``: the terminal restarts before the request leaves: the link
+        drops and Market Watch keeps only symbols with positions or orders.
         """
         if kind not in FAULTS:
             raise ValueError(f"kind: unknown fault {kind!r}; one of {', '.join(FAULTS)}")
         self._faults.extend([kind] * times)
+
+    def inject_random_faults(
+        self, rng: random.Random, probability: float, kinds: Sequence[str] = RANDOM_FAULTS
+    ) -> None:
+        """From now on each ``order_send`` fails, with ``probability``, by one of ``kinds``
+        drawn from ``rng``; ``fault_counts`` counts them by kind."""
+        unknown = [kind for kind in kinds if kind not in FAULTS]
+        if unknown or not 0 <= probability <= 1:
+            raise ValueError(f"kinds {unknown} unknown or probability {probability} not in [0, 1]")
+        self._random = (rng, probability, tuple(kinds))
+
+    def stop_random_faults(self) -> None:
+        self._random = None
+
+    def restart(self) -> None:
+        """The terminal restarts: the link drops until ``initialize()``; Market Watch keeps only
+        the symbols with positions or orders; the trade server's state is untouched."""
+        self._connected = False
+        held = {p.symbol for p in self.broker.positions.values()}
+        held |= {o.symbol for o in self.broker.orders.values()}
+        self._selected = held
+
+    def _next_fault(self) -> str | None:
+        fault = self._faults.popleft() if self._faults else None
+        if fault is None and self._random is not None:
+            rng, probability, kinds = self._random
+            if rng.random() < probability:
+                fault = rng.choice(kinds)
+        if fault is not None:
+            self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
+        return fault
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _begin(self) -> bool:
@@ -657,17 +711,22 @@ class FakeTerminal:
         if request is None:
             return None
         echo = TradeRequest.from_mapping(request)
-        fault = self._faults.popleft() if self._faults else None
+        fault = self._next_fault()
         if self.tradeapi_disabled or fault == "autotrading_api_disabled":
             self._fail(
                 mt5.RES_E_AUTO_TRADING_DISABLED,
                 "Auto-Trading using Python API disabled in Terminal",
             )
             return None
-        if fault == "no_connection":
+        if fault in ("no_connection", "terminal_restart"):
             # The pipe is gone: like the package, every call fails with -10004 until initialize().
+            if fault == "terminal_restart":
+                self.restart()
             self._connected = False
             self._fail(mt5.RES_E_INTERNAL_FAIL_CONNECT, "No IPC connection")
+            return None
+        if fault == "timeout_before_send":
+            self._fail(mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
             return None
         if not self.trade_allowed:
             return OrderSendResult(
@@ -675,33 +734,58 @@ class FakeTerminal:
                 comment="AutoTrading disabled by client",
                 request=echo,
             )
-        if fault == "requote":
+        refused = {
+            "requote": (mt5.TRADE_RETCODE_REQUOTE, "Requote"),
+            "price_changed": (mt5.TRADE_RETCODE_PRICE_CHANGED, "Prices changed"),
+            "server_reject": (mt5.TRADE_RETCODE_REJECT, "Request rejected"),
+            "market_closed": (mt5.TRADE_RETCODE_MARKET_CLOSED, "Market closed"),
+        }
+        partial = fault == "partial_fill" and request["action"] == mt5.TRADE_ACTION_DEAL
+        if partial and request["type_filling"] != mt5.ORDER_FILLING_IOC:
+            fault, partial = "server_reject", False  # FOK: all or nothing, so nothing
+        if fault in refused:
+            retcode, comment = refused[fault]
             quote = self.broker.quote(request["symbol"])
+            self.order_send_calls += fault in ("server_reject", "market_closed")
             return OrderSendResult(
-                retcode=mt5.TRADE_RETCODE_REQUOTE,
+                retcode=retcode,
                 bid=quote.bid if quote else 0.0,
                 ask=quote.ask if quote else 0.0,
-                comment="Requote",
+                comment=comment,
                 request=echo,
             )
         self.order_send_calls += 1
+        if partial:
+            request = {**request, "volume": self._part_of(request)}
         result = self.broker.send(request)
         if fault == "timeout_after_send":
             self._fail(mt5.RES_E_INTERNAL_FAIL_TIMEOUT, "IPC timeout")
             return None
-        return OrderSendResult(
-            retcode=result.retcode,
+        answer = OrderSendResult(
+            retcode=mt5.TRADE_RETCODE_DONE_PARTIAL
+            if partial and result.retcode == mt5.TRADE_RETCODE_DONE
+            else result.retcode,
             deal=result.deal,
             order=result.order,
             volume=result.volume,
             price=result.price,
             bid=result.bid,
             ask=result.ask,
-            comment=result.comment,
+            comment="Request executed partially" if partial else result.comment,
             request_id=result.request_id,
             retcode_external=result.retcode_external,
             request=echo,
         )
+        if fault == "disconnect_after_reply":
+            self._connected = False
+        return answer
+
+    def _part_of(self, request: Mapping[str, Any]) -> float:
+        """About half the volume on the symbol's step (at least one step): what the book had."""
+        spec = self.broker.symbols[request["symbol"]]
+        step = spec.volume_step
+        steps = max(1, round(request["volume"] / step) // 2)
+        return round(max(spec.volume_min, steps * step), 8)
 
 
 def _group_match(name: str, group: str) -> bool:
