@@ -43,6 +43,12 @@ def _audit_key_of_the_test_run(
 
 
 @pytest.fixture(autouse=True)
+def _no_kill_file_from_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kill switch's file sentinel: each test's own, never the developer's ~/.nl_trader/KILL.
+    monkeypatch.setenv("NL_TRADER_KILL_FILE", str(tmp_path / "KILL"))
+
+
+@pytest.fixture(autouse=True)
 def _no_terminal_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests choose their terminal explicitly; a developer's NL_TRADER_TERMINAL must not leak in.
     monkeypatch.delenv("NL_TRADER_TERMINAL", raising=False)
