@@ -7,6 +7,7 @@ its ask-again loop) can act on it: ``volume: 0.013 is not a multiple of the symb
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class NlTraderError(Exception):
@@ -20,6 +21,17 @@ class InvalidInputError(NlTraderError, ValueError):
         self.problems = tuple(problems)
         self.what = what
         super().__init__(f"invalid {what}: " + "; ".join(self.problems))
+
+    @classmethod
+    def from_validation(cls, error: Any, *, where: str, what: str) -> InvalidInputError:
+        """A pydantic ``ValidationError`` as problems named ``where.field``."""
+        return cls(
+            [
+                f"{where}.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+                for item in error.errors(include_url=False)
+            ],
+            what=what,
+        )
 
 
 class OrderParamsError(InvalidInputError):

@@ -144,11 +144,9 @@ def load_criteria(
     try:
         return PromotionCriteria.model_validate(values)
     except ValidationError as error:
-        problems = [
-            f"promotion.{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
-            for item in error.errors(include_url=False)
-        ]
-        raise InvalidInputError(problems, what="promotion criteria") from None
+        raise InvalidInputError.from_validation(
+            error, where="promotion", what="promotion criteria"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,13 @@ from nl_trader.lifecycle import (
     verify_records,
 )
 from nl_trader.live.accounts import get_profile
-from nl_trader.live.session import LiveSession, journal_problems, paper_terminal, start_session
+from nl_trader.live.session import (
+    LiveSession,
+    journal_problems,
+    paper_terminal,
+    run_sessions,
+    start_session,
+)
 from nl_trader.live.terminal import open_terminal
 from nl_trader.spec import StrategySpec, spec_hash
 from nl_trader.store import BacktestRun, Store
@@ -500,6 +506,7 @@ def _sessions_table(sessions: list[Any]) -> Table:
         "started",
         "bars",
         "last bar",
+        "drift",
         "stop reason",
     ):
         table.add_column(column)
@@ -520,6 +527,7 @@ def _sessions_table(sessions: list[Any]) -> Table:
             _when(session.started_at),
             str(session.bars_processed),
             _when(session.last_bar_time),
+            markup_safe(str((session.drift or {}).get("summary", ""))),
             markup_safe(session.stop_reason or ""),
         )
     return table
@@ -895,7 +903,13 @@ def paper_session_terminal(store: Store, strategy_id: int) -> Any:
 
 @live_app.command("start")
 def live_start(
-    strategy_id: StrategyId,
+    strategy_ids: Annotated[
+        list[int],
+        typer.Argument(
+            help="The strategies to run (see `nl-trader list`): several run in one process, "
+            "each with its own feed and journal."
+        ),
+    ],
     account: Annotated[
         str,
         typer.Option(
@@ -937,25 +951,36 @@ def live_start(
     """
     with open_store(db) as store:
         profile = get_profile(account, config)
+        shared: list[Any] = []  # one terminal connection per process for a broker profile
+        sessions: list[LiveSession] = []
+        for strategy_id in dict.fromkeys(strategy_ids):
 
-        def terminal() -> Any:
-            if profile.paper:
-                return paper_session_terminal(store, strategy_id)
-            return open_terminal(profile.terminal)
+            def terminal(strategy_id: int = strategy_id) -> Any:
+                if profile.paper:
+                    return paper_session_terminal(store, strategy_id)
+                if not shared:
+                    shared.append(open_terminal(profile.terminal))
+                return shared[0]
 
-        session = start_session(
-            store,
-            strategy_id,
-            profile=profile,
-            terminal=terminal,
-            by=_actor(by),
-            confirm_real=confirm_real,
-            listener=event_printer(),
-            flatten_on_stop=not keep_positions,
-        )
-        _announce(session)
-        summary = session.run(max_bars=max_bars, poll_interval_s=poll_s)
-        print_summary(summary)
+            try:
+                session = start_session(
+                    store,
+                    strategy_id,
+                    profile=profile,
+                    terminal=terminal,
+                    by=_actor(by),
+                    confirm_real=confirm_real,
+                    listener=event_printer(),
+                    flatten_on_stop=not keep_positions,
+                )
+            except BaseException:
+                for started in sessions:  # all or none of the command's strategies run
+                    started.stop(f"strategy {strategy_id} of the same start was refused")
+                raise
+            _announce(session)
+            sessions.append(session)
+        for summary in run_sessions(sessions, max_bars=max_bars, poll_interval_s=poll_s):
+            print_summary(summary)
 
 
 def _announce(session: LiveSession) -> None:

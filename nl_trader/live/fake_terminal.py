@@ -784,7 +784,7 @@ class FakeTerminal:
         """About half the volume on the symbol's step (at least one step): what the book had."""
         spec = self.broker.symbols[request["symbol"]]
         step = spec.volume_step
-        steps = max(1, round(request["volume"] / step) // 2)
+        steps = max(1, round(float(request["volume"]) / step) // 2)
         return round(max(spec.volume_min, steps * step), 8)
 
 

@@ -305,24 +305,9 @@ class LiveSession:
     ) -> SessionSummary:
         """Trade bar by bar until stopped: the stop flag or the kill switch, the end of the
         replay, ``max_bars`` new bars, Ctrl-C, or an error (recorded as the reason, then raised)."""
-        reason: str | None = None
-        try:
-            while reason is None:
-                reason = self.tick(max_bars=max_bars)
-                if reason is not None:
-                    break
-                if self.replaying:
-                    if self.terminal.advance(1) == 0:  # type: ignore[attr-defined]
-                        reason = "replay finished: no more bars"
-                else:
-                    sleep(poll_interval_s)
-                self.client.poll()
-        except KeyboardInterrupt:
-            reason = "interrupted (Ctrl-C)"
-        except BaseException as error:
-            self.stop(f"failed: {error}")
-            raise
-        return self.stop(reason)
+        return run_sessions(
+            [self], max_bars=max_bars, poll_interval_s=poll_interval_s, sleep=sleep
+        )[0]
 
     def tick(self, *, max_bars: int | None = None) -> str | None:
         """One poll: why the session must stop now, else decide on a new bar if there is one."""
@@ -340,8 +325,10 @@ class LiveSession:
         self._note_feed(update)
         if update.new_bar is None or not update.ok:
             return False
+        drift: dict[str, Any] | None = None
         if self.drift is not None:
             report = self.drift.update(update.frame, self.store.journal(self.session_id))
+            drift = {"summary": report.summary(), **report.to_dict()}
             if report.alerts and self.drift.pause_on_alert:
                 self._pause("drift: " + "; ".join(report.alerts))
         if self.paused is not None:
@@ -362,6 +349,7 @@ class LiveSession:
                     "heartbeat_at": self.store.now(),
                     "bars_processed": self.summary.bars_processed,
                     "last_bar_time": stamp,
+                    **({"drift": drift} if drift is not None else {}),
                 },
             )
         return True
@@ -398,6 +386,7 @@ class LiveSession:
             self.magic,
             recent_sends_s=tuple(self._sends_s),
             server_utc_offset_s=self.clock.offset_s,
+            server_now_s=now_s,
         )
         refusal = check_guards(request, taken, self.limits)
         if refusal is None:
@@ -613,6 +602,48 @@ class LiveSession:
         )
         if self.listener is not None:
             self.listener(kind, order_id, payload)
+
+
+def run_sessions(
+    sessions: list[LiveSession],
+    *,
+    max_bars: int | None = None,
+    poll_interval_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[SessionSummary]:
+    """Run several sessions in one process (several strategies and symbols, each with its own
+    feed and journal) until every one has stopped; return their summaries in order.
+
+    Each poll every running session checks its stop flags and decides on its new bar; replaying
+    terminals then move one bar (each terminal once, however many sessions share it), and every
+    session polls its executor. An error stops every session with it as the reason, then is
+    raised; Ctrl-C stops them all."""
+    running = list(sessions)
+    try:
+        while running:
+            for session in list(running):
+                reason = session.tick(max_bars=max_bars)
+                if reason is not None:
+                    session.stop(reason)
+                    running.remove(session)
+            terminals = {id(s.terminal): s.terminal for s in running if s.replaying}
+            for key, terminal in terminals.items():
+                if terminal.advance(1) == 0:  # type: ignore[attr-defined]
+                    for session in [s for s in running if id(s.terminal) == key]:
+                        session.stop("replay finished: no more bars")
+                        running.remove(session)
+            if running and not terminals:
+                sleep(poll_interval_s)
+            for session in running:
+                session.client.poll()
+    except KeyboardInterrupt:
+        for session in running:
+            session.stop("interrupted (Ctrl-C)")
+    except BaseException as error:
+        for session in running:
+            session.stop(f"failed: {error}")
+        raise
+    return [session.summary for session in sessions]
 
 
 def _paper_credentials(terminal: TerminalPort) -> Credentials:

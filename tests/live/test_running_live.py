@@ -22,12 +22,12 @@ from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.guards import GuardLimits, GuardSnapshot, check
 from nl_trader.live.order_ids import client_id_of
 from nl_trader.live.reconcile import ReconciliationError
-from nl_trader.live.session import LiveSession, paper_terminal, start_session
+from nl_trader.live.session import LiveSession, paper_terminal, run_sessions, start_session
 from nl_trader.sim.broker import SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.store import Store
 from nl_trader.symbols import symbol_spec
-from tests.store.builders import PASSED, StoreCopy, copy_template, example_spec, sample
+from tests.store.builders import MISSED, PASSED, StoreCopy, copy_template, example_spec, sample
 
 DEMO = AccountProfile(name="demo", terminal="fake")
 FAR_FUTURE = 2**31 - 1
@@ -343,3 +343,24 @@ def test_on_a_terminal_whose_symbols_carry_a_suffix_the_session_trades_the_broke
     assert session.symbol == "EURUSD.sml"
     _trade_until(session, terminal, lambda: bool(_ours(terminal, session.magic)))
     assert {p.symbol for p in _ours(terminal, session.magic)} == {"EURUSD.sml"}
+
+
+# ---- several strategies in one process --------------------------------------------------------------
+def test_two_strategies_run_in_one_process_each_with_its_own_feed_and_journal(
+    copy: StoreCopy,
+) -> None:
+    with copy.open() as store:
+        approve(store, PASSED, run_id=1, by="risk officer")
+        approve(store, MISSED, run_id=2, by="risk officer", override_reason="second book")
+        one = start_session(store, PASSED, profile=DEMO, terminal=_terminal(), by="ops")
+        two = start_session(store, MISSED, profile=DEMO, terminal=_terminal(), by="ops")
+        first, second = run_sessions([one, two], max_bars=120)
+        assert first.bars_processed == second.bars_processed == 120
+        assert first.orders_sent == second.orders_sent > 0  # the same spec on the same bars
+        assert one.feed is not two.feed
+        journals = [store.journal(s.session_id) for s in (one, two)]
+        assert all(
+            j and {e.session_id for e in j} == {s.session_id}
+            for j, s in zip(journals, (one, two), strict=True)
+        )
+        assert {store.session(s.session_id).status for s in (one, two)} == {"stopped"}
