@@ -6,7 +6,6 @@ All on the fake terminal (the backtester's fill engine), through ``start_session
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +26,10 @@ from nl_trader.sim.broker import SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.store import Store
 from nl_trader.symbols import symbol_spec
-from tests.store.builders import MISSED, PASSED, StoreCopy, copy_template, example_spec, sample
+from tests.store.builders import MISSED, PASSED, StoreCopy, example_spec, sample
 
 DEMO = AccountProfile(name="demo", terminal="fake")
 FAR_FUTURE = 2**31 - 1
-
-
-@pytest.fixture
-def copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> StoreCopy:
-    return copy_template(tmp_path_factory, tmp_path)
-
-
-@pytest.fixture
-def store(copy: StoreCopy) -> Iterator[Store]:
-    with copy.open() as opened:
-        approve(opened, PASSED, run_id=1, by="risk officer")
-        yield opened
 
 
 def _terminal() -> FakeTerminal:

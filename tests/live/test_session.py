@@ -7,7 +7,6 @@ as the backtester.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from nl_trader import mt5
 from nl_trader.backtest.engine import BacktestSettings
 from nl_trader.client import MAS
 from nl_trader.errors import InvalidInputError
-from nl_trader.lifecycle import GateRefusedError, LifecycleError, approve, request_stop, revoke
+from nl_trader.lifecycle import GateRefusedError, LifecycleError, request_stop, revoke
 from nl_trader.live.accounts import PAPER_PROFILE, AccountProfile, get_profile, load_profiles
 from nl_trader.live.control import assign_account
 from nl_trader.live.fake_terminal import FakeTerminal
@@ -35,21 +34,9 @@ from nl_trader.sim.broker import AccountConfig, SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.store import State, Store
 from nl_trader.symbols import symbol_spec
-from tests.store.builders import PASSED, StoreCopy, copy_template, example_spec, sample
+from tests.store.builders import PASSED, StoreCopy, example_spec, sample
 
 PASSWORD = "s3cret-Pa55word"
-
-
-@pytest.fixture
-def copy(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> StoreCopy:
-    return copy_template(tmp_path_factory, tmp_path)
-
-
-@pytest.fixture
-def store(copy: StoreCopy) -> Iterator[Store]:
-    with copy.open() as opened:
-        approve(opened, PASSED, run_id=1, by="risk officer")
-        yield opened
 
 
 def _paper(store: Store) -> FakeTerminal:
