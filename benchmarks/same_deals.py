@@ -30,7 +30,11 @@ import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from nl_trader.backtest.engine import run_backtest
-from nl_trader.cli.backtest import bars_for, conversion_bars_for
+try:  # the tree under test, or an older revision (before data.run_data)
+    from nl_trader.data.run_data import RunData, load_run_data
+except ImportError:
+    RunData = None
+    from nl_trader.cli.backtest import bars_for, conversion_bars_for
 from nl_trader.spec import parse_spec
 from backtest_speed import load_bars, spec as sma_spec
 from nl_trader.backtest.engine import BacktestSettings
@@ -42,8 +46,12 @@ for path in sorted(Path("strategies").glob("*.json")):
         continue
     spec = parse_spec(path.read_text(encoding="utf-8"))
     symbol = spec.symbols[0]
-    bars, m1, _ = bars_for(spec, "sample", symbol, None)
-    conversions = conversion_bars_for(symbol, spec.timeframe, "sample", [], "USD")
+    if RunData is not None:
+        loaded = load_run_data(RunData.of("sample", symbol, sample_size=20_000), spec.timeframe, "USD")
+        bars, m1, conversions = loaded.bars, loaded.m1_bars, loaded.conversion_bars
+    else:
+        bars, m1, _ = bars_for(spec, "sample", symbol, None)
+        conversions = conversion_bars_for(symbol, spec.timeframe, "sample", [], "USD")
     result = run_backtest(spec, bars, symbol=symbol, m1_bars=m1, conversion_bars=conversions)
     out[path.stem] = [[deal[f] for f in fields] for deal in result.deals]
 count = int(sys.argv[4])

@@ -39,8 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nl_trader import mt5
 from nl_trader.backtest.engine import ENGINE_VERSION, BacktestSettings, run_backtest
-from nl_trader.backtest.report import CriteriaView, DataInfo, report_figures, write_reports
+from nl_trader.backtest.report import CriteriaView, report_figures, write_reports
 from nl_trader.backtest.stats import TesterStats
+from nl_trader.data.run_data import DataInfo
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.spec import StrategySpec, spec_hash
 from nl_trader.store import (

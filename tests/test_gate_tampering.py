@@ -35,7 +35,8 @@ from nl_trader.lifecycle import (
     verify_records,
 )
 from nl_trader.live.accounts import PAPER_PROFILE
-from nl_trader.live.session import paper_terminal, start_session
+from nl_trader.live.paper import paper_terminal
+from nl_trader.live.session import start_session
 from nl_trader.spec import parse_spec, spec_hash
 from nl_trader.store import Store
 from nl_trader.store.audit import GENESIS_HASH, entry_hash

@@ -25,6 +25,7 @@ from plotly.offline import get_plotlyjs
 from nl_trader import __version__, mt5
 from nl_trader.backtest.engine import ENGINE_VERSION, BacktestResult
 from nl_trader.backtest.stats import TesterStats, compute_stats
+from nl_trader.data.run_data import DataInfo
 from nl_trader.files import write_whole
 from nl_trader.spec import canonical_json
 from nl_trader.translate.explain import explain
@@ -38,18 +39,6 @@ _REASONS = {
     mt5.DEAL_REASON_TP: "take profit",
     mt5.DEAL_REASON_SO: "stop out",
 }
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    """Where the bars came from, for provenance and the data section."""
-
-    source: str
-    format: str
-    fingerprint: str
-    rows: int
-    timezone: str = "UTC"
-    warnings: tuple[str, ...] = ()
 
 
 def sample_data_info(bars: pd.DataFrame) -> DataInfo:

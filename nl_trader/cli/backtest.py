@@ -5,19 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from nl_trader.backtest.engine import BacktestSettings, run_backtest
-from nl_trader.backtest.report import DataInfo, sample_data_info, write_reports
+from nl_trader.backtest.report import write_reports
 from nl_trader.cli.common import app, console, load_spec
-from nl_trader.data.sample import sample_bars
-from nl_trader.errors import InvalidInputError, NlTraderError
-from nl_trader.spec import StrategySpec
-from nl_trader.symbols import conversion_pairs
-from nl_trader.timeframes import TIMEFRAME_MINUTES
+from nl_trader.data.run_data import RunData, load_run_data
+from nl_trader.errors import NlTraderError
 
 DEFAULT_REPORT = Path("report.html")
 SAMPLE_BARS = 20_000  # bars of the bundled sample a backtest on --data sample runs over
@@ -75,66 +71,17 @@ ConvertOption = Annotated[
 ]
 
 
-def checked_bars_timeframe(timeframe: str | None) -> str | None:
-    """The ``--timeframe`` of a bars file, checked (``m1`` is M1)."""
-    if timeframe is None:
-        return None
-    if timeframe.strip().upper() not in TIMEFRAME_MINUTES:
-        raise InvalidInputError(
-            [
-                f"--timeframe: {timeframe!r} is not an MT5 timeframe "
-                f"({', '.join(TIMEFRAME_MINUTES)})"
-            ],
-            what="backtest",
-        )
-    return timeframe.strip().upper()
-
-
-def bars_for(
-    spec: StrategySpec,
-    data: str,
-    symbol: str,
-    timezone: str | None,
-    timeframe: str | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
-    """The bars the strategy runs on, the M1 bars for intrabar detail if any, and the data info.
-
-    ``timeframe`` is that of the bars in the file, for files whose spacing does not show it.
-    """
-    if data == "sample":
-        if timeframe is not None:
-            raise InvalidInputError(
-                ["--timeframe: the sample is made at the strategy's timeframe; give a bars file"],
-                what="backtest",
-            )
-        bars = sample_bars(symbol, spec.timeframe, bars=SAMPLE_BARS)
-        return bars, None, sample_data_info(bars)
-    from nl_trader.data.loaders import load_bars, resample
-
-    loaded = load_bars(
-        Path(data), symbol=symbol, timezone=timezone, timeframe=checked_bars_timeframe(timeframe)
-    )
-    bars = loaded.bars
-    info = DataInfo(
-        source=str(data),
-        format=loaded.format,
-        fingerprint=loaded.fingerprint,
-        rows=len(bars),
-        timezone=str(loaded.source_timezone),
-        warnings=tuple(loaded.warnings),
-    )
-    have = str(bars.attrs.get("timeframe", ""))
-    if have == spec.timeframe:
-        return bars, None, info
-    if have and TIMEFRAME_MINUTES.get(have, 10**9) < TIMEFRAME_MINUTES.get(spec.timeframe, 0):
-        return resample(bars, spec.timeframe), (bars if have == "M1" else None), info
-    raise InvalidInputError(
-        [
-            f"--data: the strategy runs on {spec.timeframe} bars but {data} holds {have or 'unknown'} "
-            "bars; give bars of that timeframe or lower"
-        ],
-        what="backtest",
-    )
+# How the command line calls each field of a run's data (``data.run_data`` names them in errors).
+DATA_OPTIONS = {
+    "source": "--data",
+    "symbol": "--symbol",
+    "from": "--from",
+    "to": "--to",
+    "bars": "--bars",
+    "timezone": "--timezone",
+    "timeframe": "--timeframe",
+    "convert": "--convert",
+}
 
 
 # The options (of backtest and backtest-strategy) that set each field of BacktestSettings.
@@ -156,61 +103,6 @@ def settings_problems(error: ValidationError) -> list[str]:
         name = ".".join(str(part) for part in item["loc"])
         problems.append(f"{SETTINGS_OPTIONS.get(name, name)}: {item['msg']}")
     return problems
-
-
-def conversion_bars_for(
-    symbol: str, timeframe: str, data: str, convert: list[str], account_currency: str
-) -> dict[str, pd.DataFrame]:
-    """Bars of the pairs that turn the symbol's money into the account currency.
-
-    From the bundled sample when the data is the sample; else from ``--convert PAIR=FILE``; a pair
-    still missing is refused before the run, naming it.
-    """
-    needed = conversion_pairs(symbol, account_currency)
-    if data == "sample":
-        return {pair: sample_bars(pair, timeframe, bars=SAMPLE_BARS) for pair in needed}
-    from nl_trader.data.loaders import load_bars, resample
-
-    frames: dict[str, pd.DataFrame] = {}
-    for item in convert:
-        pair, _, path = item.partition("=")
-        pair = pair.strip().upper()
-        if not pair or not path:
-            raise InvalidInputError(
-                [f"--convert: expected PAIR=FILE (e.g. USDJPY=usdjpy_h1.csv), got {item!r}"],
-                what="backtest",
-            )
-        bars = load_bars(Path(path), symbol=pair).bars
-        have = str(bars.attrs.get("timeframe", ""))
-        if (
-            have
-            and have != timeframe
-            and TIMEFRAME_MINUTES.get(have, 0) < TIMEFRAME_MINUTES[timeframe]
-        ):
-            bars = resample(bars, timeframe)
-        frames[pair] = bars
-    missing = [pair for pair in needed if pair not in frames]
-    if missing:
-        raise InvalidInputError(
-            [
-                f"--convert: {symbol}'s money converts to {account_currency} through "
-                f"{', '.join(missing)}; give "
-                + " ".join(f"--convert {pair}=FILE" for pair in missing)
-            ],
-            what="backtest",
-        )
-    return frames
-
-
-def window(bars: pd.DataFrame, start: str | None, end: str | None) -> pd.DataFrame:
-    try:
-        if start:
-            bars = bars[bars.index >= pd.Timestamp(start, tz="UTC")]
-        if end:
-            bars = bars[bars.index < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)]
-    except ValueError as error:
-        raise InvalidInputError([f"--from/--to: {error}"], what="backtest") from None
-    return bars
 
 
 @app.command()
@@ -294,28 +186,24 @@ def backtest(
             commission_per_lot=commission,
             server_timezone=server_timezone,
         )
-        bars, m1, info = bars_for(parsed, data, name, timezone, bars_timeframe)
-        conversions = {
-            pair: window(frame, start, end)
-            for pair, frame in conversion_bars_for(
-                name, parsed.timeframe, data, convert or [], settings.currency
-            ).items()
-        }
-        bars = window(bars, start, end)
-        if m1 is not None:
-            m1 = window(m1, start, end)
-        for pair, frame in conversions.items():
-            if len(bars) and (not len(frame) or frame.index[0] > bars.index[0]):
-                first = f"{frame.index[0]:%Y-%m-%d}" if len(frame) else "nowhere in the window"
-                raise InvalidInputError(
-                    [
-                        f"--convert: {pair}'s bars start {first}, after the first bar to test "
-                        f"({bars.index[0]:%Y-%m-%d}); pass --from {first} or a longer file"
-                        if len(frame)
-                        else f"--convert: {pair} has no bars between --from and --to"
-                    ],
-                    what="backtest",
-                )
+        description = RunData.of(
+            data,
+            name,
+            start=start,
+            end=end,
+            sample_size=SAMPLE_BARS,
+            timezone=timezone,
+            timeframe=bars_timeframe,
+            convert=convert or [],
+            names=DATA_OPTIONS,
+        )
+        loaded = load_run_data(description, parsed.timeframe, settings.currency, names=DATA_OPTIONS)
+        bars, m1, conversions, info = (
+            loaded.bars,
+            loaded.m1_bars,
+            loaded.conversion_bars,
+            loaded.info,
+        )
     except ValidationError as error:
         console.print("[red]cannot backtest:[/red]")
         for problem in settings_problems(error):

@@ -21,13 +21,12 @@ from nl_trader.cli.common import app, console
 from nl_trader.cli.lifecycle import (
     event_printer,
     format_pf,
-    load_run_bars,
-    paper_session_terminal,
     print_approval,
     print_run,
     print_summary,
 )
 from nl_trader.client import MAS
+from nl_trader.data.run_data import RunData, load_run_data
 from nl_trader.errors import NlTraderError
 from nl_trader.lifecycle import (
     AccountFacts,
@@ -41,6 +40,7 @@ from nl_trader.lifecycle import (
 )
 from nl_trader.live.accounts import PAPER_PROFILE
 from nl_trader.live.fake_terminal import FakeTerminal
+from nl_trader.live.paper import paper_session_terminal
 from nl_trader.live.session import SessionSummary, start_session
 from nl_trader.store import Store
 from nl_trader.strategy.examples import load_examples
@@ -252,14 +252,14 @@ def run_pipeline(
 
     console.rule("3. Backtest on the bundled EURUSD sample")
     spec = result.spec
-    data = {"source": "sample", "symbol": spec.symbols[0], "bars": sample_size}
-    bars, _, info = load_run_bars(spec, data)
+    data = RunData.of("sample", spec.symbols[0], sample_size=sample_size)
+    loaded = load_run_data(data, spec.timeframe, "USD")
     run = backtest(
         store,
         strategy_id,
-        bars,
-        data=data,
-        data_info=info,
+        loaded.bars,
+        data=data.to_record(),
+        data_info=loaded.info,
         report_dir=store.path.parent / "reports",
         by=actor,
     )

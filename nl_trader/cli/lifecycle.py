@@ -10,22 +10,20 @@ strategy), 2 an error.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
 from nl_trader.backtest.engine import BacktestSettings
-from nl_trader.backtest.report import DataInfo
 from nl_trader.cli.backtest import (
+    DATA_OPTIONS,
     AccountModeOption,
     CommissionOption,
     ConvertOption,
@@ -39,14 +37,11 @@ from nl_trader.cli.backtest import (
     SymbolOption,
     TimezoneOption,
     ToOption,
-    bars_for,
-    conversion_bars_for,
     settings_problems,
-    window,
 )
 from nl_trader.cli.common import app, console, load_spec
 from nl_trader.cli.screen import cell, explained, markup_safe, screened
-from nl_trader.data.sample import sample_bars
+from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData, load_run_data
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import (
     MAX_APPROVAL_DAYS,
@@ -69,24 +64,22 @@ from nl_trader.lifecycle import (
     verify_records,
 )
 from nl_trader.live.accounts import get_profile
+from nl_trader.live.paper import paper_session_terminal
 from nl_trader.live.session import (
     LiveSession,
     journal_problems,
-    paper_terminal,
     run_sessions,
     start_session,
 )
 from nl_trader.live.terminal import open_terminal
 from nl_trader.spec import StrategySpec, spec_hash
 from nl_trader.store import BacktestRun, Store
-from nl_trader.symbols import conversion_pairs
 
 if TYPE_CHECKING:  # translating loads langchain: only `new` imports it, when it runs
     from nl_trader.translate.translate import Translation
 
 EXIT_REFUSED, EXIT_INPUT = 1, 2
 EXIT_CLARIFY, EXIT_REFUSE = 3, 4
-DEFAULT_SAMPLE_BARS = 6_000
 
 DbOption = Annotated[
     Path | None,
@@ -165,55 +158,6 @@ def format_pf(value: Any) -> str:
 
 def _when(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-
-
-# ---- data -----------------------------------------------------------------------------------------
-def load_run_bars(
-    spec: StrategySpec, data: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame | None, DataInfo]:
-    """The bars a run is (or was) made on, from its ``data`` description, and their DataInfo."""
-    symbol = str(data["symbol"])
-    source = str(data["source"])
-    if source == "sample":
-        count = int(data.get("bars") or DEFAULT_SAMPLE_BARS)
-        bars = window(
-            sample_bars(symbol, spec.timeframe, bars=count), data.get("from"), data.get("to")
-        )
-        digest = pd.util.hash_pandas_object(bars, index=True).to_numpy().tobytes()
-        info = DataInfo(
-            source=f"nl_trader generated sample ({symbol} {spec.timeframe}, {count} bars)",
-            format="sample",
-            fingerprint=hashlib.sha256(digest).hexdigest(),
-            rows=len(bars),
-        )
-        return bars, None, info
-    bars, m1, info = bars_for(spec, source, symbol, data.get("timezone"))
-    bars = window(bars, data.get("from"), data.get("to"))
-    if m1 is not None:
-        m1 = window(m1, data.get("from"), data.get("to"))
-    return bars, m1, info
-
-
-def load_conversion_bars(
-    spec: StrategySpec, data: dict[str, Any], currency: str
-) -> dict[str, pd.DataFrame]:
-    """Bars of the pairs that convert the symbol's money to ``currency``: from the sample with
-    sample data, else the run's ``convert`` files (PAIR=FILE)."""
-    symbol = str(data["symbol"])
-    if not conversion_pairs(symbol, currency):
-        return {}
-    source = str(data["source"])
-    if source == "sample":
-        count = int(data.get("bars") or DEFAULT_SAMPLE_BARS)
-        frames = {
-            pair: sample_bars(pair, spec.timeframe, bars=count)
-            for pair in conversion_pairs(symbol, currency)
-        }
-    else:
-        frames = conversion_bars_for(
-            symbol, spec.timeframe, source, list(data.get("convert") or []), currency
-        )
-    return {pair: window(frame, data.get("from"), data.get("to")) for pair, frame in frames.items()}
 
 
 # ---- new, edit -----------------------------------------------------------------------------------
@@ -588,17 +532,16 @@ def backtest_strategy(
         version = store.current_version(strategy_id)
         spec = version.spec
         name = symbol or spec.symbols[0]
-        description: dict[str, Any] = {
-            "source": data if data == "sample" else str(Path(data).resolve()),
-            "symbol": name,
-            "from": start,
-            "to": end,
-        }
-        if data == "sample":
-            description["bars"] = sample_size
-        else:
-            description["timezone"] = timezone
-            description["convert"] = [_absolute_pair_file(item) for item in convert or []]
+        description = RunData.of(
+            data,
+            name,
+            start=start,
+            end=end,
+            sample_size=sample_size,
+            timezone=timezone,
+            convert=convert or [],
+            names=DATA_OPTIONS,
+        )
         criteria = load_criteria(
             config,
             {
@@ -619,8 +562,9 @@ def backtest_strategy(
                 commission_per_lot=commission,
                 server_timezone=server_timezone,
             )
-            bars, m1, info = load_run_bars(spec, description)
-            conversions = load_conversion_bars(spec, description, settings.currency)
+            loaded = load_run_data(
+                description, spec.timeframe, settings.currency, names=DATA_OPTIONS
+            )
         except ValidationError as error:
             raise InvalidInputError(settings_problems(error), what="backtest settings") from None
         except OSError as error:
@@ -629,25 +573,20 @@ def backtest_strategy(
         run = backtest(
             store,
             strategy_id,
-            bars,
-            data=description,
-            data_info=info,
+            loaded.bars,
+            data=description.to_record(),
+            data_info=loaded.info,
             report_dir=report_dir or store.path.parent / "reports",
             by=_actor(by),
             settings=settings,
             criteria=criteria,
-            m1_bars=m1,
-            conversion_bars=conversions,
+            m1_bars=loaded.m1_bars,
+            conversion_bars=loaded.conversion_bars,
         )
         print_run(store, run)
         console.print(
             f"next: nl-trader approve {strategy_id} --report {run.id} --by NAME", markup=False
         )
-
-
-def _absolute_pair_file(item: str) -> str:
-    pair, _, path = item.partition("=")
-    return f"{pair}={Path(path).resolve()}" if path else item
 
 
 def print_run(store: Store, run: BacktestRun) -> None:
@@ -864,41 +803,12 @@ def print_summary(summary: Any) -> None:
         ),
         ("open positions left", str(summary.open_positions)),
         ("stopped because", summary.stop_reason),
+        *([("against the backtest", summary.drift)] if summary.drift else []),
         ("journal sha256", summary.journal_sha256),
     ]
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
-
-
-def paper_session_terminal(store: Store, strategy_id: int) -> Any:
-    """The fake terminal for a paper session: the approved run's held-out bars to replay."""
-    approval = store.latest_approval(strategy_id)
-    if approval is None:
-        raise LifecycleError([f"strategy {strategy_id}: no approval"])
-    run = store.run(approval.run_id)
-    spec = store.version(run.version_id).spec
-    if run.oos_start is None:
-        raise LifecycleError(
-            [
-                f"run {run.id}: no out-of-sample period to replay; backtest with --oos-fraction "
-                "above 0 and approve that run"
-            ]
-        )
-    bars, _, info = load_run_bars(spec, run.data)
-    if info.fingerprint != run.data_fingerprint:
-        raise LifecycleError(
-            [f"data: {run.data['source']} changed since run {run.id} (fingerprint differs)"]
-        )
-    settings = BacktestSettings.model_validate(run.settings)
-    return paper_terminal(
-        bars,
-        symbol=run.symbol,
-        timeframe=spec.timeframe,
-        start=run.oos_start,
-        settings=settings,
-        conversion_bars=load_conversion_bars(spec, run.data, settings.currency),
-    )
 
 
 @live_app.command("start")
@@ -1001,13 +911,21 @@ def live_status(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """List sessions: running or stopped, bars, last bar, why they stopped."""
+    """List sessions: running or stopped, bars, last bar, drift, why they stopped; with a
+    strategy, each session's trades against the backtest's (the drift monitor's table)."""
     with open_store(db) as store:
         sessions = store.sessions(strategy_id)
         if not sessions:
             console.print("no sessions", markup=False)
             return
         console.print(_sessions_table(sessions))
+        if strategy_id is None:
+            return
+        for session in sessions:
+            text = (session.drift or {}).get("text")
+            if text:
+                console.print(f"\nsession {session.id}, trade by trade:", markup=False)
+                console.print(str(text), markup=False, highlight=False, soft_wrap=True)
 
 
 @live_app.command("stop")

@@ -195,7 +195,7 @@ _DAY_S = 86_400
 BEGINNING_S = -(2**62)  # the first row of an offset table starts here
 
 
-def _offset_at(zone: SourceZone, utc_s: int) -> int:
+def offset_at(zone: SourceZone, utc_s: int) -> int:
     """Seconds ``zone``'s wall clock is ahead of UTC at the instant ``utc_s``."""
     if zone.base == "UTC":
         return zone.shift_minutes * 60
@@ -208,7 +208,7 @@ def offset_table(zone: SourceZone, start_s: int, end_s: int) -> np.ndarray:
     """The UTC offset of ``zone`` over ``start_s``..``end_s`` (UTC seconds) as int64 rows
     (from_utc_s, offset_s), each offset holding from its instant until the next row's; the first
     row starts at ``BEGINNING_S``. A fixed clock is one row; New York + 7 h over 2015-2023 is 19."""
-    first = _offset_at(zone, int(start_s))
+    first = offset_at(zone, int(start_s))
     rows = [(BEGINNING_S, first)]
     if zone.base != "UTC":
         days = np.arange(int(start_s) // _DAY_S, int(end_s) // _DAY_S + 2, dtype=np.int64)
@@ -220,7 +220,7 @@ def offset_table(zone: SourceZone, start_s: int, end_s: int) -> np.ndarray:
             before = int(offsets[k])
             while high - low > 1:
                 middle = (low + high) // 2
-                if _offset_at(zone, middle) == before:
+                if offset_at(zone, middle) == before:
                     low = middle
                 else:
                     high = middle

@@ -18,6 +18,10 @@ each; the password is never in the file, only the name of the environment variab
     max_lots_per_order = 1.0
     daily_loss_limit = 500.0          # account currency, from the server day's start
 
+    [accounts.icm-demo.drift]         # live trades against the backtest (``nl_trader.live.drift``)
+    max_slippage_pips = 0.5
+    pause_on_alert = true             # pause the session on an alert (default: alert only)
+
 The built-in profile ``paper`` is the fake terminal replaying the bars the backtest did not see,
 on a demo account: paper trading, no credentials needed.
 """
@@ -33,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from nl_trader.errors import InvalidInputError
 from nl_trader.lifecycle import read_config
+from nl_trader.live.drift import DriftThresholds, thresholds_from_config
 from nl_trader.live.executor import Credentials
 from nl_trader.live.guards import GuardLimits
 from nl_trader.live.guards import from_config as guards_from_config
@@ -55,6 +60,8 @@ class AccountProfile(BaseModel):
     server_utc_offset_s: int = Field(default=0, ge=-14 * 3600, le=14 * 3600)
     symbols: dict[str, str] = Field(default_factory=dict)
     guards: GuardLimits = Field(default_factory=GuardLimits)
+    drift: DriftThresholds = Field(default_factory=DriftThresholds)
+    pause_on_drift: bool = False
 
     @field_validator("terminal")
     @classmethod
@@ -135,6 +142,8 @@ def load_profiles(path: Path | None = None) -> dict[str, AccountProfile]:
                 table["guards"] = guards_from_config(
                     table["guards"], where=f"accounts.{name}.guards"
                 )
+            if "drift" in table:
+                table.update(_drift_table(table.pop("drift"), name))
             profiles[name] = AccountProfile.model_validate({**table, "name": name})
         except InvalidInputError as error:
             problems.extend(error.problems)
@@ -154,6 +163,21 @@ def get_profile(name: str, path: Path | None = None) -> AccountProfile:
             what="account profile",
         )
     return profiles[name]
+
+
+def _drift_table(table: object, name: str) -> dict[str, Any]:
+    """A profile's ``[drift]`` table: the thresholds, and whether an alert pauses the session."""
+    where = f"accounts.{name}.drift"
+    if not isinstance(table, dict):
+        raise InvalidInputError([f"{where}: expected a table of thresholds"], what="configuration")
+    thresholds = dict(table)
+    pause = thresholds.pop("pause_on_alert", False)
+    if not isinstance(pause, bool):
+        raise InvalidInputError(
+            [f"{where}.pause_on_alert: expected true or false, got {pause!r}"],
+            what="configuration",
+        )
+    return {"drift": thresholds_from_config(thresholds, where=where), "pause_on_drift": pause}
 
 
 def _problems(name: str, error: ValidationError) -> list[str]:

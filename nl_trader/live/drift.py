@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nl_trader import mt5
 from nl_trader.backtest import engine
 from nl_trader.backtest.engine import BacktestSettings, server_clock
+from nl_trader.data.timezones import SourceZone
 from nl_trader.errors import InvalidInputError
 from nl_trader.spec import StrategySpec
 from nl_trader.store import JournalEntry
@@ -344,19 +345,25 @@ def expected_trades(
     *,
     start: datetime,
     symbol_info: SymbolSpec | None = None,
+    server_zone: SourceZone | None = None,
+    conversion_bars: Mapping[str, pd.DataFrame] | None = None,
 ) -> list[RoundTrip]:
     """The backtest's trades on ``bars`` (UTC index; open, high, low, close, spread) when it
     decides from ``start`` on, flat, as a session whose first decided bar opens at ``start``.
 
     The bars before ``start`` are the indicators' history; ``settings`` are the run's (costs,
-    fills, the path inside a bar, the server's clock). A position the test's end closes is open.
+    fills, the path inside a bar, the server's clock). ``server_zone`` is the trade server's clock
+    when the bars cannot tell it (a session's feed is UTC): the session's own, so that both sides
+    read weekdays and hours alike. ``conversion_bars`` move the pairs that convert a cross pair's
+    money to the account currency (GBPUSD for EURGBP on a USD account), as in the backtest. A
+    position the test's end closes is open.
     """
     if len(bars) == 0:
         raise InvalidInputError(["bars: no bars to compare on"], what="drift")
     settings = settings or BacktestSettings()
     name = spec.symbols[0]
     info = settings.apply_costs(symbol_info or symbol_spec(name))
-    zone, _ = server_clock(settings, bars)
+    zone = server_zone if server_zone is not None else server_clock(settings, bars)[0]
     fixed = settings.spread_points
     if fixed is None and "spread" not in bars:
         fixed = float(info.spread_points)
@@ -365,7 +372,8 @@ def expected_trades(
     )
     # run_backtest builds its own strategy; the walk is the same engine's (a ``decide_from``
     # option on run_backtest would make this one call).
-    result = engine._Engine(strategy, bars, settings, None, None, {}, zone, fixed).run()
+    conversions = dict(conversion_bars or {})
+    result = engine._Engine(strategy, bars, settings, None, None, conversions, zone, fixed).run()
     spreads = (
         None
         if fixed is not None
@@ -814,8 +822,10 @@ class DriftMonitor:
         pause_on_alert: bool = False,
         symbol_info: SymbolSpec | None = None,
         start: datetime | None = None,
+        server_zone: SourceZone | None = None,
     ) -> None:
         self.spec = spec
+        self.server_zone = server_zone  # None: the settings' (a session sets its own)
         self.settings = settings or BacktestSettings()
         self.thresholds = thresholds or DriftThresholds()
         self.pause_on_alert = pause_on_alert
@@ -824,13 +834,22 @@ class DriftMonitor:
         self.warmup_bars = CompiledStrategy(spec, spec.symbols[0], self.symbol_info).warmup_bars
         self.start = start
         self.bars = pd.DataFrame(columns=_BAR_COLUMNS, index=pd.DatetimeIndex([], tz=UTC))
+        self.conversions: dict[str, pd.DataFrame] = {}  # UTC bars of the conversion pairs
         self.report: DriftReport | None = None
         self._raised: set[str] = set()
 
-    def update(self, frame: pd.DataFrame, journal_entries: Iterable[JournalEntry]) -> DriftReport:
-        """Add the feed's closed bars (``frame``), rebuild both sides and compare them."""
+    def update(
+        self,
+        frame: pd.DataFrame,
+        journal_entries: Iterable[JournalEntry],
+        conversion_frames: Mapping[str, pd.DataFrame] | None = None,
+    ) -> DriftReport:
+        """Add the feed's closed bars (``frame``, and the conversion pairs' of a cross pair),
+        rebuild both sides and compare them."""
         started = time.perf_counter()
-        self._add_bars(frame)
+        self.bars = _merged(self.bars, frame)
+        for pair, bars in (conversion_frames or {}).items():
+            self.conversions[pair] = _merged(self.conversions.get(pair), bars)
         if self.start is None and len(frame):
             self.start = frame.index[-1].to_pydatetime()
         live: list[RoundTrip] = []
@@ -843,7 +862,13 @@ class DriftMonitor:
                 journal_entries, self.symbol_info, bars=self.bars, since=self._first_fill(start)
             )
             expected = expected_trades(
-                self.spec, self.bars, self.settings, start=start, symbol_info=self.symbol_info
+                self.spec,
+                self.bars,
+                self.settings,
+                start=start,
+                symbol_info=self.symbol_info,
+                server_zone=self.server_zone,
+                conversion_bars=self.conversions,
             )
         report = compare(
             live,
@@ -865,19 +890,21 @@ class DriftMonitor:
         this session's."""
         return start + timedelta(seconds=timeframe_seconds(self.spec.timeframe))
 
-    def _add_bars(self, frame: pd.DataFrame) -> None:
-        if len(frame) == 0:
-            return
-        missing = [column for column in ("open", "high", "low", "close") if column not in frame]
-        if missing:
-            raise InvalidInputError([f"frame: missing column {c!r}" for c in missing], what="drift")
-        epoch_seconds(frame.index)  # a UTC index, or the error that says so
-        columns = [column for column in _BAR_COLUMNS if column in frame]
-        new = frame[columns].astype("float64")
-        if len(self.bars) == 0:
-            self.bars = new.copy()
-            return
-        # The terminal's latest version of a bar wins; backfilled bars join in time order.
-        merged = pd.concat([self.bars, new])
-        merged = merged[~merged.index.duplicated(keep="last")].sort_index()
-        self.bars = merged
+
+def _merged(held: pd.DataFrame | None, frame: pd.DataFrame) -> pd.DataFrame:
+    """``held`` with ``frame``'s bars: the terminal's latest version of a bar wins, backfilled
+    bars join in time order."""
+    if held is None:
+        held = pd.DataFrame(columns=_BAR_COLUMNS, index=pd.DatetimeIndex([], tz=UTC))
+    if len(frame) == 0:
+        return held
+    missing = [column for column in ("open", "high", "low", "close") if column not in frame]
+    if missing:
+        raise InvalidInputError([f"frame: missing column {c!r}" for c in missing], what="drift")
+    epoch_seconds(frame.index)  # a UTC index, or the error that says so
+    columns = [column for column in _BAR_COLUMNS if column in frame]
+    new = frame[columns].astype("float64")
+    if len(held) == 0:
+        return new.copy()
+    merged = pd.concat([held, new])
+    return merged[~merged.index.duplicated(keep="last")].sort_index()

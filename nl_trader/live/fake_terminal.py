@@ -35,6 +35,7 @@ import pandas as pd
 
 from nl_trader import mt5
 from nl_trader.data.loaders import resample
+from nl_trader.data.timezones import SourceZone
 from nl_trader.live.structs import (
     RATES_DTYPE,
     TICKS_DTYPE,
@@ -109,7 +110,10 @@ def _date_arg(value: object) -> int | None:
 class FakeTerminal:
     """The MetaTrader5 module's functions over a simulated broker and a bar replay.
 
-    ``advance(bars)`` replays more bars, which is how time passes for a paper session.
+    ``advance(bars)`` replays more bars, which is how time passes for a paper session. Its times
+    are the trade server's, ``server_utc_offset_s`` ahead of UTC, as a terminal's are;
+    ``server_zone``, when set, is the clock a backtest read these bars on (a paper session reads
+    weekdays and hours on it, as the backtest did, daylight saving included).
     """
 
     __version__ = "5.0.6231"
@@ -132,6 +136,7 @@ class FakeTerminal:
         self.trade_allowed = trade_allowed
         self.tradeapi_disabled = tradeapi_disabled
         self.server_utc_offset_s = server_utc_offset_s
+        self.server_zone: SourceZone | None = None
         self._credentials = dict(credentials or {})
         self._connected = False
         self._logged_in = False

@@ -14,7 +14,7 @@ unless asked not to.
 The journal keeps, per order: its statuses and executions as they arrive, then a ``sent`` entry
 with the params and what ``send_order`` returned (the callbacks of a send fire before it returns).
 
-Paper trading is the same session on the fake terminal (``paper_terminal``): the same fill engine
+Paper trading is the same session on the fake terminal (``live.paper``): the same fill engine
 as the backtester, replaying the bars the backtest did not see, one bar per step.
 
 ``start_session`` is the only way in: it asks the gate (``check_can_go_live``) before it connects
@@ -57,10 +57,11 @@ import pandas as pd
 from nl_trader import mt5
 from nl_trader.backtest.engine import BacktestSettings
 from nl_trader.client import MAS
-from nl_trader.data.timezones import zone_from_offset
+from nl_trader.data.timezones import SourceZone, zone_from_offset
 from nl_trader.errors import NlTraderError, TerminalError
 from nl_trader.lifecycle import (
     AccountFacts,
+    GateDecision,
     GateRefusedError,
     SessionPlan,
     check_can_go_live,
@@ -72,8 +73,8 @@ from nl_trader.lifecycle import (
 )
 from nl_trader.live.accounts import AccountProfile
 from nl_trader.live.control import kill_file_reason
+from nl_trader.live.drift import DriftMonitor
 from nl_trader.live.executor import Credentials, Guard, Intent
-from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.feed import BarFeed, FeedUpdate, ServerClock
 from nl_trader.live.guards import GuardLimits, GuardRefusal
 from nl_trader.live.guards import check as check_guards
@@ -82,12 +83,10 @@ from nl_trader.live.order_ids import ClientIds
 from nl_trader.live.reconcile import Reconciliation, ReconciliationError, reconcile
 from nl_trader.live.symbol_map import SymbolMap, discover
 from nl_trader.live.terminal import TerminalPort
-from nl_trader.sim.broker import SimBroker
-from nl_trader.sim.feed import BarReplay
 from nl_trader.spec import StrategySpec
 from nl_trader.store import LiveSessionRecord, Store, to_json
 from nl_trader.strategy.compile import Book, CompiledStrategy, book_from_records
-from nl_trader.symbols import symbol_spec
+from nl_trader.symbols import conversion_pairs
 from nl_trader.timeframes import TIMEFRAME_CODES, timeframe_seconds
 
 log = logging.getLogger(__name__)
@@ -118,6 +117,7 @@ class SessionSummary:
     last_bar: str | None = None
     journal_sha256: str = ""
     states: dict[str, int] = field(default_factory=dict)
+    drift: str = ""  # the drift monitor's last summary, when the session had one
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +137,17 @@ class _JournalingClient(MAS):
             self.sink("execution", order_id, execution_data)
 
 
+def _broker_name(pair: str, canonical: str, broker: str, symbol_map: SymbolMap | None) -> str:
+    """The broker's name of a conversion ``pair``: the map's, else the traded symbol's prefix and
+    suffix around it (``EURGBP.m`` -> ``GBPUSD.m``)."""
+    if symbol_map is not None and pair in symbol_map.entries:
+        return symbol_map.entries[pair]
+    at = broker.find(canonical)
+    if at < 0:
+        return pair
+    return broker[:at] + pair + broker[at + len(canonical) :]
+
+
 def journal_digest(store: Store, session_id: int) -> str:
     """SHA-256 over a session's journal, in order: recorded when it stops, to show later edits."""
     digest = hashlib.sha256()
@@ -144,45 +155,6 @@ def journal_digest(store: Store, session_id: int) -> str:
         line = to_json([entry.id, entry.kind, entry.order_id, entry.state, entry.payload])
         digest.update(line.encode("utf-8") + b"\n")
     return digest.hexdigest()
-
-
-def paper_terminal(
-    bars: pd.DataFrame,
-    *,
-    symbol: str,
-    timeframe: str,
-    start: datetime,
-    settings: BacktestSettings | None = None,
-    conversion_bars: Mapping[str, pd.DataFrame] | None = None,
-    history_bars: int = 2_000,
-) -> FakeTerminal:
-    """A fake terminal on ``bars``: up to ``history_bars`` bars before ``start`` already replayed
-    (the history a terminal holds), the rest replayed one per session step. The account and costs are the
-    backtest's (``settings``), on the same fill engine; ``conversion_bars`` move the pairs that
-    convert the symbol's money to the account currency."""
-    settings = settings or BacktestSettings()
-    conversions = dict(conversion_bars or {})
-    specs = [
-        settings.apply_costs(symbol_spec(symbol)),
-        *(symbol_spec(name) for name in conversions),
-    ]
-    # The backtest's account, costs and path inside a bar: a bar that spans both stop and target
-    # closes at the same one in the paper session as in the report.
-    broker = SimBroker(
-        specs, account=settings.account_config(), execution=settings.execution_model()
-    )
-    frame = bars if settings.spread_points is None else bars.assign(spread=settings.spread_points)
-    # The terminal's history: enough bars before ``start`` for the indicators, not the whole file.
-    first = max(0, int((frame.index < pd.Timestamp(start)).sum()) - history_bars)
-    frame = frame.iloc[first:]
-    if len(frame):
-        conversions = {name: c[c.index >= frame.index[0]] for name, c in conversions.items()}
-    # Bars open with their first tick (open_next): a decision on a closed bar fills at the next
-    # bar's open, as on a live terminal and in the backtest.
-    replay = BarReplay({symbol: frame, **conversions}, timeframe, open_next=True)
-    history = int((replay.times < int(pd.Timestamp(start).timestamp())).sum())
-    replay.step(broker, history + 1)  # the history closed, the first bar from ``start`` open
-    return FakeTerminal(broker, replay)
 
 
 class LiveSession:
@@ -215,9 +187,12 @@ class LiveSession:
         self.listener = listener
         self.flatten_on_stop = flatten_on_stop
         self.offset_s = server_utc_offset_s
-        self.strategy = CompiledStrategy(
-            self.spec, spec.symbols[0], server_zone=zone_from_offset(server_utc_offset_s)
-        )
+        # Weekdays and hours are read on the server's clock: a paper terminal's backtest zone, else
+        # the offset measured from ticks (followed across a daylight-saving switch, see ``step``).
+        self.server_zone: SourceZone = getattr(
+            client.executor.terminal, "server_zone", None
+        ) or zone_from_offset(server_utc_offset_s)
+        self.strategy = CompiledStrategy(self.spec, spec.symbols[0], server_zone=self.server_zone)
         canonical = self.strategy.symbol
         self.symbol = symbol_map.broker(canonical) if symbol_map is not None else canonical
         self.timeframe_code = TIMEFRAME_CODES[spec.timeframe]
@@ -225,6 +200,8 @@ class LiveSession:
         self.history_bars = max(2 * self.strategy.warmup_bars, 300)
         self.summary = SessionSummary(session_id=session_id, mode=mode)
         self.drift = drift
+        if drift is not None and drift.server_zone is None:
+            drift.server_zone = self.server_zone  # both sides read the session's clock
         self.paused: str | None = None
         self._feed_state: str | None = None
         self.limits = GuardLimits()
@@ -250,7 +227,27 @@ class LiveSession:
         if account is not None:
             self.summary.balance_start = float(account.balance)
             self.summary.currency = str(account.currency)
+        self.conversion_feeds = self._conversion_feeds(symbol_map)
         self.reconciliation = self._reconcile(record)
+
+    def _conversion_feeds(self, symbol_map: SymbolMap | None) -> dict[str, BarFeed]:
+        """Feeds of the pairs that convert a cross pair's money to the account currency, for the
+        drift monitor's backtest (the session itself trades on the broker's own conversion)."""
+        if self.drift is None or not self.summary.currency:
+            return {}
+        feeds = {}
+        for pair in conversion_pairs(self.strategy.symbol, self.summary.currency):
+            name = _broker_name(pair, self.strategy.symbol, self.symbol, symbol_map)
+            self.terminal.symbol_select(name, True)
+            feeds[pair] = BarFeed(
+                self.terminal,
+                name,
+                self.spec.timeframe,
+                history_bars=self.history_bars,
+                clock=self.clock,
+                decide_first=True,
+            )
+        return feeds
 
     @property
     def terminal(self) -> TerminalPort:
@@ -325,12 +322,8 @@ class LiveSession:
         self._note_feed(update)
         if update.new_bar is None or not update.ok:
             return False
-        drift: dict[str, Any] | None = None
-        if self.drift is not None:
-            report = self.drift.update(update.frame, self.store.journal(self.session_id))
-            drift = {"summary": report.summary(), **report.to_dict()}
-            if report.alerts and self.drift.pause_on_alert:
-                self._pause("drift: " + "; ".join(report.alerts))
+        self._follow_clock()
+        drift = self._watch_drift(update.frame)
         if self.paused is not None:
             return False
         frame = update.frame
@@ -403,6 +396,51 @@ class LiveSession:
                 {"session_id": self.session_id, **refusal.to_dict()},
             )
         return refusal
+
+    def _watch_drift(self, frame: pd.DataFrame) -> dict[str, Any] | None:
+        """Compare the session with its backtest up to this bar (``drift``). A monitor that cannot
+        compare (a conversion pair's bars missing) is journaled and switched off: it watches the
+        session, it never stops it."""
+        if self.drift is None:
+            return None
+        conversions = {pair: feed.poll().frame for pair, feed in self.conversion_feeds.items()}
+        try:
+            report = self.drift.update(frame, self.store.journal(self.session_id), conversions)
+        except NlTraderError as error:
+            self.drift = None
+            note = f"drift monitor off: it cannot compare this session with its backtest: {error}"
+            self._journal("drift", None, "off", {"note": note}, None)
+            log.warning("session %s: %s", self.session_id, note)
+            return None
+        self.summary.drift = report.summary()
+        if report.new_alerts:
+            self._drift_alert(report.new_alerts)
+        if report.alerts and self.drift.pause_on_alert:
+            self._pause("drift: " + "; ".join(report.alerts))
+        return {"summary": report.summary(), "text": report.text(), **report.to_dict()}
+
+    def _follow_clock(self) -> None:
+        """After the server's offset changed (a daylight-saving switch), read weekdays and hours
+        on the new one; a paper terminal's backtest zone already includes its switches."""
+        if getattr(self.terminal, "server_zone", None) is not None:
+            return
+        zone = zone_from_offset(self.clock.offset_s)
+        if zone != self.server_zone:
+            self.server_zone = zone
+            self.strategy = CompiledStrategy(self.spec, self.spec.symbols[0], server_zone=zone)
+
+    def _drift_alert(self, alerts: tuple[str, ...]) -> None:
+        """Journal and audit drift alerts as they are first raised, and tell the listener."""
+        record = self.store.session(self.session_id)
+        with self.store.transaction():
+            self._journal("drift", None, "alert", {"alerts": list(alerts)}, None)
+            self.store.audit(
+                self.by,
+                "live.drift_alert",
+                f"strategy:{record.strategy_id}",
+                {"session_id": self.session_id, "alerts": list(alerts)},
+            )
+        log.warning("session %s: drift: %s", self.session_id, "; ".join(alerts))
 
     def _pause(self, why: str) -> None:
         if self.paused is None:
@@ -692,7 +730,8 @@ def start_session(
     listener: Listener | None = None,
     flatten_on_stop: bool = True,
     guards: GuardLimits | None = None,
-    drift: Any = None,
+    drift: DriftMonitor | None = None,
+    watch_drift: bool = True,
 ) -> LiveSession:
     """Start a session of the strategy's approved version on ``terminal``, or refuse.
 
@@ -702,6 +741,10 @@ def start_session(
     of the strategy on this profile whose process died is taken over (``crashed_session``); the
     new session reconciles the terminal with the journals before it trades. ``guards`` are the
     strategy's own limits, combined with the profile's (the tighter of each wins).
+
+    Unless ``watch_drift`` is false, a drift monitor (``drift``, else one on the approved run's
+    settings and the profile's thresholds, ``approved_run_monitor``) compares each trade with the
+    backtest's on the same bars.
     """
     require_actor(by, "starts the session")
     paper_account = profile.paper and profile.login is None
@@ -722,7 +765,11 @@ def start_session(
         terminal = terminal()
     if credentials is None:
         credentials = _paper_credentials(terminal)
-    client = _JournalingClient(terminal=terminal, server_utc_offset_s=profile.server_utc_offset_s)
+    # A paper terminal's clock is the backtest's server's; a broker's is the profile's (checked
+    # against its ticks by the session's clock).
+    offset_s = int(getattr(terminal, "server_utc_offset_s", 0)) if profile.paper else None
+    offset_s = profile.server_utc_offset_s if offset_s is None else offset_s
+    client = _JournalingClient(terminal=terminal, server_utc_offset_s=offset_s)
     client.login(
         {
             "account": credentials.account,
@@ -757,6 +804,8 @@ def start_session(
         taking_over=taking_over,
         close_positions=flatten_on_stop,
     )
+    if drift is None and watch_drift:
+        drift = approved_run_monitor(store, decision, profile, client.executor.account)
     session_id = open_session(store, decision, by=by, plan=plan)
     session = LiveSession(
         store,
@@ -767,12 +816,43 @@ def start_session(
         by=by,
         listener=listener,
         flatten_on_stop=flatten_on_stop,
-        server_utc_offset_s=profile.server_utc_offset_s,
+        server_utc_offset_s=offset_s,
         symbol_map=symbol_map,
         drift=drift,
     )
     session.guard_with(limits)
     return session
+
+
+def approved_run_monitor(
+    store: Store,
+    decision: GateDecision,
+    profile: AccountProfile,
+    account: Mapping[str, Any],
+) -> DriftMonitor | None:
+    """A drift monitor on the approved run's settings (costs, fills, the path inside a bar) with
+    the account's balance and currency as the deposit, and ``profile``'s thresholds; None for an
+    approval without a run. The weekdays and hours of both sides are read on the session's clock
+    (``LiveSession.server_zone``): on a broker that is its server's, as a backtest re-run with that
+    server's timezone would read them."""
+    if decision.approval is None:
+        return None
+    run = store.run(decision.approval.run_id)
+    settings = BacktestSettings.model_validate(run.settings)
+    balance = float(account.get("balance") or 0.0)
+    currency = str(account.get("currency") or "")
+    settings = settings.model_copy(
+        update={
+            **({"deposit": balance} if balance > 0 else {}),
+            **({"currency": currency} if currency else {}),
+        }
+    )
+    return DriftMonitor(
+        decision.version.spec,
+        settings,
+        profile.drift,
+        pause_on_alert=profile.pause_on_drift,
+    )
 
 
 def _magics_in_use(terminal: TerminalPort) -> set[int]:

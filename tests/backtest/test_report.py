@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from nl_trader.backtest.engine import BacktestResult, BacktestSettings, run_backtest
-from nl_trader.backtest.report import CriteriaView, DataInfo, sample_data_info, write_reports
+from nl_trader.backtest.report import CriteriaView, sample_data_info, write_reports
 from nl_trader.backtest.stats import TesterStats as Figures  # not Test*: pytest would collect it
+from nl_trader.data.run_data import DataInfo
 from nl_trader.data.sample import sample_bars
 from nl_trader.spec import parse_spec
 from nl_trader.strategy.examples import EXAMPLES_DIR

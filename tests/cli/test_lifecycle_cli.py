@@ -139,6 +139,7 @@ def test_a_strategy_goes_from_a_spec_file_to_a_paper_session(tmp_path: Path) -> 
         ("live", "start", "1", "--bars", "100", "--db", db),
         ("live", "status", "--db", db),
         ("list", "--db", db),
+        ("live", "status", "1", "--db", db),
         ("show", "1", "--db", db),
         ("audit", "--db", db),
         ("audit", "--verify", "--db", db),
@@ -156,9 +157,15 @@ def test_a_strategy_goes_from_a_spec_file_to_a_paper_session(tmp_path: Path) -> 
     assert any(line.startswith("execution  100000") for line in printed)
     assert "bar limit reached (100 bars)" in outputs[4]
     assert "stopped" in outputs[5]
-    assert "gate: may go live (approval 1)" in outputs[7]
-    assert "live.stopped" in outputs[8]
-    assert "audit chain verified: 5 entries" in outputs[9]
+    assert "gate: may go live (approval 1)" in outputs[8]
+    assert "live.stopped" in outputs[9]
+    assert "audit chain verified: 5 entries" in outputs[10]
+    # The paper session was watched against its backtest on the same bars, and did not drift.
+    assert "against the backtest" in outputs[4]
+    assert "drift vs backtest" in outputs[4]
+    assert ": no drift;" in outputs[4]
+    assert "session 1, trade by trade:" in outputs[7]
+    assert "matched" in outputs[7]
     with Store(Path(db)) as store:
         executions = [entry for entry in store.journal(1) if entry.kind == "execution"]
         assert len(executions) == sum(line.startswith("execution") for line in printed)
@@ -304,10 +311,16 @@ def test_a_cross_pair_is_backtested_and_paper_traded_with_its_conversion_pair(
         assert code == 0, f"{step}: {output}"
     with Store(Path(db)) as store:
         fills = [e.payload for e in store.journal(1) if e.kind == "execution"]
+        drift = store.session(1).drift or {}
     closing = [fill for fill in fills if fill["entry"] == "out"]
     assert closing
     assert all(fill["symbol"] == "EURGBP" for fill in fills)
     assert any(fill["profit"] != 0 for fill in closing)  # converted to USD, not refused
+    # The drift monitor's backtest converts with the same GBPUSD bars: the trades match, and
+    # P/L differs only by where inside a GBPUSD bar the pound is converted (cents on 0.1 lot).
+    assert drift["ok"], drift.get("text")
+    assert drift["counts"]["matched"] >= 1
+    assert all(abs(row["pnl_diff"] or 0.0) < 0.1 for row in drift["trades"])
 
 
 def test_backtest_with_a_stored_strategy_id_records_a_run_for_approval(tmp_path: Path) -> None:

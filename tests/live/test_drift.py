@@ -18,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from nl_trader.backtest.engine import BacktestSettings, run_backtest
+from nl_trader.data.timezones import BROKER_ZONE
 from nl_trader.errors import InvalidInputError
 from nl_trader.lifecycle import approve
 from nl_trader.live.accounts import PAPER_PROFILE
@@ -31,7 +32,8 @@ from nl_trader.live.drift import (
     live_trades_from_journal,
     thresholds_from_config,
 )
-from nl_trader.live.session import LiveSession, paper_terminal, start_session
+from nl_trader.live.paper import paper_terminal
+from nl_trader.live.session import LiveSession, start_session
 from nl_trader.spec import StrategySpec
 from nl_trader.store import JournalEntry, Store
 from nl_trader.symbols import symbol_spec
@@ -289,7 +291,10 @@ def test_a_session_pauses_on_a_drift_alert_when_its_monitor_asks(
     assert paused.session.paused.startswith("drift: ")
     assert "entry slippage 2.0 pips" in paused.session.paused
     notes = [e for e in paused.journal if e.kind == "drift"]
-    assert [e.state for e in notes] == ["paused"]
+    # The alert is journaled when first raised, then the pause it causes.
+    assert [e.state for e in notes[:2]] == ["alert", "paused"]
+    assert "entry slippage 2.0 pips" in notes[0].payload["alerts"][0]
+    assert {e.state for e in notes} == {"alert", "paused"}
     # Paused, it sent no new entry: the backtest's later trades were not made live.
     assert paused.session.summary.orders_sent < slipping.session.summary.orders_sent
     assert paused.report.count("backtest only") >= 1
@@ -544,3 +549,83 @@ def test_thresholds_are_frozen() -> None:
     limits = DriftThresholds()
     with pytest.raises(ValidationError):
         limits.max_slippage_pips = 5.0  # type: ignore[misc]
+
+
+# ---- the monitor a session gets by default --------------------------------------------------------
+def _started(factory: pytest.TempPathFactory, **options: Any) -> tuple[Store, LiveSession]:
+    copy = copy_template(factory, factory.mktemp("default"))
+    store = Store(copy.db, clock=copy.clock)
+    approve(store, PASSED, run_id=1, by="risk officer")
+    run = store.run(1)
+    assert run.oos_start is not None
+    terminal = paper_terminal(
+        sample(example_spec()),
+        symbol="EURUSD",
+        timeframe="H1",
+        start=run.oos_start,
+        settings=BacktestSettings(**run.settings),
+    )
+    session = start_session(
+        store, PASSED, profile=PAPER_PROFILE, terminal=terminal, by="trader", **options
+    )
+    return store, session
+
+
+def test_a_session_is_watched_against_its_approved_run_unless_told_not_to(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    store, session = _started(tmp_path_factory)
+    monitor = session.drift
+    assert isinstance(monitor, DriftMonitor)
+    assert monitor.settings.model_dump(exclude={"deposit", "currency"}) == BacktestSettings(
+        **store.run(1).settings
+    ).model_dump(exclude={"deposit", "currency"})
+    assert monitor.settings.deposit == session.summary.balance_start  # the account's balance
+    assert monitor.thresholds == PAPER_PROFILE.drift
+    assert not monitor.pause_on_alert  # a profile asks for pauses; by default an alert alerts
+    for _ in range(30):
+        session.step()
+        session.terminal.advance(1)  # type: ignore[attr-defined]
+        session.client.poll()
+    stored = store.session(session.session_id).drift
+    assert stored is not None
+    assert stored["summary"].startswith("drift vs backtest to ")
+    assert stored["ok"]
+    _, unwatched = _started(tmp_path_factory, watch_drift=False)
+    assert unwatched.drift is None
+
+
+def test_a_paper_session_reads_weekdays_and_hours_on_the_backtests_server_clock(
+    paper: PaperRun,
+) -> None:
+    """The sample is not from a MetaTrader server: its backtest read it on New York + 7 h (UTC+3
+    in August). The paper terminal's times are that server's, and the session decides on its
+    zone: a bar opening Sunday 21:00 UTC is Monday 00:00 on the server, a workday."""
+    session = paper.session
+    assert session.server_zone == BROKER_ZONE
+    assert session.strategy.server_zone == BROKER_ZONE
+    assert session.terminal.server_utc_offset_s == 3 * 3600  # type: ignore[attr-defined]
+    tick = session.terminal.symbol_info_tick("EURUSD")
+    last_utc = paper.frame.index[-1]
+    assert tick is not None
+    assert int(tick.time) > last_utc.timestamp() + 3 * 3600  # server time, ahead of UTC
+
+
+def test_a_monitor_that_cannot_compare_is_switched_off_and_the_session_trades_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    store, session = _started(tmp_path_factory)
+    assert session.drift is not None
+
+    def broken(*_args: Any, **_kwargs: Any) -> DriftReport:
+        raise InvalidInputError(["bars: no quote to convert GBP to USD"], what="drift")
+
+    session.drift.update = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        assert session.step()
+        session.terminal.advance(1)  # type: ignore[attr-defined]
+    assert session.drift is None
+    notes = [e for e in store.journal(session.session_id) if e.kind == "drift"]
+    assert [e.state for e in notes] == ["off"]
+    assert "no quote to convert GBP to USD" in notes[0].payload["note"]
+    assert session.summary.bars_processed == 3

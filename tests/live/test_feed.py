@@ -20,7 +20,7 @@ from nl_trader.data.sample import sample_bars
 from nl_trader.errors import InvalidInputError
 from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.feed import FOREX_WEEK, BarFeed, ServerClock, TradingSchedule
-from nl_trader.live.session import paper_terminal
+from nl_trader.live.paper import paper_terminal
 from nl_trader.live.structs import RATES_DTYPE, Tick, read_only
 
 TF_S = 300  # M5
@@ -558,23 +558,27 @@ def test_on_the_paper_terminal_each_step_decides_the_bar_that_just_closed_not_th
     None
 ):
     """The paper terminal shows the bar in progress as its open (MT5's forming bar): with
-    ``decide_first`` (a paper replay), every step decides the bar that closed, never that one."""
+    ``decide_first`` (a paper replay), every step decides the bar that closed, never that one.
+    The paper terminal's times are the backtest's server's (the sample: New York + 7 h, UTC+3 in
+    June), the feed's are UTC."""
     bars = sample_bars("EURUSD", "M5", bars=800)
     start = bars.index[600].to_pydatetime()
     paper = paper_terminal(bars, symbol="EURUSD", timeframe="M5", start=start, history_bars=300)
+    offset_s = paper.server_utc_offset_s
+    assert offset_s == 3 * 3600
     assert paper.initialize()
     feed = BarFeed(
         paper,
         "EURUSD",
         "M5",
         history_bars=200,
-        clock=ServerClock(0, utc_now=fake_clock(paper, 0)),
+        clock=ServerClock(offset_s, utc_now=fake_clock(paper, offset_s)),
         decide_first=True,
     )
     for step in range(10):
         update = feed.poll()
         forming = paper.copy_rates_from_pos("EURUSD", mt5.TIMEFRAME_M5, 0, 1)
         assert update.new_bar == bars.index[599 + step]
-        assert int(forming["time"][0]) == int(bars.index[600 + step].timestamp())
+        assert int(forming["time"][0]) == int(bars.index[600 + step].timestamp()) + offset_s
         assert update.frame.index[-1] < bars.index[600 + step]
         paper.advance(1)

@@ -195,7 +195,7 @@ def two_approved(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> It
 
 def _shared_terminal() -> FakeTerminal:
     """One demo account that both strategies trade on, its history warmed up."""
-    from nl_trader.live.session import paper_terminal
+    from nl_trader.live.paper import paper_terminal
 
     spec = example_spec()
     bars = sample(spec)

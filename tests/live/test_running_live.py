@@ -20,8 +20,9 @@ from nl_trader.live.control import KILL_FILE_ENV, kill
 from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.guards import GuardLimits, GuardSnapshot, check
 from nl_trader.live.order_ids import client_id_of
+from nl_trader.live.paper import paper_terminal
 from nl_trader.live.reconcile import ReconciliationError
-from nl_trader.live.session import LiveSession, paper_terminal, run_sessions, start_session
+from nl_trader.live.session import LiveSession, run_sessions, start_session
 from nl_trader.sim.broker import SimBroker
 from nl_trader.sim.feed import BarReplay
 from nl_trader.store import Store

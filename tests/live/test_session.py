@@ -21,13 +21,13 @@ from nl_trader.lifecycle import GateRefusedError, LifecycleError, request_stop, 
 from nl_trader.live.accounts import PAPER_PROFILE, AccountProfile, get_profile, load_profiles
 from nl_trader.live.control import assign_account
 from nl_trader.live.fake_terminal import FakeTerminal
+from nl_trader.live.paper import paper_terminal
 from nl_trader.live.session import (
     Listener,
     LiveSession,
     SessionSummary,
     journal_digest,
     journal_problems,
-    paper_terminal,
     start_session,
 )
 from nl_trader.sim.broker import AccountConfig, SimBroker
@@ -427,4 +427,32 @@ def test_a_bad_terminal_in_a_profile_names_the_field(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[accounts.x]\nterminal = "metatrader"\n')
     with pytest.raises(InvalidInputError, match=r"accounts\.x\.terminal"):
+        load_profiles(config)
+
+
+def test_a_profiles_drift_table_sets_its_thresholds_and_whether_an_alert_pauses(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[accounts.demo]\nterminal = "fake"\n'
+        "[accounts.demo.drift]\nmax_slippage_pips = 0.5\npause_on_alert = true\n"
+    )
+    profile = get_profile("demo", config)
+    assert profile.drift.max_slippage_pips == 0.5
+    assert profile.drift.max_entry_delay_bars == 1  # what the table leaves out keeps its default
+    assert profile.pause_on_drift
+    assert not get_profile("paper", config).pause_on_drift  # by default an alert only alerts
+
+
+def test_a_bad_drift_threshold_in_a_profile_names_the_field(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[accounts.x]\nterminal = "fake"\n'
+        '[accounts.x.drift]\nmax_slippage_pips = -1\npause_on_alert = "yes"\n'
+    )
+    with pytest.raises(InvalidInputError, match=r"accounts\.x\.drift\.pause_on_alert"):
+        load_profiles(config)
+    config.write_text('[accounts.x]\nterminal = "fake"\n[accounts.x.drift]\nmax_slipage = 1\n')
+    with pytest.raises(InvalidInputError, match=r"accounts\.x\.drift\.max_slipage"):
         load_profiles(config)
