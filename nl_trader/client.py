@@ -29,7 +29,8 @@ from nl_trader.errors import LoginError, NlTraderError, OrderParamsError
 from nl_trader.events import OrderEvent
 from nl_trader.jit import preparing
 from nl_trader.live.executor import Credentials, MT5Executor
-from nl_trader.live.terminal import TerminalPort, configured_terminal_name, open_terminal
+from nl_trader.live.terminal import TerminalPort
+from nl_trader.live.terminals import configured_terminal_name, open_terminal
 from nl_trader.orders import parse_order_params
 from nl_trader.routing import EventKind
 from nl_trader.sim.route import SimulatedRoute

@@ -78,8 +78,8 @@ def _no_real_model_requests(
     # settings must not leak in.
     if request.node.get_closest_marker("llm") is not None:
         return
-    from nl_trader.translate import llm
+    from nl_trader.translate import port
 
-    monkeypatch.setattr(llm, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.setattr(port, "ALLOW_MODEL_REQUESTS", False)
     for name in _MODEL_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -26,24 +26,16 @@ from nl_trader.cli.lifecycle import (
     print_summary,
 )
 from nl_trader.client import MAS
-from nl_trader.data.run_data import RunData, load_run_data
-from nl_trader.errors import NlTraderError
-from nl_trader.lifecycle import (
-    AccountFacts,
-    approve,
-    backtest,
-    check_can_go_live,
-    current_actor,
-    register_translation,
-    report_file,
-    run_criteria,
-)
-from nl_trader.live.accounts import PAPER_PROFILE
+from nl_trader.config import current_actor
+from nl_trader.demo import run_demo
+from nl_trader.lifecycle import GateDecision, report_file
 from nl_trader.live.fake_terminal import FakeTerminal
-from nl_trader.live.paper import paper_session_terminal
-from nl_trader.live.session import SessionSummary, start_session
-from nl_trader.store import Store
+from nl_trader.live.session import SessionSummary
+from nl_trader.store import Approval, BacktestRun, Store, Version
 from nl_trader.strategy.examples import load_examples
+
+if TYPE_CHECKING:  # translating loads langchain: the demo imports it when it runs
+    from nl_trader.translate.translate import Translation
 
 DEMO_DIR = Path("nl_trader_demo")
 DEMO_EXAMPLE = "ma_crossover"
@@ -224,90 +216,66 @@ def _fresh_workdir(workdir: Path) -> Path:
 def run_pipeline(
     store: Store, text: str, actor: str, *, sample_size: int, paper_bars: int
 ) -> SessionSummary:
-    """The issue's pipeline on one text, printing each stage; returns the paper session's summary."""
+    """The demo's stages on one text (``nl_trader.demo.run_demo``), each printed as it ends;
+    returns the paper session's summary."""
     console.rule("1. The trader's text")
     console.print(text, markup=False)
-
     console.rule("2. Translation (scripted model) and explain-back")
-    # Loaded here: langchain and openai cost a second to import, and only translating needs them.
-    from nl_trader.translate.llm import make_llm
-    from nl_trader.translate.translate import translate
 
-    result = translate(text, make_llm("scripted:examples"))
-    _, version = register_translation(store, result, by=actor)
-    if result.spec is None or version is None:
-        raise NlTraderError(f"the scripted model did not give a spec: {result.message}")
-    strategy_id = version.strategy_id
-    console.print(result.explanation or "", markup=False)
-    console.print(
-        f"[dim]model {result.model}, {result.attempts} attempt(s), prompt {result.prompt_version} "
-        f"({result.prompt_hash[:12]}), {result.usage.total_tokens} tokens, "
-        f"{result.latency_s:.2f} s[/dim]",
-        highlight=False,
-    )
-    console.print(
-        f"stored: strategy {strategy_id} version 1, spec sha256 {version.spec_hash}",
-        markup=False,
-    )
+    def show(stage: str, value: object) -> None:
+        if stage == "translated":
+            result, stored = cast("tuple[Translation, Version]", value)
+            console.print(result.explanation or "", markup=False)
+            console.print(
+                f"[dim]model {result.model}, {result.attempts} attempt(s), prompt "
+                f"{result.prompt_version} ({result.prompt_hash[:12]}), "
+                f"{result.usage.total_tokens} tokens, {result.latency_s:.2f} s[/dim]",
+                highlight=False,
+            )
+            console.print(
+                f"stored: strategy {stored.strategy_id} version 1, spec sha256 {stored.spec_hash}",
+                markup=False,
+            )
+            console.rule("3. Backtest on the bundled EURUSD sample")
+        elif stage == "backtested":
+            print_run(store, cast(BacktestRun, value))
+            console.rule("4. Approval by a person")
+        elif stage == "approved":
+            print_approval(cast(Approval, value))
+        elif stage == "gated":
+            paper, real = cast("tuple[GateDecision, GateDecision]", value)
+            console.print(
+                "gate on the paper account: "
+                + ("allowed" if paper.allowed else "; ".join(paper.reasons)),
+                markup=False,
+            )
+            console.print(
+                "gate on a REAL-money account without confirmation: refused: "
+                + "; ".join(real.reasons),
+                markup=False,
+            )
+            console.rule(
+                f"5. Paper session: {paper_bars} bars the backtest did not see, on the fake "
+                "terminal"
+            )
 
-    console.rule("3. Backtest on the bundled EURUSD sample")
-    spec = result.spec
-    data = RunData.of("sample", spec.symbols[0], sample_size=sample_size)
-    loaded = load_run_data(data, spec.timeframe, "USD")
-    run = backtest(
+    outcome = run_demo(
         store,
-        strategy_id,
-        loaded.bars,
-        data=data.to_record(),
-        data_info=loaded.info,
-        report_dir=store.path.parent / "reports",
-        by=actor,
-    )
-    print_run(store, run)
-
-    console.rule("4. Approval by a person")
-    verdict = run_criteria(run)
-    override = (
-        None
-        if verdict.met
-        else "demo on the bundled synthetic sample: the criteria are shown above, not met"
-    )
-    approval = approve(
-        store,
-        strategy_id,
-        run_id=run.id,
-        by=actor,
-        note="nl-trader demo",
-        override_reason=override,
-    )
-    print_approval(approval)
-    decision = check_can_go_live(store, strategy_id)
-    console.print(
-        "gate on the paper account: "
-        + ("allowed" if decision.allowed else "; ".join(decision.reasons)),
-        markup=False,
-    )
-    real = AccountFacts(
-        login=51234567, server="Broker-Live", trade_mode=mt5.ACCOUNT_TRADE_MODE_REAL
-    )
-    refused = check_can_go_live(store, strategy_id, account=real)
-    console.print(
-        "gate on a REAL-money account without confirmation: refused: " + "; ".join(refused.reasons),
-        markup=False,
-    )
-
-    console.rule(
-        f"5. Paper session: {paper_bars} bars the backtest did not see, on the fake terminal"
-    )
-    session = start_session(
-        store,
-        strategy_id,
-        profile=PAPER_PROFILE,
-        terminal=lambda: paper_session_terminal(store, strategy_id),
-        by=actor,
+        text,
+        actor,
+        sample_size=sample_size,
+        paper_bars=paper_bars,
+        on_stage=show,
         listener=event_printer(),
     )
-    summary = session.run(max_bars=paper_bars)
+    summary, run, verdict, approval = (
+        outcome.summary,
+        outcome.run,
+        outcome.verdict,
+        outcome.approval,
+    )
+    result, version, override = outcome.translation, outcome.version, outcome.override
+    strategy_id, spec = version.strategy_id, version.spec
     print_summary(summary)
 
     console.rule("6. Summary")

@@ -22,7 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from nl_trader.backtest.engine import BacktestSettings
-from nl_trader.cli.backtest import (
+from nl_trader.cli.common import app, console, load_spec
+from nl_trader.cli.options import (
     DATA_OPTIONS,
     AccountModeOption,
     CommissionOption,
@@ -39,8 +40,8 @@ from nl_trader.cli.backtest import (
     ToOption,
     settings_problems,
 )
-from nl_trader.cli.common import app, console, load_spec
 from nl_trader.cli.screen import cell, explained, markup_safe, screened
+from nl_trader.config import current_actor
 from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData, load_run_data
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import (
@@ -50,7 +51,6 @@ from nl_trader.lifecycle import (
     approve,
     backtest,
     check_can_go_live,
-    current_actor,
     edit,
     load_criteria,
     register,
@@ -71,7 +71,7 @@ from nl_trader.live.session import (
     run_sessions,
     start_session,
 )
-from nl_trader.live.terminal import open_terminal
+from nl_trader.live.terminals import open_terminal
 from nl_trader.spec import StrategySpec, spec_hash
 from nl_trader.store import BacktestRun, Store
 

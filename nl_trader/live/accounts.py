@@ -35,9 +35,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from nl_trader.config import read_config
 from nl_trader.errors import InvalidInputError
-from nl_trader.lifecycle import read_config
-from nl_trader.live.drift import DriftThresholds, thresholds_from_config
+from nl_trader.live.drift_thresholds import DriftThresholds, thresholds_from_config
 from nl_trader.live.executor import Credentials
 from nl_trader.live.guards import GuardLimits
 from nl_trader.live.guards import from_config as guards_from_config

@@ -5,7 +5,8 @@ ask-again loop, and the explain-back.
 - ``envelope.py``: the model's answer, parsed and validated in one place;
 - ``grounding.py``: no silent guesses (symbol, timeframe, waived stop) the text does not give;
 - ``prompts.py``: the templates of ``prompts/``, rendered, versioned and hashed;
-- ``llm.py``: ``make_llm("scripted:PATH" | "openai")`` and the ``ALLOW_MODEL_REQUESTS`` switch;
+- ``port.py``: the LLM port: ``LLMConfig``, the ``ALLOW_MODEL_REQUESTS`` switch, model errors;
+- ``llm.py``: ``make_llm("scripted:PATH" | "openai")``, the factory over the adapters;
 - ``openai_adapter.py``: ``ChatOpenAI`` with structured output (the only ``langchain_openai`` user);
 - ``scripted.py``: the scripted chat model and the scripted OpenAI-compatible HTTP server;
 - ``language.py``: en / zh-Hant / zh-Hans detection; ``explain.py``: the explain-back.

@@ -25,7 +25,7 @@ from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from nl_trader.translate import llm as llm_module
+from nl_trader.translate import port
 from nl_trader.translate.envelope import envelope_json_schema
 
 JSON_MODE: dict[str, Any] = {"type": "json_object"}
@@ -79,10 +79,10 @@ class EnvelopeChatOpenAI(ChatOpenAI):
 
 
 def _guard(request: Any) -> None:
-    llm_module.check_request_allowed(str(request.url))
+    port.check_request_allowed(str(request.url))
 
 
-def make_chat_openai(config: llm_module.LLMConfig) -> BaseChatModel:
+def make_chat_openai(config: port.LLMConfig) -> BaseChatModel:
     """``ChatOpenAI`` for ``config``, asking for the envelope as structured output."""
     response_format = JSON_MODE if config.mode == "json_mode" else json_schema_format()
     http_client = openai.DefaultHttpxClient(event_hooks={"request": [_guard]})

@@ -45,8 +45,11 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from nl_trader.errors import InvalidInputError, NlTraderError
-from nl_trader.translate.llm import EXAMPLES_SCRIPT, ScriptedModelError
+from nl_trader.translate.port import ScriptedModelError
 from nl_trader.translate.prompts import TEXT_MARKERS
+
+EXAMPLES_SCRIPT = Path(__file__).resolve().parent / "scripts" / "examples.json"
+"""The bundled script: the scripted model's answers to the ``strategies/`` examples."""
 
 __all__ = [
     "Reply",

@@ -45,7 +45,7 @@ from nl_trader.translate.envelope import (
 from nl_trader.translate.explain import explain
 from nl_trader.translate.grounding import grounding_problems
 from nl_trader.translate.language import Language, chinese_script, detect_language, is_chinese
-from nl_trader.translate.llm import (
+from nl_trader.translate.port import (
     ModelRequestsForbiddenError,
     causes,
     describe_model_error,

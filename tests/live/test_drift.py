@@ -25,13 +25,12 @@ from nl_trader.live.accounts import PAPER_PROFILE
 from nl_trader.live.drift import (
     DriftMonitor,
     DriftReport,
-    DriftThresholds,
     RoundTrip,
     compare,
     expected_trades,
     live_trades_from_journal,
-    thresholds_from_config,
 )
+from nl_trader.live.drift_thresholds import DriftThresholds, thresholds_from_config
 from nl_trader.live.paper import paper_terminal
 from nl_trader.live.session import LiveSession, start_session
 from nl_trader.spec import StrategySpec

@@ -12,12 +12,8 @@ from nl_trader import mt5
 from nl_trader.errors import InvalidInputError, TerminalUnavailableError
 from nl_trader.live.fake_terminal import FakeTerminal
 from nl_trader.live.mt5_adapter import find_metatrader5
-from nl_trader.live.terminal import (
-    TERMINAL_ENV,
-    TerminalPort,
-    configured_terminal_name,
-    open_terminal,
-)
+from nl_trader.live.terminal import TerminalPort
+from nl_trader.live.terminals import TERMINAL_ENV, configured_terminal_name, open_terminal
 
 CONSTANTS_FILE = Path("/work/shared/reference/mt5_constants.json")
 METATRADER5_INSTALLED = importlib.util.find_spec("MetaTrader5") is not None

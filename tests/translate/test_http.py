@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from nl_trader.translate import llm
-from nl_trader.translate.llm import LLMConfig, ModelRequestsForbiddenError, make_llm
+from nl_trader.translate import llm, port
+from nl_trader.translate.llm import make_llm
+from nl_trader.translate.port import LLMConfig, LLMConfigError, ModelRequestsForbiddenError
 from nl_trader.translate.scripted import Script, ScriptedServer
 from nl_trader.translate.translate import TokenUsage, TranslationError, translate
 
@@ -160,16 +161,16 @@ def test_under_tests_a_real_model_cannot_be_made(openai_env: pytest.MonkeyPatch)
 def test_a_model_made_before_the_switch_is_stopped_at_its_first_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(llm, "ALLOW_MODEL_REQUESTS", True)
+    monkeypatch.setattr(port, "ALLOW_MODEL_REQUESTS", True)
     # 192.0.2.1 is TEST-NET-1: nothing answers there, and the guard refuses before connecting.
     model = llm.make_openai_llm(LLMConfig(base_url="http://192.0.2.1/v1", api_key=KEY))
-    monkeypatch.setattr(llm, "ALLOW_MODEL_REQUESTS", False)
+    monkeypatch.setattr(port, "ALLOW_MODEL_REQUESTS", False)
     with pytest.raises(ModelRequestsForbiddenError, match=re.escape("http://192.0.2.1")):
         translate(MA_TEXT, model)
 
 
 def test_without_a_key_the_openai_model_says_what_to_set() -> None:
-    with pytest.raises(llm.LLMConfigError, match="OPENAI_API_KEY: not set"):
+    with pytest.raises(LLMConfigError, match="OPENAI_API_KEY: not set"):
         make_llm("openai")
 
 
@@ -193,7 +194,7 @@ def test_a_server_script_that_ran_dry_fails_at_once_naming_the_text(
 @pytest.mark.parametrize("value", ["nan", "-0.5", "2.5", "warm"])
 def test_a_temperature_outside_0_to_2_is_refused_naming_the_setting(value: str) -> None:
     environ = {"OPENAI_API_KEY": KEY, "NL_TRADER_LLM_TEMPERATURE": value}
-    with pytest.raises(llm.LLMConfigError, match=f"NL_TRADER_LLM_TEMPERATURE: '{value}' is not"):
+    with pytest.raises(LLMConfigError, match=f"NL_TRADER_LLM_TEMPERATURE: '{value}' is not"):
         LLMConfig.from_env(environ)
     assert LLMConfig.from_env({**environ, "NL_TRADER_LLM_TEMPERATURE": "0.7"}).temperature == 0.7
 
@@ -201,5 +202,5 @@ def test_a_temperature_outside_0_to_2_is_refused_naming_the_setting(value: str) 
 @pytest.mark.parametrize("url", ["notaurl", "localhost:11434/v1", "ftp://models.example/v1"])
 def test_a_base_url_that_is_not_an_http_server_is_refused_before_any_request(url: str) -> None:
     environ = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": url}
-    with pytest.raises(llm.LLMConfigError, match="OPENAI_BASE_URL: not an http"):
+    with pytest.raises(LLMConfigError, match="OPENAI_BASE_URL: not an http"):
         LLMConfig.from_env(environ)

@@ -10,8 +10,10 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from nl_trader.strategy.examples import load_examples
-from nl_trader.translate.llm import EXAMPLES_SCRIPT, LLMConfigError, make_llm
+from nl_trader.translate.llm import make_llm
+from nl_trader.translate.port import LLMConfigError
 from nl_trader.translate.scripted import (
+    EXAMPLES_SCRIPT,
     Script,
     ScriptedChatModel,
     ScriptError,

@@ -16,7 +16,8 @@ from nl_trader.cli import app
 from nl_trader.spec import parse_spec
 from nl_trader.strategy.examples import load_examples
 from nl_trader.translate.grounding import grounding_problems
-from nl_trader.translate.llm import LLMConfig, make_openai_llm
+from nl_trader.translate.llm import make_openai_llm
+from nl_trader.translate.port import LLMConfig
 from nl_trader.translate.scripted import Script, ScriptedServer
 from nl_trader.translate.translate import TranslationError, translate
 
