@@ -11,6 +11,7 @@ from nl_trader.cli import (  # noqa: F401  (each module registers its commands)
     live,
     specs,
     translate,
+    web,
 )
 from nl_trader.cli.common import app, console
 

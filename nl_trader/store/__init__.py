@@ -1,5 +1,5 @@
 """The lifecycle's store: SQLite (strategies, versions, translations, backtest runs, approvals,
-live sessions, the order journal) and the keyed, hash-chained audit log."""
+live sessions, the order journal, users) and the keyed, hash-chained audit log."""
 
 from nl_trader.store.audit import AuditCheck, AuditEntry
 from nl_trader.store.db import DB_ENV, StoreError, default_db_path
@@ -11,6 +11,7 @@ from nl_trader.store.records import (
     State,
     Strategy,
     TranslationRecord,
+    User,
     Version,
 )
 from nl_trader.store.store import RecordNotFoundError, Store, to_json, utc_now
@@ -29,6 +30,7 @@ __all__ = [
     "StoreError",
     "Strategy",
     "TranslationRecord",
+    "User",
     "Version",
     "default_db_path",
     "to_json",

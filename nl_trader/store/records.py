@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -221,6 +221,26 @@ class JournalEntry:
     payload: dict[str, Any]
     event_time: datetime | None
     recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who signs in to the web app, with one role (``nl_trader.users.ROLES``).
+
+    ``password_hash`` is the argon2 hash (PHC text); the password itself is never stored. It is
+    left out of ``repr``, so a logged record never shows it either.
+    """
+
+    id: int
+    name: str
+    role: str
+    password_hash: str = field(repr=False)
+    language: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    disabled: bool
+    signed_out_at: datetime | None = None
 
 
 R = TypeVar("R")

@@ -2,7 +2,8 @@
 
 Never edit a migration that has shipped; add the next one. Times are ISO 8601 UTC text, JSON
 columns hold canonical JSON, hashes are SHA-256 in hex. No column holds a secret: an account is
-stored by its profile name, login number and server, never its password.
+stored by its profile name, login number and server, never its password; a user by an argon2 hash
+of theirs (PHC text), never the password.
 """
 
 from __future__ import annotations
@@ -244,4 +245,30 @@ ALTER TABLE journal_v3 RENAME TO journal;
 CREATE INDEX journal_by_session ON journal (session_id, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# The web app's users (issue 17): a name, a role and an argon2 hash (never the password), and each
+# sign-in attempt, so that failed ones can be throttled per name on the store's clock.
+_V4 = """
+CREATE TABLE users (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role           TEXT NOT NULL CHECK (role IN ('author', 'approver', 'operator', 'admin')),
+    password_hash  TEXT NOT NULL,
+    language       TEXT NOT NULL DEFAULT 'en' CHECK (language IN ('en', 'zh-Hant', 'zh-Hans')),
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    disabled       INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    -- Sessions issued before this time are over (the user signed out).
+    signed_out_at  TEXT
+);
+
+CREATE TABLE login_attempts (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL COLLATE NOCASE,
+    at         TEXT NOT NULL,
+    outcome    TEXT NOT NULL CHECK (outcome IN ('ok', 'failed', 'throttled'))
+);
+CREATE INDEX login_attempts_by_name ON login_attempts (name, at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)

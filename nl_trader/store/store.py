@@ -38,6 +38,7 @@ from nl_trader.store.records import (
     Strategy,
     StrategyAccount,
     TranslationRecord,
+    User,
     Version,
     from_row,
 )
@@ -431,6 +432,41 @@ class Store:
                     "recorded_at": self.now(),
                 },
             )
+
+    # ---- users and their sign-in attempts ----------------------------------------------------
+    def user(self, ident: int) -> User:
+        return self._one(User, "users", ident, "user")
+
+    def user_named(self, name: str) -> User | None:
+        """The user of that name (names are compared without case), or None."""
+        found = self._many(User, "SELECT * FROM users WHERE name = ?", (name,))
+        return found[0] if found else None
+
+    def users(self) -> list[User]:
+        return self._many(User, "SELECT * FROM users ORDER BY id")
+
+    def insert_user(self, values: dict[str, Any]) -> int:
+        now = self.now()
+        return self._insert("users", {**values, "created_at": now, "updated_at": now})
+
+    def update_user(self, user_id: int, values: dict[str, Any]) -> None:
+        self._update("users", user_id, {**values, "updated_at": self.now()})
+
+    def add_login_attempt(self, name: str, outcome: str) -> None:
+        """Record one sign-in attempt for a name: ``ok``, ``failed`` or ``throttled``."""
+        with self.transaction():
+            self._insert("login_attempts", {"name": name, "at": self.now(), "outcome": outcome})
+
+    def failed_logins(self, name: str, *, since: datetime) -> list[datetime]:
+        """The times of the name's failed sign-ins since ``since`` and since its last success,
+        oldest first."""
+        rows = self.connection.execute(
+            "SELECT at FROM login_attempts WHERE name = ? AND outcome = 'failed' AND at >= ? "
+            "AND id > COALESCE((SELECT MAX(id) FROM login_attempts WHERE name = ? "
+            "AND outcome = 'ok'), 0) ORDER BY id",
+            (name, _column(since), name),
+        ).fetchall()
+        return [datetime.fromisoformat(row[0]) for row in rows]
 
 
 def _record_head(log: Path, entry: AuditEntry) -> None:

@@ -1,0 +1,13 @@
+"""The web app: a thin face over the library (``create_app``; ``nl-trader serve`` runs it).
+
+- ``app.py``: the application factory, the session cookie middleware and the error pages;
+- ``pages.py``: the server-rendered pages (``templates/``, ``static/``);
+- ``api.py``: the JSON API under ``/api`` (OpenAPI at ``/docs``);
+- ``views.py``: what pages and API show, read from the store;
+- ``context.py``: the store, the signed-in user, roles and the CSRF check for each route;
+- ``security.py``: the signed session cookie and its key file; ``i18n.py``: the app's words.
+"""
+
+from nl_trader.web.app import create_app
+
+__all__ = ["create_app"]
