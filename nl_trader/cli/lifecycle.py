@@ -61,13 +61,12 @@ from nl_trader.lifecycle import (
     retire,
     revoke,
     run_criteria,
-    verify_records,
+    verify_store,
 )
 from nl_trader.live.accounts import get_profile
 from nl_trader.live.paper import paper_session_terminal
 from nl_trader.live.session import (
     LiveSession,
-    journal_problems,
     run_sessions,
     start_session,
 )
@@ -1002,8 +1001,8 @@ def audit(
                 )
             console.print(table)
             return
-        check = store.verify_audit(expected_head=head)
-        problems = [] if not check.ok else verify_records(store) + journal_problems(store)
+        verification = verify_store(store, expected_head=head)
+        check, problems = verification.chain, verification.problems
         if not check.ok:
             where = f"entry {check.broken_seq}" if check.broken_seq is not None else "the chain"
             console.print(

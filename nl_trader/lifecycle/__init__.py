@@ -53,8 +53,11 @@ from nl_trader.lifecycle.gate import (
     record_refusal,
 )
 from nl_trader.lifecycle.integrity import (
+    Verification,
     approval_audit_problems,
     chain_problems,
+    journal_digest,
+    journal_problems,
     report_file,
     report_problems,
     run_audit_problems,
@@ -62,6 +65,7 @@ from nl_trader.lifecycle.integrity import (
     run_criteria,
     trust_problems,
     verify_records,
+    verify_store,
 )
 from nl_trader.lifecycle.sessions import (
     SessionPlan,
@@ -77,14 +81,18 @@ from nl_trader.lifecycle.states import (
     state_problems,
 )
 from nl_trader.lifecycle.steps import (
+    LLMFactory,
+    NewStrategy,
     approve,
     backtest,
     edit,
+    new_strategy,
     register,
     register_translation,
     retire,
     revoke,
     split_out_of_sample,
+    with_answers,
 )
 
 __all__ = [
@@ -97,10 +105,13 @@ __all__ = [
     "CriterionCheck",
     "GateDecision",
     "GateRefusedError",
+    "LLMFactory",
     "LifecycleError",
+    "NewStrategy",
     "PromotionCriteria",
     "SessionPlan",
     "Transition",
+    "Verification",
     "approval_audit_problems",
     "approve",
     "audit_state",
@@ -113,7 +124,10 @@ __all__ = [
     "evaluate_criteria",
     "figures_summary",
     "file_sha256",
+    "journal_digest",
+    "journal_problems",
     "load_criteria",
+    "new_strategy",
     "next_state",
     "open_session",
     "read_config",
@@ -134,4 +148,6 @@ __all__ = [
     "stored_spec_json",
     "trust_problems",
     "verify_records",
+    "verify_store",
+    "with_answers",
 ]

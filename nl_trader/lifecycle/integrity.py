@@ -7,6 +7,7 @@ them, and a report file must hash to the hash recorded with its run; each disagr
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from nl_trader.store import (
     Store,
     to_json,
 )
+from nl_trader.store.audit import AuditCheck
 
 
 def run_criteria(run: BacktestRun) -> CriteriaResult:
@@ -153,3 +155,49 @@ def verify_records(store: Store) -> list[str]:
         for run in store.runs(strategy.id):
             problems.extend(run_audit_problems(store, run))
     return problems
+
+
+def journal_digest(store: Store, session_id: int) -> str:
+    """SHA-256 over a session's journal, in order: recorded when it stops, to show later edits."""
+    digest = hashlib.sha256()
+    for entry in store.journal(session_id):
+        line = to_json([entry.id, entry.kind, entry.order_id, entry.state, entry.payload])
+        digest.update(line.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def journal_problems(store: Store) -> list[str]:
+    """Sessions whose journal no longer hashes to the digest recorded when they stopped."""
+    problems = []
+    for entry in store.audit_entries():
+        if entry.action != "live.stopped":
+            continue
+        session_id = int(entry.payload.get("session_id", 0))
+        recorded = str(entry.payload.get("journal_sha256", ""))
+        if recorded and journal_digest(store, session_id) != recorded:
+            problems.append(
+                f"session {session_id}: its journal changed after it stopped (audit entry "
+                f"{entry.seq} recorded sha256 {recorded[:12]})"
+            )
+    return problems
+
+
+@dataclass(frozen=True)
+class Verification:
+    """``audit --verify``'s answer: the keyed chain against its head log, then (when the chain
+    holds) every record against its audit entries: states, approvals, runs, session journals."""
+
+    chain: AuditCheck
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok and not self.problems
+
+
+def verify_store(store: Store, *, expected_head: str | None = None) -> Verification:
+    """Check the audit chain (against ``expected_head`` too, a head kept elsewhere), then the
+    records; a broken chain is reported alone (records are only as good as the chain)."""
+    check = store.verify_audit(expected_head=expected_head)
+    problems = verify_records(store) + journal_problems(store) if check.ok else []
+    return Verification(check, tuple(problems))

@@ -6,7 +6,8 @@ Each is one transaction with its audit entry; the entry moves the state (``state
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ from nl_trader.store import (
 )
 
 if TYPE_CHECKING:  # translating loads langchain; the lifecycle does not need it
+    from langchain_core.language_models import BaseChatModel
+
     from nl_trader.translate.translate import Translation
 
 
@@ -473,3 +476,59 @@ def retire(store: Store, strategy_id: int, *, by: str, reason: str) -> None:
     _not_retired(store, strategy_id, "retired again")
     with store.transaction():
         record(store, by, "strategy.retired", strategy_id, {"reason": reason})
+
+
+# ---- a new strategy from a trader's text (the CLI's `new`, the web app's page) --------------------
+LLMFactory = Callable[[], "BaseChatModel"]
+"""Makes the chat model a translation uses (``translate.llm.make_llm`` bound to a choice)."""
+MAX_ANSWER_CHARS = 1_000
+
+
+def with_answers(text: str, questions: Sequence[str], answers: Sequence[str]) -> str:
+    """The strategy text followed by each clarifying question and the trader's answer to it, so
+    the next translation reads the answers as part of the trader's words."""
+    if len(questions) != len(answers):
+        raise InvalidInputError(
+            [f"answers: {len(answers)} given for {len(questions)} question(s)"], what="answers"
+        )
+    problems = [
+        f"answers.{index}: {len(answer)} characters; at most {MAX_ANSWER_CHARS}"
+        for index, answer in enumerate(answers)
+        if len(answer) > MAX_ANSWER_CHARS
+    ]
+    if problems:
+        raise InvalidInputError(problems, what="answers")
+    pairs = [(q.strip(), a.strip()) for q, a in zip(questions, answers, strict=True)]
+    answered = [f"{q}\n{a}" for q, a in pairs if a]
+    if not answered:
+        return text.strip()
+    return text.strip() + "\n\n" + "\n\n".join(answered)
+
+
+@dataclass(frozen=True)
+class NewStrategy:
+    """A translation's outcome as stored: the strategy's version 1 when it gave a spec."""
+
+    translation: Translation
+    translation_id: int
+    version: Version | None
+
+
+def new_strategy(
+    store: Store,
+    text: str,
+    *,
+    llm: LLMFactory,
+    by: str,
+    questions: Sequence[str] = (),
+    answers: Sequence[str] = (),
+    max_attempts: int = 3,
+) -> NewStrategy:
+    """Translate a strategy text (with any answers to the model's questions) and store it: a
+    spec becomes a new strategy in draft; a question or a refusal is stored as the attempt only."""
+    from nl_trader.translate.translate import translate
+
+    full_text = with_answers(text, questions, answers)
+    result = translate(full_text, llm(), max_attempts=max_attempts)
+    translation_id, version = register_translation(store, result, by=by)
+    return NewStrategy(result, translation_id, version)

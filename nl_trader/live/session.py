@@ -41,7 +41,6 @@ Left running (issue 16):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -71,6 +70,7 @@ from nl_trader.lifecycle import (
     require_actor,
     trust_problems,
 )
+from nl_trader.lifecycle.integrity import journal_digest
 from nl_trader.live.accounts import AccountProfile
 from nl_trader.live.control import kill_file_reason
 from nl_trader.live.drift import DriftMonitor
@@ -84,7 +84,7 @@ from nl_trader.live.reconcile import Reconciliation, ReconciliationError, reconc
 from nl_trader.live.symbol_map import SymbolMap, discover
 from nl_trader.live.terminal import TerminalPort
 from nl_trader.spec import StrategySpec
-from nl_trader.store import LiveSessionRecord, Store, to_json
+from nl_trader.store import LiveSessionRecord, Store
 from nl_trader.strategy.compile import Book, CompiledStrategy, book_from_records
 from nl_trader.symbols import conversion_pairs
 from nl_trader.timeframes import TIMEFRAME_CODES, timeframe_seconds
@@ -146,15 +146,6 @@ def _broker_name(pair: str, canonical: str, broker: str, symbol_map: SymbolMap |
     if at < 0:
         return pair
     return broker[:at] + pair + broker[at + len(canonical) :]
-
-
-def journal_digest(store: Store, session_id: int) -> str:
-    """SHA-256 over a session's journal, in order: recorded when it stops, to show later edits."""
-    digest = hashlib.sha256()
-    for entry in store.journal(session_id):
-        line = to_json([entry.id, entry.kind, entry.order_id, entry.state, entry.payload])
-        digest.update(line.encode("utf-8") + b"\n")
-    return digest.hexdigest()
 
 
 class LiveSession:
@@ -859,19 +850,3 @@ def _magics_in_use(terminal: TerminalPort) -> set[int]:
     """Magics of the orders and positions the terminal holds (another EA's, another store's)."""
     held = list(terminal.positions_get() or ()) + list(terminal.orders_get() or ())
     return {int(item.magic) for item in held}
-
-
-def journal_problems(store: Store) -> list[str]:
-    """Sessions whose journal no longer hashes to the digest recorded when they stopped."""
-    problems = []
-    for entry in store.audit_entries():
-        if entry.action != "live.stopped":
-            continue
-        session_id = int(entry.payload.get("session_id", 0))
-        recorded = str(entry.payload.get("journal_sha256", ""))
-        if recorded and journal_digest(store, session_id) != recorded:
-            problems.append(
-                f"session {session_id}: its journal changed after it stopped (audit entry "
-                f"{entry.seq} recorded sha256 {recorded[:12]})"
-            )
-    return problems

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from nl_trader.lifecycle import DEFAULT_APPROVAL_DAYS, MAX_APPROVAL_DAYS, approve, retire, revoke
+from nl_trader.lifecycle.steps import new_strategy
 from nl_trader.store import User
 from nl_trader.users import (
     add_user,
@@ -35,7 +36,6 @@ from nl_trader.web.context import (
     signed_in,
 )
 from nl_trader.web.security import Session
-from nl_trader.web.steps import new_strategy
 
 router = APIRouter(prefix="/api", dependencies=[Depends(csrf_checked)], tags=["api"])
 

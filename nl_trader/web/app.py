@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from nl_trader import __version__
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import GateRefusedError, read_config
+from nl_trader.lifecycle.steps import LLMFactory
 from nl_trader.store import RecordNotFoundError, Store, utc_now
 from nl_trader.store.store import Clock
 from nl_trader.users import (
@@ -47,7 +48,6 @@ from nl_trader.web.security import (
     load_session_key,
     session_key_path,
 )
-from nl_trader.web.steps import LLMFactory
 
 _HERE = Path(__file__).resolve().parent
 # Our pages load nothing from elsewhere and run no script; a report page sets its own policy.

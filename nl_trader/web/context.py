@@ -20,6 +20,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
 from nl_trader.errors import NlTraderError
+from nl_trader.lifecycle.steps import LLMFactory
 from nl_trader.store import RecordNotFoundError, Store, User
 from nl_trader.store.store import Clock
 from nl_trader.users import (
@@ -32,7 +33,6 @@ from nl_trader.users import (
 )
 from nl_trader.web.i18n import LANGUAGE_NAMES, Translator, from_accept_language, language_of
 from nl_trader.web.security import CSRF_FIELD, CSRF_HEADER, Session, SessionSigner
-from nl_trader.web.steps import LLMFactory
 
 LANGUAGE_COOKIE = "nl_trader_lang"
 # Characters that change how the text around them reads without showing themselves: C0 and C1

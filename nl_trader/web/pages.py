@@ -24,6 +24,7 @@ from nl_trader.lifecycle import (
     retire,
     revoke,
 )
+from nl_trader.lifecycle.steps import new_strategy
 from nl_trader.store import User
 from nl_trader.users import (
     ROLES,
@@ -51,7 +52,6 @@ from nl_trader.web.context import (
 )
 from nl_trader.web.i18n import language_of
 from nl_trader.web.security import Session
-from nl_trader.web.steps import new_strategy
 
 router = APIRouter(dependencies=[Depends(csrf_checked)], include_in_schema=False)
 

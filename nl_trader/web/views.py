@@ -10,8 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from nl_trader.lifecycle import check_can_go_live, run_criteria, verify_records
-from nl_trader.live.session import journal_problems
+from nl_trader.lifecycle import check_can_go_live, run_criteria, verify_store
 from nl_trader.store import Approval, AuditEntry, BacktestRun, Store, Strategy, User
 from nl_trader.translate.explain import explain
 from nl_trader.users import LANGUAGES
@@ -226,8 +225,8 @@ def audit_view(store: Store, *, limit: int = AUDIT_PAGE_ENTRIES) -> list[dict[st
 def verify_view(store: Store) -> dict[str, Any]:
     """``nl-trader audit --verify``'s checks: the keyed chain against its head log, then every
     record (states, approvals, runs, session journals) against its audit entries."""
-    check = store.verify_audit()
-    problems = (verify_records(store) + journal_problems(store)) if check.ok else []
+    verification = verify_store(store)
+    check, problems = verification.chain, list(verification.problems)
     return {
         "chain_ok": check.ok,
         "ok": check.ok and not problems,

@@ -17,7 +17,14 @@ from nl_trader import mt5
 from nl_trader.backtest.engine import BacktestSettings
 from nl_trader.client import MAS
 from nl_trader.errors import InvalidInputError
-from nl_trader.lifecycle import GateRefusedError, LifecycleError, request_stop, revoke
+from nl_trader.lifecycle import (
+    GateRefusedError,
+    LifecycleError,
+    journal_digest,
+    journal_problems,
+    request_stop,
+    revoke,
+)
 from nl_trader.live.accounts import PAPER_PROFILE, AccountProfile, get_profile, load_profiles
 from nl_trader.live.control import assign_account
 from nl_trader.live.fake_terminal import FakeTerminal
@@ -26,8 +33,6 @@ from nl_trader.live.session import (
     Listener,
     LiveSession,
     SessionSummary,
-    journal_digest,
-    journal_problems,
     start_session,
 )
 from nl_trader.sim.broker import AccountConfig, SimBroker
