@@ -42,14 +42,14 @@ from nl_trader.cli.options import (
 )
 from nl_trader.cli.screen import cell, explained, markup_safe, screened
 from nl_trader.config import current_actor
-from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData, load_run_data
+from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import (
     MAX_APPROVAL_DAYS,
     GateRefusedError,
     LifecycleError,
     approve,
-    backtest,
+    backtest_from,
     check_can_go_live,
     edit,
     load_criteria,
@@ -561,27 +561,21 @@ def backtest_strategy(
                 commission_per_lot=commission,
                 server_timezone=server_timezone,
             )
-            loaded = load_run_data(
-                description, spec.timeframe, settings.currency, names=DATA_OPTIONS
+            run = backtest_from(
+                store,
+                strategy_id,
+                description,
+                by=_actor(by),
+                settings=settings,
+                criteria=criteria,
+                report_dir=report_dir,
+                names=DATA_OPTIONS,
             )
         except ValidationError as error:
             raise InvalidInputError(settings_problems(error), what="backtest settings") from None
         except OSError as error:
             console.print(f"cannot backtest: {error}", style="red", markup=False)
             raise typer.Exit(EXIT_INPUT) from None
-        run = backtest(
-            store,
-            strategy_id,
-            loaded.bars,
-            data=description.to_record(),
-            data_info=loaded.info,
-            report_dir=report_dir or store.path.parent / "reports",
-            by=_actor(by),
-            settings=settings,
-            criteria=criteria,
-            m1_bars=loaded.m1_bars,
-            conversion_bars=loaded.conversion_bars,
-        )
         print_run(store, run)
         console.print(
             f"next: nl-trader approve {strategy_id} --report {run.id} --by NAME", markup=False

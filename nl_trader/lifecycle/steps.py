@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from nl_trader.backtest.engine import ENGINE_VERSION, BacktestSettings, run_backtest
+from nl_trader.backtest.engine import ENGINE_VERSION, BacktestSettings, Progress, run_backtest
 from nl_trader.backtest.report import CriteriaView, report_figures, write_reports
-from nl_trader.data.run_data import DataInfo
+from nl_trader.data.run_data import DataInfo, RunData, load_run_data
 from nl_trader.errors import InvalidInputError
 from nl_trader.lifecycle.common import (
     DEFAULT_APPROVAL_DAYS,
@@ -226,6 +226,7 @@ def backtest(
     criteria: PromotionCriteria | None = None,
     m1_bars: pd.DataFrame | None = None,
     conversion_bars: Mapping[str, pd.DataFrame] | None = None,
+    progress: Progress | None = None,
 ) -> BacktestRun:
     """Backtest the current version, write its reports, and record the run with its criteria.
 
@@ -262,6 +263,7 @@ def backtest(
         settings=settings,
         m1_bars=m1_in,
         conversion_bars=conversions,
+        progress=progress,
     )
     oos_figures = None
     if len(held_out):
@@ -349,6 +351,41 @@ def backtest(
             },
         )
     return store.run(run_id)
+
+
+def backtest_from(
+    store: Store,
+    strategy_id: int,
+    data: RunData,
+    *,
+    by: str,
+    settings: BacktestSettings | None = None,
+    criteria: PromotionCriteria | None = None,
+    report_dir: Path | None = None,
+    progress: Progress | None = None,
+    names: Mapping[str, str] | None = None,
+) -> BacktestRun:
+    """Backtest the strategy's current version on the bars ``data`` describes (loaded and
+    checked by ``load_run_data``; ``names`` names its fields in errors as the face calls them),
+    reports in ``report_dir`` (default: ``reports/`` beside the store): the CLI's
+    ``backtest-strategy`` and the web app's backtest page."""
+    settings = settings or BacktestSettings()
+    spec = store.current_version(strategy_id).spec
+    loaded = load_run_data(data, spec.timeframe, settings.currency, names=names)
+    return backtest(
+        store,
+        strategy_id,
+        loaded.bars,
+        data=data.to_record(),
+        data_info=loaded.info,
+        report_dir=report_dir or store.path.parent / "reports",
+        by=by,
+        settings=settings,
+        criteria=criteria,
+        m1_bars=loaded.m1_bars,
+        conversion_bars=loaded.conversion_bars,
+        progress=progress,
+    )
 
 
 def approve(
