@@ -44,6 +44,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -198,8 +199,12 @@ def run_backtest(
     m1_bars: pd.DataFrame | None = None,
     conversion_bars: dict[str, pd.DataFrame] | None = None,
     progress: Progress | None = None,
+    enter_from: datetime | None = None,
 ) -> BacktestResult:
     """Run ``spec`` over ``bars`` (UTC index; open, high, low, close bid; spread in points).
+
+    ``enter_from``: no entry before this moment; the bars before it are history for the
+    indicators (a walk-forward window's out-of-sample test starts flat there).
 
     ``conversion_bars`` gives bars of the pairs that convert profits to the account currency
     when the traded symbol cannot (EURUSD bars for XAUUSD on a EUR account); without them a
@@ -215,7 +220,13 @@ def run_backtest(
     warnings = symbol_fit(bars, info, symbol_from_name(str(source)) if source else None)
     zone, clock_note = server_clock(settings, bars)
     fixed_spread, spread_used = _run_spread(bars, settings, info, warnings)
-    strategy = CompiledStrategy(spec, name, info, server_zone=zone)
+    strategy = CompiledStrategy(
+        spec,
+        name,
+        info,
+        server_zone=zone,
+        enter_from_s=None if enter_from is None else int(pd.Timestamp(enter_from).timestamp()),
+    )
     engine = _Engine(
         strategy, bars, settings, m1_bars, progress, conversion_bars or {}, zone, fixed_spread
     )

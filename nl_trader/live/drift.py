@@ -51,7 +51,7 @@ from nl_trader.errors import InvalidInputError
 from nl_trader.live.drift_thresholds import DriftThresholds
 from nl_trader.spec import StrategySpec
 from nl_trader.store import JournalEntry
-from nl_trader.strategy.compile import CompiledStrategy, Signals
+from nl_trader.strategy.compile import CompiledStrategy
 from nl_trader.symbols import SymbolSpec, symbol_spec
 from nl_trader.timeframes import epoch_seconds, timeframe_seconds
 
@@ -287,24 +287,6 @@ def live_trades_from_journal(
 
 
 # ---- the backtest side -----------------------------------------------------------------------
-class _DecidingFrom(CompiledStrategy):
-    """The strategy with no entry decided before ``first_s``: the backtest starts flat there."""
-
-    def __init__(self, *args: Any, first_s: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.first_s = first_s
-
-    def prepare(self, bars: pd.DataFrame, spread_points: np.ndarray | None = None) -> Signals:
-        signals = super().prepare(bars, spread_points)
-        # Flat until then, nothing but an entry can act: exits and time closes need a position.
-        later = signals.time_s >= self.first_s
-        return replace(
-            signals,
-            long_entry=signals.long_entry & later,
-            short_entry=signals.short_entry & later,
-        )
-
-
 def expected_trades(
     spec: StrategySpec,
     bars: pd.DataFrame,
@@ -334,8 +316,8 @@ def expected_trades(
     fixed = settings.spread_points
     if fixed is None and "spread" not in bars:
         fixed = float(info.spread_points)
-    strategy = _DecidingFrom(
-        spec, name, info, server_zone=zone, first_s=int(pd.Timestamp(start).timestamp())
+    strategy = CompiledStrategy(
+        spec, name, info, server_zone=zone, enter_from_s=int(pd.Timestamp(start).timestamp())
     )
     # run_backtest builds its own strategy; the walk is the same engine's (a ``decide_from``
     # option on run_backtest would make this one call).

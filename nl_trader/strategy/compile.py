@@ -180,9 +180,12 @@ class CompiledStrategy:
         symbol_info: SymbolSpec | None = None,
         *,
         server_zone: SourceZone = UTC_ZONE,
+        enter_from_s: int | None = None,
     ):
         """``server_zone`` is the trade server's clock: the spec's times and weekdays are read on
-        it unless they name a zone (``spec.SERVER_CLOCK``)."""
+        it unless they name a zone (``spec.SERVER_CLOCK``). ``enter_from_s``: no entry is decided
+        on a bar opening before this UTC second (the bars before it are the indicators' history:
+        a walk-forward window's out-of-sample test, a drift monitor's start)."""
         if symbol not in spec.symbols:
             raise InvalidInputError(
                 [f"symbol: {symbol!r} is not one of the strategy's symbols {spec.symbols}"],
@@ -191,6 +194,7 @@ class CompiledStrategy:
         self.spec = spec
         self.symbol = symbol
         self.server_zone = server_zone
+        self.enter_from_s = enter_from_s
         self.symbol_info = symbol_info or symbol_spec(symbol)
         self.timeframe_s = timeframe_seconds(spec.timeframe)
         self.pip = self.symbol_info.pip_size
@@ -261,6 +265,10 @@ class CompiledStrategy:
         for column, atr_id in enumerate(self._atr_ids):
             atr_matrix[:, column] = series[atr_id]
         atr = {atr_id: atr_matrix[:, column] for column, atr_id in enumerate(self._atr_ids)}
+        if self.enter_from_s is not None:
+            # Flat until then, nothing but an entry can act: exits and time closes need a position.
+            later = time_s >= self.enter_from_s
+            long_entry, short_entry = long_entry & later, short_entry & later
         expiry_s = self._expiry_s(decision_s, (long_entry | short_entry) & allowed)
         return Signals(
             time_s=time_s,
