@@ -9,6 +9,7 @@ from nl_trader.cli import (  # noqa: F401  (each module registers its commands)
     evals,
     lifecycle,
     live,
+    optimise,
     specs,
     translate,
     web,

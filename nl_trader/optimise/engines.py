@@ -18,6 +18,7 @@ import pandas as pd
 
 from nl_trader.backtest.engine import BacktestSettings, run_backtest
 from nl_trader.backtest.report import report_figures
+from nl_trader.data.run_data import RunData, load_run_data
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.optimise.objectives import Objective, TrialLimits, figures_of
 from nl_trader.optimise.space import Number, SearchSpace
@@ -48,6 +49,33 @@ class Evaluation:
     objectives: tuple[float, ...] | None
     infeasible: str | None
     figures: dict[str, float | None]
+
+
+def make_job(
+    spec: StrategySpec,
+    data: RunData,
+    space: SearchSpace,
+    objectives: Sequence[Objective],
+    *,
+    settings: BacktestSettings | None = None,
+    limits: TrialLimits | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Job:
+    """A study's job on the bars ``data`` describes (loaded and checked once, by
+    ``load_run_data``); the space is checked against the spec first."""
+    space.check(spec)
+    settings = settings or BacktestSettings()
+    loaded = load_run_data(data, spec.timeframe, settings.currency, names=names)
+    return Job(
+        spec=spec,
+        space=space,
+        bars=loaded.bars,
+        symbol=data.symbol,
+        settings=settings,
+        objectives=tuple(objectives),
+        limits=limits or TrialLimits(),
+        conversion_bars=loaded.conversion_bars,
+    )
 
 
 def evaluate(job: Job, values: Mapping[str, Number]) -> Evaluation:

@@ -24,6 +24,15 @@ Direction = Literal["maximize", "minimize"]
 _MINIMISED = frozenset({"equity_drawdown_pct", "balance_drawdown_pct", "equity_drawdown_money"})
 
 
+def _figure_names() -> tuple[str, ...]:
+    numeric = [
+        name
+        for name, info in TesterStats.model_fields.items()
+        if info.annotation in (int, float, float | None, int | None)
+    ]
+    return (*numeric, "equity_drawdown_pct", "equity_drawdown_money", "balance_drawdown_pct")
+
+
 def figures_of(stats: TesterStats) -> dict[str, float | None]:
     """The report's numeric figures by name, drawdowns flattened (``equity_drawdown_pct``)."""
     figures: dict[str, float | None] = {}
@@ -124,3 +133,7 @@ class TrialLimits:
         if limit is not None and drawdown is not None and drawdown > limit:
             return f"equity drawdown {drawdown:.2f} % above {limit:g} %"
         return None
+
+
+FIGURES: tuple[str, ...] = _figure_names()
+"""Every report figure an objective may name."""

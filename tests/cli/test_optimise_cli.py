@@ -1,0 +1,73 @@
+"""``nl-trader optimize`` and ``walk-forward`` as a trader runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from nl_trader.cli import app
+
+SPEC = str(Path(__file__).resolve().parents[2] / "strategies" / "ma_crossover.json")
+PARAMS = [
+    "--param",
+    "indicators.fast.params.period=10:30:10",
+    "--param",
+    "indicators.slow.params.period=40:60:20",
+]
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_optimize_lists_the_trials_and_names_the_best_set() -> None:
+    code, output = _run("optimize", SPEC, *PARAMS, "--bars", "2000", "--objective", "profit_factor")
+    assert code == 0, output
+    assert "Top trials (grid, 6 run)" in output
+    assert "best set: indicators.fast.params.period=" in output
+    assert "6 trials in" in output
+
+
+def test_a_study_kept_in_storage_resumes_without_running_a_set_twice(tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.db")
+    code, first = _run(
+        "optimize", SPEC, *PARAMS, "--bars", "2000", "--trials", "2", "--storage", storage
+    )
+    assert code == 0, first
+    assert "2 trials in" in first
+    code, resumed = _run("optimize", SPEC, *PARAMS, "--bars", "2000", "--storage", storage)
+    assert code == 0, resumed
+    assert "Top trials (grid, 6 run)" in resumed  # 2 kept + the 4 left
+
+
+def test_a_param_the_spec_does_not_have_exits_2_naming_it() -> None:
+    code, output = _run("optimize", SPEC, "--param", "indicators.medium.params.period=10:30:10")
+    assert code == 2
+    assert "param indicators.medium.params.period: indicators has no element 'medium'" in output
+    assert "(ids fast, slow)" in output
+
+
+def test_walk_forward_prints_each_window_and_the_efficiency() -> None:
+    code, output = _run(
+        "walk-forward",
+        SPEC,
+        *PARAMS,
+        "--bars",
+        "3000",
+        "--in-sample",
+        "1200",
+        "--out-of-sample",
+        "600",
+    )
+    assert code == 0, output
+    assert "Walk-forward windows" in output
+    assert "stitched out of sample: net profit" in output
+    assert "walk-forward efficiency" in output
+
+
+def test_walk_forward_without_window_lengths_says_what_to_give() -> None:
+    code, output = _run("walk-forward", SPEC, *PARAMS)
+    assert code == 2
+    assert "give both window lengths, or --forward" in output
