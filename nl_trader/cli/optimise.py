@@ -41,8 +41,16 @@ from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.optimise.engines import Job, make_engine, make_job
 from nl_trader.optimise.objectives import FIGURES, Objective, TrialLimits
+from nl_trader.optimise.overfitting import Overfitting
 from nl_trader.optimise.space import SearchSpace
-from nl_trader.optimise.study import METHODS, Method, StudyResult, TrialRecord, run_study
+from nl_trader.optimise.study import (
+    METHODS,
+    Method,
+    StudyResult,
+    TrialRecord,
+    judge_study,
+    run_study,
+)
 from nl_trader.optimise.walkforward import walk_forward
 from nl_trader.optimise.windows import forward_split, walk_forward_windows
 from nl_trader.spec import StrategySpec
@@ -292,7 +300,25 @@ def optimize(
         console.print(f"{label}: {shown} ({values})", markup=False)
     if not result.best:
         console.print("no feasible set: loosen --min-trades / --max-drawdown", markup=False)
+    judged = judge_study(result, job.space)
+    if judged is not None:
+        console.print(_judgement(judged), markup=False)
     console.print(f"{len(result.trials)} trials in {result.elapsed_s:.1f} s", markup=False)
+
+
+def _judgement(judged: Overfitting) -> str:
+    """The chosen set's overfitting figures, in one line a trader reads."""
+
+    def shown(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    return (
+        f"overfitting: deflated Sharpe {shown(judged.deflated_sharpe, '.2f')} (chance the "
+        f"best of {judged.trials} is real), PBO "
+        f"{shown(None if judged.pbo is None else judged.pbo.probability, '.2f')} (above 0.5: "
+        f"noise), stability {shown(judged.stability.ratio, '.2f')} (neighbours' objective "
+        "over the best's: near 1 a plateau, far below a spike)"
+    )
 
 
 def _method(text: str) -> Method:

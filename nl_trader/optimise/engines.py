@@ -49,6 +49,7 @@ class Evaluation:
     objectives: tuple[float, ...] | None
     infeasible: str | None
     figures: dict[str, float | None]
+    daily_returns: tuple[float, ...] = ()  # the equity's day-to-day returns (for DSR and PBO)
 
 
 def make_job(
@@ -95,7 +96,15 @@ def evaluate(job: Job, values: Mapping[str, Number]) -> Evaluation:
         undefined = [o.name for o, v in zip(job.objectives, measured, strict=True) if v is None]
         missed = f"{', '.join(undefined)} undefined (e.g. a profit factor without a losing trade)"
     objectives = None if missed is not None else tuple(float(v) for v in measured if v is not None)
-    return Evaluation(dict(values), objectives, missed, figures)
+    return Evaluation(dict(values), objectives, missed, figures, daily_returns(result.equity))
+
+
+def daily_returns(equity: pd.Series) -> tuple[float, ...]:
+    """Day-to-day returns of an equity curve (its last value each UTC day)."""
+    if len(equity) < 2:
+        return ()
+    closes = equity.resample("1D").last().dropna()
+    return tuple(float(r) for r in closes.pct_change().dropna().round(10))
 
 
 def evaluate_batch(job: Job, batch: Sequence[Mapping[str, Number]]) -> list[Evaluation]:

@@ -13,12 +13,17 @@
   picks noise.
 
 Sharpe ratios here are per period (the returns' own period: per trade, per day), not annualised.
+
+``judge`` applies both to a study's chosen set (its daily returns against every feasible trial's)
+and adds a stability view: the chosen set's neighbours on the grid (one step away in one
+parameter) and their mean objective as a share of its own; near 1 is a plateau, far below a spike.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -132,3 +137,110 @@ def _average_rank(values: np.ndarray) -> np.ndarray:
         if tied.sum() > 1:
             ranks[tied] = ranks[tied].mean()
     return ranks
+
+
+# ---- a study's chosen set ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stability:
+    """Is the chosen set on a plateau or a spike: its neighbours (one step away in one
+    parameter) and their mean objective as a share of the chosen set's."""
+
+    neighbours: tuple[tuple[dict[str, float], float], ...]
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class Overfitting:
+    """The chosen set of a study, judged: deflated Sharpe ratio, PBO, stability."""
+
+    trials: int
+    sharpe: float | None
+    deflated_sharpe: float | None
+    pbo: PBO | None
+    stability: Stability
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "trials": self.trials,
+            "sharpe_daily": self.sharpe,
+            "deflated_sharpe": self.deflated_sharpe,
+            "pbo": None if self.pbo is None else self.pbo.probability,
+            "pbo_splits": None if self.pbo is None else self.pbo.splits,
+            "stability": self.stability.ratio,
+            "neighbours": len(self.stability.neighbours),
+        }
+
+
+def judge(
+    chosen_values: Mapping[str, float],
+    chosen_objective: float,
+    trials: Sequence[tuple[Mapping[str, float], float, Sequence[float]]],
+    steps: Mapping[str, Sequence[float]],
+    *,
+    blocks: int = 8,
+) -> Overfitting:
+    """Judge the chosen set against the study's feasible ``trials`` (values, objective, daily
+    returns). ``steps``: each parameter's ordered values (its grid), for the neighbours."""
+    chosen_returns = next(
+        (np.asarray(r, dtype="float64") for v, _, r in trials if dict(v) == dict(chosen_values)),
+        np.zeros(0),
+    )
+    sharpes = [sharpe_ratio(np.asarray(r, dtype="float64")) for _, _, r in trials if len(r) > 1]
+    sharpe = sharpe_ratio(chosen_returns) if chosen_returns.size > 1 else None
+    deflated = None
+    if sharpe is not None and len(sharpes) >= 1 and chosen_returns.size > 2:
+        centred = chosen_returns - chosen_returns.mean()
+        spread = float(chosen_returns.std())
+        skew = float((centred**3).mean() / spread**3) if spread > 0 else 0.0
+        kurtosis = float((centred**4).mean() / spread**4) if spread > 0 else 3.0
+        try:
+            deflated = deflated_sharpe_ratio(
+                sharpe,
+                observations=int(chosen_returns.size),
+                trials=len(sharpes),
+                trials_sharpe_variance=float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0,
+                skew=skew,
+                kurtosis=kurtosis,
+            )
+        except InvalidInputError:
+            deflated = None
+    pbo = None
+    series = [np.asarray(r, dtype="float64") for _, _, r in trials]
+    if len(series) >= 2:
+        length = min(len(s) for s in series)
+        if length >= 2 * blocks:
+            pbo = probability_of_backtest_overfitting(
+                np.column_stack([s[:length] for s in series]), blocks=blocks
+            )
+    return Overfitting(
+        len(trials),
+        sharpe,
+        deflated,
+        pbo,
+        _stability(chosen_values, chosen_objective, trials, steps),
+    )
+
+
+def _stability(
+    chosen: Mapping[str, float],
+    objective: float,
+    trials: Sequence[tuple[Mapping[str, float], float, Sequence[float]]],
+    steps: Mapping[str, Sequence[float]],
+) -> Stability:
+    def position(path: str, value: float) -> int | None:
+        values = [float(v) for v in steps.get(path, ())]
+        return values.index(float(value)) if float(value) in values else None
+
+    found = []
+    for values, measured, _ in trials:
+        moved = [p for p in chosen if float(values[p]) != float(chosen[p])]
+        if len(moved) != 1:
+            continue
+        path = moved[0]
+        here, there = position(path, chosen[path]), position(path, values[path])
+        if here is not None and there is not None and abs(here - there) == 1:
+            found.append(({k: float(v) for k, v in values.items()}, float(measured)))
+    ratio = None
+    if found and objective != 0:
+        ratio = float(np.mean([m for _, m in found])) / objective
+    return Stability(tuple(found), ratio)

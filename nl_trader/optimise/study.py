@@ -31,7 +31,8 @@ from optuna.trial import TrialState
 
 from nl_trader.errors import InvalidInputError
 from nl_trader.optimise.engines import Engine, Evaluation, Job
-from nl_trader.optimise.space import Number, Param
+from nl_trader.optimise.overfitting import Overfitting, judge
+from nl_trader.optimise.space import Number, Param, SearchSpace
 
 Method = Literal["grid", "random", "tpe", "cmaes", "nsga2"]
 METHODS: tuple[Method, ...] = ("grid", "random", "tpe", "cmaes", "nsga2")
@@ -49,6 +50,7 @@ class TrialRecord:
     objectives: tuple[float, ...] | None
     infeasible: str | None
     figures: dict[str, Any]
+    daily_returns: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,11 @@ def _record(
     distributions: Mapping[str, BaseDistribution],
     evaluation: Evaluation,
 ) -> None:
-    attrs = {"set": _key(evaluation.values), "figures": evaluation.figures}
+    attrs = {
+        "set": _key(evaluation.values),
+        "figures": evaluation.figures,
+        "daily_returns": list(evaluation.daily_returns),
+    }
     if evaluation.infeasible is not None:
         attrs["infeasible"] = evaluation.infeasible
     trial = optuna.trial.create_trial(
@@ -237,6 +243,7 @@ def _run_sampled(
             for (trial, _), evaluation in zip(runnable, evaluations, strict=True):
                 trial.set_user_attr("set", _key(evaluation.values))
                 trial.set_user_attr("figures", evaluation.figures)
+                trial.set_user_attr("daily_returns", list(evaluation.daily_returns))
                 if evaluation.objectives is None:
                     trial.set_user_attr("infeasible", evaluation.infeasible)
                     study.tell(trial, state=TrialState.PRUNED)
@@ -270,6 +277,7 @@ def _result(
                 objectives=None if trial.values is None else tuple(trial.values),
                 infeasible=trial.user_attrs.get("infeasible"),
                 figures=dict(trial.user_attrs.get("figures") or {}),
+                daily_returns=tuple(trial.user_attrs.get("daily_returns") or ()),
             )
         )
     by_number = {record.number: record for record in records}
@@ -288,3 +296,20 @@ def _result(
 def best_values(result: StudyResult) -> Sequence[dict[str, Number]]:
     """The best set (one objective) or each set of the Pareto front."""
     return [record.values for record in result.best]
+
+
+def judge_study(result: StudyResult, space: SearchSpace, *, blocks: int = 8) -> Overfitting | None:
+    """The deflated Sharpe ratio, PBO and stability of the study's best set (one objective);
+    None without a feasible set or with several objectives (a front has no single choice)."""
+    if len(result.objectives) != 1 or not result.best:
+        return None
+    best = result.best[0]
+    if best.objectives is None:
+        return None
+    trials = [
+        (t.values, t.objectives[0], t.daily_returns)
+        for t in result.feasible
+        if t.objectives is not None
+    ]
+    steps = {p.path: [float(v) for v in p.values()] for p in space.params if not p.continuous}
+    return judge(best.values, best.objectives[0], trials, steps, blocks=blocks)

@@ -28,6 +28,8 @@ def test_optimize_lists_the_trials_and_names_the_best_set() -> None:
     assert "Top trials (grid, 6 run)" in output
     assert "best set: indicators.fast.params.period=" in output
     assert "6 trials in" in output
+    assert "overfitting: deflated Sharpe" in output
+    assert "PBO" in output
 
 
 def test_a_study_kept_in_storage_resumes_without_running_a_set_twice(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from nl_trader.errors import InvalidInputError
 from nl_trader.optimise.overfitting import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
+    judge,
     probability_of_backtest_overfitting,
     sharpe_ratio,
 )
@@ -82,3 +83,30 @@ def test_bad_inputs_are_refused_naming_the_field() -> None:
     with pytest.raises(InvalidInputError, match="trials: 0 must be at least 1"):
         expected_max_sharpe(0, 1.0)
     assert sharpe_ratio(np.array([0.01, 0.01, 0.01])) == 0.0  # no spread, no ratio
+
+
+def _trial(fast: int, objective: float, seed: int) -> tuple[dict[str, float], float, list[float]]:
+    returns = np.random.default_rng(seed).normal(0.0005, 0.01, size=120)
+    return {"fast": float(fast)}, objective, list(returns)
+
+
+def test_a_best_set_among_equals_is_on_a_plateau_and_a_lone_peak_is_a_spike() -> None:
+    steps = {"fast": [5.0, 10.0, 15.0, 20.0, 25.0]}
+    plateau = [_trial(f, o, f) for f, o in ((5, 9.0), (10, 10.0), (15, 10.0), (20, 9.5), (25, 9.0))]
+    judged = judge({"fast": 15.0}, 10.0, plateau, steps)
+    assert [n[0]["fast"] for n in judged.stability.neighbours] == [10.0, 20.0]
+    assert judged.stability.ratio == pytest.approx((10.0 + 9.5) / 2 / 10.0)
+    spike = [_trial(f, o, f) for f, o in ((5, 1.0), (10, 0.5), (15, 10.0), (20, -2.0), (25, 1.0))]
+    assert judge({"fast": 15.0}, 10.0, spike, steps).stability.ratio == pytest.approx(-0.075)
+
+
+def test_a_chosen_set_is_judged_by_its_deflated_sharpe_and_the_studys_pbo() -> None:
+    trials = [_trial(f, float(f), f) for f in (5, 10, 15, 20, 25)]
+    judged = judge({"fast": 25.0}, 25.0, trials, {"fast": [5.0, 10.0, 15.0, 20.0, 25.0]})
+    assert judged.trials == 5
+    assert judged.sharpe == pytest.approx(sharpe_ratio(np.asarray(trials[-1][2])))
+    assert judged.deflated_sharpe is not None
+    assert 0.0 <= judged.deflated_sharpe <= 1.0
+    assert judged.pbo is not None
+    assert judged.pbo.splits == math.comb(8, 4)
+    assert set(judged.to_dict()) >= {"deflated_sharpe", "pbo", "stability"}
