@@ -339,9 +339,13 @@ def show(
         console.print(explained(version.spec, language), markup=False, highlight=False)
         console.print("")
         versions = Table(title="Versions", title_justify="left")
-        for column in ("version", "id", "parent", "spec sha256", "created", "by", "note"):
+        for column in ("version", "id", "parent", "spec sha256", "created", "by", "from", "note"):
             versions.add_column(column)
         for item in store.versions(strategy_id):
+            origin = "-"
+            if item.optimisation_id is not None:
+                found = store.optimisation(item.optimisation_id)
+                origin = f"optimisation {found.id} of {found.trials} trials"
             versions.add_row(
                 str(item.number),
                 str(item.id),
@@ -349,6 +353,7 @@ def show(
                 item.spec_hash[:16],
                 _when(item.created_at),
                 cell(item.created_by),
+                origin,
                 cell(item.note),
             )
         console.print(versions)

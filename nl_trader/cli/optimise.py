@@ -7,6 +7,7 @@ per number to vary (``indicators.fast.params.period=5:50:5``), ``--constraint`` 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -37,8 +38,11 @@ from nl_trader.cli.options import (
     ToOption,
     settings_problems,
 )
+from nl_trader.config import current_actor
 from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData
 from nl_trader.errors import InvalidInputError, NlTraderError
+from nl_trader.lifecycle.optimisations import adopt
+from nl_trader.lifecycle.optimisations import record as record_optimisation
 from nl_trader.optimise.engines import Job, make_engine, make_job
 from nl_trader.optimise.objectives import FIGURES, Objective, TrialLimits
 from nl_trader.optimise.overfitting import Overfitting
@@ -54,7 +58,7 @@ from nl_trader.optimise.study import (
 from nl_trader.optimise.walkforward import walk_forward
 from nl_trader.optimise.windows import forward_split, walk_forward_windows
 from nl_trader.spec import StrategySpec
-from nl_trader.store import Store
+from nl_trader.store import Store, default_db_path
 
 ParamOption = Annotated[
     list[str],
@@ -131,7 +135,8 @@ def _job(
     deposit: float,
     currency: str,
     db: Path | None,
-) -> Job:
+) -> tuple[Job, RunData]:
+    """The study's job and the description of its data (as a run records it)."""
     spec = _spec_of(target, db)
     try:
         settings = BacktestSettings(
@@ -151,9 +156,33 @@ def _job(
         names=DATA_OPTIONS,
     )
     limits = TrialLimits(min_trades=min_trades, max_drawdown_pct=max_drawdown)
-    return make_job(
+    job = make_job(
         spec, description, space, chosen, settings=settings, limits=limits, names=DATA_OPTIONS
     )
+    return job, description
+
+
+def _stored_id(target: str) -> int | None:
+    return int(target) if target.isdigit() and not Path(target).exists() else None
+
+
+def _studies_file(db: Path | None) -> Path:
+    """The Optuna studies of a store's strategies: a file beside the database."""
+    path = default_db_path() if db is None else db
+    return path.with_name(path.name + ".studies.sqlite")
+
+
+def _best_dict(result: StudyResult) -> dict[str, object] | None:
+    if not result.best:
+        return None
+    best = result.best[0]
+    return {
+        "trial": best.number,
+        "values": dict(best.values),
+        "objectives": list(best.objectives or ()),
+        "figures": dict(best.figures),
+        "front": len(result.best),
+    }
 
 
 def _short(path: str) -> str:
@@ -232,12 +261,22 @@ def optimize(
         typer.Option("--storage", help="SQLite file keeping the study: run again to resume it."),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Trials to list.")] = 10,
+    adopt_best: Annotated[
+        bool,
+        typer.Option(
+            "--adopt",
+            help="A stored strategy: make the best set its new version (then backtest and "
+            "approve it as any edit).",
+        ),
+    ] = False,
+    by: Annotated[str | None, typer.Option("--by", help="Who optimises (default: you).")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="The store, for a strategy id.")] = None,
 ) -> None:
     """Search the spec's numbers for the best report figures on bars (grid, random, TPE, CMA-ES,
-    NSGA-II), on this machine or a Ray cluster; a study kept in --storage resumes."""
+    NSGA-II), on this machine or a Ray cluster; a study kept in --storage resumes. For a stored
+    strategy the optimisation is recorded (and its study kept beside the database)."""
     try:
-        job = _job(
+        job, description = _job(
             target,
             data=data,
             sample_size=sample_size,
@@ -274,6 +313,10 @@ def optimize(
                 shown = "-" if best is None else f"{best:,.2f}"
                 bar.update(task, completed=done, total=total, best=shown)
 
+            stored = _stored_id(target)
+            if storage is None and stored is not None:
+                storage = _studies_file(db)
+                study = f"strategy-{stored}-{study}"
             result = run_study(
                 job,
                 chosen_engine,
@@ -283,6 +326,33 @@ def optimize(
                 storage=f"sqlite:///{storage.resolve()}" if storage else None,
                 progress=show,
             )
+        judged = judge_study(result, job.space)
+        if stored is not None:
+            with Store(db) as store:
+                recorded = record_optimisation(
+                    store,
+                    stored,
+                    kind="optimize",
+                    method=method,
+                    engine=engine,
+                    params=params,
+                    constraints=constraints or [],
+                    objectives=list(result.objectives),
+                    data=description.to_record(),
+                    settings=job.settings.model_dump(mode="json"),
+                    trials=len(result.trials),
+                    best=_best_dict(result),
+                    overfitting=None if judged is None else judged.to_dict(),
+                    out_of_sample=None,
+                    study_name=study,
+                    elapsed_s=result.elapsed_s,
+                    by=(by or current_actor()).strip(),
+                )
+                adopted = (
+                    adopt(store, recorded.id, by=(by or current_actor()).strip())
+                    if adopt_best and result.best
+                    else None
+                )
     except (NlTraderError, OSError) as error:
         _fail(error)
         return
@@ -300,9 +370,16 @@ def optimize(
         console.print(f"{label}: {shown} ({values})", markup=False)
     if not result.best:
         console.print("no feasible set: loosen --min-trades / --max-drawdown", markup=False)
-    judged = judge_study(result, job.space)
     if judged is not None:
         console.print(_judgement(judged), markup=False)
+    if stored is not None:
+        console.print(f"recorded as optimisation {recorded.id} of strategy {stored}", markup=False)
+        if adopted is not None:
+            console.print(
+                f"version {adopted.number} made from the best set (draft: backtest it, then "
+                f"approve it): nl-trader backtest-strategy {stored} --data ...",
+                markup=False,
+            )
     console.print(f"{len(result.trials)} trials in {result.elapsed_s:.1f} s", markup=False)
 
 
@@ -367,12 +444,13 @@ def walk_forward_command(
     spread: SpreadOption = None,
     deposit: DepositOption = 10_000.0,
     currency: CurrencyOption = "USD",
+    by: Annotated[str | None, typer.Option("--by", help="Who runs it (default: you).")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="The store, for a strategy id.")] = None,
 ) -> None:
     """Optimise on each window's in-sample bars and trade the choice on the bars after; print
     each window, the stitched out-of-sample result and the walk-forward efficiency."""
     try:
-        job = _job(
+        job, description = _job(
             target,
             data=data,
             sample_size=sample_size,
@@ -403,6 +481,7 @@ def walk_forward_command(
                 out_of_sample_bars=out_of_sample_bars,
                 kind="anchored" if anchored else "rolling",
             )
+        started = time.perf_counter()
         result = walk_forward(
             job,
             windows,
@@ -410,6 +489,45 @@ def walk_forward_command(
             method=_method(method),
             trials=trials,
         )
+        stored = _stored_id(target)
+        if stored is not None:
+            with Store(db) as store:
+                recorded = record_optimisation(
+                    store,
+                    stored,
+                    kind="walk-forward",
+                    method=method,
+                    engine=engine,
+                    params=params,
+                    constraints=constraints or [],
+                    objectives=[objective],
+                    data=description.to_record(),
+                    settings=job.settings.model_dump(mode="json"),
+                    trials=sum(row.trials for row in result.windows),
+                    best=None,
+                    overfitting=None,
+                    out_of_sample={
+                        "net_profit": result.net_profit,
+                        "trades": result.trades,
+                        "efficiency": result.efficiency,
+                        "windows": [
+                            {
+                                "number": row.window.number,
+                                "chosen": row.chosen,
+                                "out_of_sample_profit": row.out_of_sample_figures.get(
+                                    "total_net_profit"
+                                ),
+                            }
+                            for row in result.windows
+                        ],
+                    },
+                    study_name=None,
+                    elapsed_s=time.perf_counter() - started,
+                    by=(by or current_actor()).strip(),
+                )
+            console.print(
+                f"recorded as optimisation {recorded.id} of strategy {stored}", markup=False
+            )
     except (NlTraderError, OSError) as error:
         _fail(error)
         return

@@ -161,9 +161,11 @@ def edit(
     by: str,
     note: str = "",
     text: str | None = None,
+    optimisation_id: int | None = None,
 ) -> Version:
     """Make a new version of the strategy (parent: the current one). It needs a new backtest and
-    a new approval before it can trade."""
+    a new approval before it can trade. ``optimisation_id``: the optimisation whose chosen set
+    it is (``lifecycle.optimisations.adopt``)."""
     require_actor(by, "edits the strategy")
     _not_retired(store, strategy_id, "edited")
     current = store.current_version(strategy_id)
@@ -185,6 +187,7 @@ def edit(
                 "translation_id": None,
                 "note": note,
                 "created_by": by,
+                "optimisation_id": optimisation_id,
             }
         )
         record(
@@ -200,6 +203,7 @@ def edit(
                 "parent_spec_hash": current.spec_hash,
                 "spec_hash": spec_hash(spec),
                 "note": note,
+                **({"optimisation_id": optimisation_id} if optimisation_id is not None else {}),
             },
         )
     return store.version(version_id)

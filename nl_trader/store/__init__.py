@@ -1,5 +1,5 @@
 """The lifecycle's store: SQLite (strategies, versions, translations, backtest runs, approvals,
-live sessions, the order journal, users) and the keyed, hash-chained audit log."""
+live sessions, the order journal, users, optimisations) and the keyed, hash-chained audit log."""
 
 from nl_trader.store.audit import AuditCheck, AuditEntry
 from nl_trader.store.db import DB_ENV, StoreError, default_db_path
@@ -8,6 +8,7 @@ from nl_trader.store.records import (
     BacktestRun,
     JournalEntry,
     LiveSessionRecord,
+    Optimisation,
     State,
     Strategy,
     TranslationRecord,
@@ -24,6 +25,7 @@ __all__ = [
     "BacktestRun",
     "JournalEntry",
     "LiveSessionRecord",
+    "Optimisation",
     "RecordNotFoundError",
     "State",
     "Store",

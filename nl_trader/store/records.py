@@ -54,6 +54,7 @@ class Version:
     note: str
     created_at: datetime
     created_by: str
+    optimisation_id: int | None = None  # the optimisation whose chosen set this version is
 
     @property
     def spec(self) -> StrategySpec:
@@ -224,6 +225,33 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
+class Optimisation:
+    """An optimisation (or walk-forward) of one version: the space (``--param`` texts and
+    constraints), objectives, data and settings, how many trials, the chosen set with its figures,
+    its overfitting figures, and for a walk-forward the stitched out-of-sample result."""
+
+    id: int
+    strategy_id: int
+    version_id: int
+    spec_hash: str
+    kind: str
+    method: str
+    engine: str
+    space: dict[str, Any]
+    objectives: list[Any]
+    data: dict[str, Any]
+    settings: dict[str, Any]
+    trials: int
+    best: dict[str, Any] | None
+    overfitting: dict[str, Any] | None
+    out_of_sample: dict[str, Any] | None
+    study_name: str | None
+    elapsed_s: float
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
 class User:
     """A person who signs in to the web app, with one role (``nl_trader.users.ROLES``).
 
@@ -246,7 +274,21 @@ class User:
 R = TypeVar("R")
 
 _JSON_FIELDS = frozenset(
-    {"detail", "data", "settings", "figures", "oos_figures", "criteria", "payload", "drift"}
+    {
+        "detail",
+        "data",
+        "settings",
+        "figures",
+        "oos_figures",
+        "criteria",
+        "payload",
+        "drift",
+        "space",
+        "objectives",
+        "best",
+        "overfitting",
+        "out_of_sample",
+    }
 )
 
 

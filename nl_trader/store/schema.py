@@ -271,4 +271,33 @@ CREATE TABLE login_attempts (
 CREATE INDEX login_attempts_by_name ON login_attempts (name, at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+-- An optimisation or a walk-forward of one version: what was searched, how, and what it chose.
+CREATE TABLE optimisations (
+    id             INTEGER PRIMARY KEY,
+    strategy_id    INTEGER NOT NULL REFERENCES strategies(id),
+    version_id     INTEGER NOT NULL REFERENCES versions(id),
+    spec_hash      TEXT NOT NULL,
+    kind           TEXT NOT NULL CHECK (kind IN ('optimize', 'walk-forward')),
+    method         TEXT NOT NULL,
+    engine         TEXT NOT NULL,
+    space          TEXT NOT NULL,
+    objectives     TEXT NOT NULL,
+    data           TEXT NOT NULL,
+    settings       TEXT NOT NULL,
+    trials         INTEGER NOT NULL,
+    best           TEXT,
+    overfitting    TEXT,
+    out_of_sample  TEXT,
+    study_name     TEXT,
+    elapsed_s      REAL NOT NULL,
+    created_at     TEXT NOT NULL,
+    created_by     TEXT NOT NULL
+);
+CREATE INDEX optimisations_by_strategy ON optimisations (strategy_id, id);
+
+-- A version made from an optimisation's chosen set names it (its parent is the optimised one).
+ALTER TABLE versions ADD COLUMN optimisation_id INTEGER REFERENCES optimisations(id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)

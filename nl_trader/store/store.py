@@ -34,6 +34,7 @@ from nl_trader.store.records import (
     BacktestRun,
     JournalEntry,
     LiveSessionRecord,
+    Optimisation,
     State,
     Strategy,
     StrategyAccount,
@@ -286,6 +287,22 @@ class Store:
 
     def insert_run(self, values: dict[str, Any]) -> int:
         return self._insert("backtest_runs", {**values, "created_at": self.now()})
+
+    # ---- optimisations -----------------------------------------------------------------------
+    def optimisation(self, ident: int) -> Optimisation:
+        return self._one(Optimisation, "optimisations", ident, "optimisation")
+
+    def optimisations(self, strategy_id: int | None = None) -> list[Optimisation]:
+        if strategy_id is None:
+            return self._many(Optimisation, "SELECT * FROM optimisations ORDER BY id", ())
+        return self._many(
+            Optimisation,
+            "SELECT * FROM optimisations WHERE strategy_id = ? ORDER BY id",
+            (strategy_id,),
+        )
+
+    def insert_optimisation(self, values: dict[str, Any]) -> int:
+        return self._insert("optimisations", {**values, "created_at": self.now()})
 
     # ---- approvals ---------------------------------------------------------------------------
     def approval(self, ident: int) -> Approval:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from nl_trader.cli import app
+from nl_trader.store import Store
+from tests.store.builders import PASSED, copy_template
 
 SPEC = str(Path(__file__).resolve().parents[2] / "strategies" / "ma_crossover.json")
 PARAMS = [
@@ -73,3 +76,32 @@ def test_walk_forward_without_window_lengths_says_what_to_give() -> None:
     code, output = _run("walk-forward", SPEC, *PARAMS)
     assert code == 2
     assert "give both window lengths, or --forward" in output
+
+
+def test_optimising_a_stored_strategy_records_it_and_adopting_makes_a_draft_version(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    db = str(copy_template(tmp_path_factory, tmp_path).db)
+    code, output = _run(
+        "optimize", str(PASSED), *PARAMS, "--bars", "2000", "--adopt", "--by", "quant", "--db", db
+    )
+    assert code == 0, output
+    assert f"recorded as optimisation 1 of strategy {PASSED}" in output
+    with Store(Path(db)) as store:
+        found = store.optimisation(1)
+        assert found.trials == 6
+        assert found.best is not None
+        version = store.current_version(PASSED)
+        assert version.optimisation_id == 1
+        assert version.parent_id == found.version_id
+        assert store.strategy(PASSED).state.value == "draft"  # it needs its own backtest
+        spec = version.spec
+        chosen = found.best["values"]
+        assert spec.indicators[0].params["period"] == chosen["indicators.fast.params.period"]
+        assert [e.action for e in store.audit_entries()][-2:] == [
+            "optimisation.recorded",
+            "strategy.edited",
+        ]
+    code, shown = _run("show", str(PASSED), "--db", db)
+    assert code == 0, shown
+    assert "optimisation 1 of 6" in shown  # the version says where it came from

@@ -91,7 +91,7 @@ def test_the_database_allows_one_running_session_per_strategy(tmp_path: Path) ->
         connection.executescript(
             """
             INSERT INTO strategies VALUES (1, 's', 'approved', 't', 'a', 't');
-            INSERT INTO versions VALUES (1, 1, 1, NULL, 'x', 'en', '{}', 'h', NULL, '', 't', 'a');
+            INSERT INTO versions VALUES (1, 1, 1, NULL, 'x', 'en', '{}', 'h', NULL, '', 't', 'a', NULL);
             INSERT INTO backtest_runs (id, strategy_id, version_id, spec_hash, symbol, data,
                 data_fingerprint, period_start, period_end, bars, oos_bars, settings, figures,
                 criteria, report_path, report_hash, report_json_path, report_json_hash,
