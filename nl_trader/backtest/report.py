@@ -174,9 +174,9 @@ def render_html(
         "criteria": content.get("criteria"),
     }
     charts = {
-        "equity": _div("equity", _equity_chart(result)),
-        "drawdown": _div("drawdown", _drawdown_chart(result)),
-        "price": _div("price", _price_chart(result)),
+        "equity": chart_div("equity", _equity_chart(result)),
+        "drawdown": chart_div("drawdown", _drawdown_chart(result)),
+        "price": chart_div("price", _price_chart(result)),
     }
     return template.render(r=view, charts=charts, months=_MONTHS, plotly_js=get_plotlyjs())
 
@@ -192,7 +192,7 @@ def _template() -> Template:
     return environment.get_template("report.html.j2")
 
 
-def _div(name: str, figure: dict[str, Any]) -> str:
+def chart_div(name: str, figure: dict[str, Any]) -> str:
     """A chart as a div and the script that draws it: Plotly JSON, no figure objects (fast)."""
     # "<\/" keeps any text in the data (a symbol name) from closing the script element.
     payload = json.dumps(figure, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")

@@ -46,6 +46,7 @@ from nl_trader.lifecycle.optimisations import record as record_optimisation
 from nl_trader.optimise.engines import Job, make_engine, make_job
 from nl_trader.optimise.objectives import FIGURES, Objective, TrialLimits
 from nl_trader.optimise.overfitting import Overfitting
+from nl_trader.optimise.report import write_report
 from nl_trader.optimise.space import SearchSpace
 from nl_trader.optimise.study import (
     METHODS,
@@ -261,6 +262,9 @@ def optimize(
         typer.Option("--storage", help="SQLite file keeping the study: run again to resume it."),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Trials to list.")] = 10,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML report here.")
+    ] = None,
     adopt_best: Annotated[
         bool,
         typer.Option(
@@ -372,6 +376,9 @@ def optimize(
         console.print("no feasible set: loosen --min-trades / --max-drawdown", markup=False)
     if judged is not None:
         console.print(_judgement(judged), markup=False)
+    if report is not None:
+        write_report(report, result, job, overfitting=judged)
+        console.print(f"report: {report.resolve()}", markup=False, soft_wrap=True)
     if stored is not None:
         console.print(f"recorded as optimisation {recorded.id} of strategy {stored}", markup=False)
         if adopted is not None:
@@ -444,6 +451,9 @@ def walk_forward_command(
     spread: SpreadOption = None,
     deposit: DepositOption = 10_000.0,
     currency: CurrencyOption = "USD",
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write the HTML report here.")
+    ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who runs it (default: you).")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="The store, for a strategy id.")] = None,
 ) -> None:
@@ -560,3 +570,6 @@ def walk_forward_command(
         f"{result.trades} trades; walk-forward efficiency {efficiency}",
         markup=False,
     )
+    if report is not None and result.windows:
+        write_report(report, result.windows[-1].study, job, walk=result)
+        console.print(f"report: {report.resolve()}", markup=False, soft_wrap=True)

@@ -39,6 +39,7 @@ class WindowResult:
     in_sample_figures: dict[str, float | None]
     out_of_sample_figures: dict[str, float | None]
     trials: int
+    study: StudyResult
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def walk_forward(
                 in_sample_figures=in_figures,
                 out_of_sample_figures=out_figures,
                 trials=len(study.trials),
+                study=study,
             )
         )
     equity = pd.concat(pieces) if pieces else pd.Series(dtype="float64")
