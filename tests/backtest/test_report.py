@@ -314,9 +314,9 @@ def test_promotion_criteria_are_shown_beside_the_figures_in_html_and_json(
 
 def test_chart_data_cannot_close_its_script_element() -> None:
     """A name inside chart data (a symbol, a comment) stays data even if it reads like HTML."""
-    from nl_trader.backtest.report import _div
+    from nl_trader.backtest.report import chart_div
 
-    page = _div("price", {"data": [{"name": "</script><script>alert(1)//"}], "layout": {}})
+    page = chart_div("price", {"data": [{"name": "</script><script>alert(1)//"}], "layout": {}})
     assert page.count("</script>") == 1  # only the chart's own closing tag
     payload = page[page.index("var f=") + len("var f=") : page.index(";Plotly.newPlot")]
     assert json.loads(payload)["data"][0]["name"] == "</script><script>alert(1)//"
