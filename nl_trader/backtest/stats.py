@@ -243,8 +243,9 @@ def closed_trades(deals: Iterable[Mapping[str, Any]]) -> list[ClosedTrade]:
             own_costs = costs * closed / volume
         allocated = _allocate(position, closed)
         result = float(deal["profit"]) + float(deal["swap"]) + own_costs + allocated
+        # Built from the ledger's own typed fields: no validation to run (model_construct).
         trades.append(
-            ClosedTrade(
+            ClosedTrade.model_construct(
                 deal_ticket=int(deal["ticket"]),
                 position_id=int(deal["position_id"]),
                 time=datetime.fromtimestamp(int(deal["time"]), tz=UTC),
