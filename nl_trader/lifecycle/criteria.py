@@ -25,6 +25,10 @@ class PromotionCriteria(BaseModel):
     over gross loss (1.1). ``oos_fraction``: the share of the data, at its end, held out of the
     report's backtest (0.2 = the last 20 %); ``min_oos_profit_factor``: what the strategy must
     show on that held-out period on its own (1.0: it must not lose there; None: not checked).
+    ``min_deflated_sharpe`` and ``max_pbo``: for a version made from an optimisation's chosen set,
+    the deflated Sharpe ratio it must reach (0.95: 95 % sure the best of N trials is not luck)
+    and the probability of backtest overfitting it must stay under (0.5); None: not checked. A
+    version not made by an optimisation passes them (there were no trials to deflate for).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -34,6 +38,8 @@ class PromotionCriteria(BaseModel):
     min_profit_factor: float = Field(default=1.1, ge=0)
     oos_fraction: float = Field(default=0.2, ge=0, lt=0.9)
     min_oos_profit_factor: float | None = Field(default=1.0, ge=0)
+    min_deflated_sharpe: float | None = Field(default=None, ge=0, le=1)
+    max_pbo: float | None = Field(default=None, ge=0, le=1)
 
 
 def load_criteria(
@@ -101,8 +107,10 @@ def evaluate_criteria(
     figures: Mapping[str, Any],
     oos_figures: Mapping[str, Any] | None,
     criteria: PromotionCriteria,
+    overfitting: Mapping[str, Any] | None = None,
 ) -> CriteriaResult:
-    """Check a run's figures (``figures_summary``) against the criteria."""
+    """Check a run's figures (``figures_summary``) against the criteria; ``overfitting``: the
+    figures of the optimisation the version came from (``Overfitting.to_dict``), if it did."""
     trades = int(figures["total_trades"])
     drawdown = float(figures["equity_drawdown_pct"])
     checks = [
@@ -133,6 +141,22 @@ def evaluate_criteria(
                     "out-of-sample profit factor", oos_figures, criteria.min_oos_profit_factor
                 )
             )
+    for name, key, minimum, limit in (
+        ("deflated Sharpe ratio", "deflated_sharpe", criteria.min_deflated_sharpe, None),
+        ("probability of backtest overfitting", "pbo", None, criteria.max_pbo),
+    ):
+        if minimum is None and limit is None:
+            continue
+        required = f">= {minimum:g}" if minimum is not None else f"<= {limit:g}"
+        if overfitting is None:
+            checks.append(CriterionCheck(name, required, "not optimised", True))
+            continue
+        value = overfitting.get(key)
+        if value is None:
+            checks.append(CriterionCheck(name, required, "not measured", False))
+            continue
+        passed = value >= minimum if minimum is not None else value <= float(limit or 0)
+        checks.append(CriterionCheck(name, required, f"{float(value):.2f}", bool(passed)))
     return CriteriaResult(all(check.passed for check in checks), tuple(checks))
 
 

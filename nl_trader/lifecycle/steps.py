@@ -294,7 +294,10 @@ def backtest(
     # report, never a record pointing at a missing or half-written file.
     stats = report_figures(result)
     figures = figures_summary(stats)
-    verdict = evaluate_criteria(figures, oos_figures, criteria)
+    made_by = store.optimisation(version.optimisation_id) if version.optimisation_id else None
+    verdict = evaluate_criteria(
+        figures, oos_figures, criteria, None if made_by is None else (made_by.overfitting or {})
+    )
     shown = CriteriaView(
         verdict.met, tuple((c.name, c.required, c.actual, c.passed) for c in verdict.checks)
     )
