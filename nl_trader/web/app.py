@@ -7,20 +7,23 @@ checks the signed-in user's role, calls one library function and renders its res
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from nl_trader import __version__
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle import GateRefusedError, read_config
 from nl_trader.lifecycle.steps import LLMFactory
+from nl_trader.live.runner import SessionRunner, TerminalFactory, default_terminal
 from nl_trader.store import RecordNotFoundError, Store, utc_now
 from nl_trader.store.store import Clock
 from nl_trader.users import (
@@ -30,6 +33,7 @@ from nl_trader.users import (
     four_eyes_required,
 )
 from nl_trader.web.api import router as api_router
+from nl_trader.web.backtests import router as backtests_router
 from nl_trader.web.context import (
     CsrfError,
     NotSignedInError,
@@ -39,6 +43,7 @@ from nl_trader.web.context import (
     signed_in,
     visible,
 )
+from nl_trader.web.jobs import BacktestJobs, NoSuchJobError
 from nl_trader.web.pages import router as pages_router
 from nl_trader.web.security import (
     COOKIE_NAME,
@@ -48,6 +53,7 @@ from nl_trader.web.security import (
     load_session_key,
     session_key_path,
 )
+from nl_trader.web.sessions import router as sessions_router
 
 _HERE = Path(__file__).resolve().parent
 # Our pages load nothing from elsewhere and run no script; a report page sets its own policy.
@@ -92,6 +98,11 @@ def create_app(
     clock: Clock = utc_now,
     config: Path | None = None,
     max_attempts: int = 3,
+    paper_bar_interval_s: float = 0.3,
+    paper_max_bars: int | None = 500,
+    data_dir: Path | None = None,
+    max_upload_bytes: int = 50 * 1024 * 1024,
+    session_terminal: TerminalFactory = default_terminal,
 ) -> FastAPI:
     """The web app over the store at ``db_path`` (migrated as it opens).
 
@@ -100,6 +111,13 @@ def create_app(
     they authored (default: ``[users] four_eyes`` of the configuration). ``secure_cookies``: the
     session cookie only travels over HTTPS (set it when serving with TLS). ``clock``: the store's
     clock, on which sessions expire and sign-ins are throttled.
+
+    Sessions started from the app run in its process (``live.runner``): a paper session replays
+    one bar per ``paper_bar_interval_s`` (a person watches the executions arrive) and stops after
+    ``paper_max_bars``; ``session_terminal`` makes each session's terminal (default: the paper
+    replay, else the profile's). Backtests read the bundled sample, an uploaded file (at most
+    ``max_upload_bytes``, kept in a private folder beside the database) or a file under
+    ``data_dir`` (default: ``[web] data_dir`` of the configuration).
     """
     path = Path(db_path)
     if str(path) == ":memory:":
@@ -107,15 +125,35 @@ def create_app(
             ["db: the web app needs a database file, not :memory:"], what="web app"
         )
     Store(path, clock=clock).close()  # migrate (and key a new store) before the first request
+    configured = read_config(config)
     if four_eyes is None:
-        four_eyes = four_eyes_required(read_config(config))
+        four_eyes = four_eyes_required(configured)
+    if data_dir is None:
+        data_dir = _configured_data_dir(configured)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         finalize=visible,
     )
+    templates.filters["num"] = figure
+    runner = SessionRunner(
+        path,
+        clock=clock,
+        config=config,
+        bar_interval_s=paper_bar_interval_s,
+        paper_max_bars=paper_max_bars,
+        terminal=session_terminal,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        # The sessions this server started stop with it (recorded as such), not mid-order.
+        await run_in_threadpool(runner.close, by="web server")
+
     app = FastAPI(
+        lifespan=lifespan,
         title="nl_trader",
         version=__version__,
         description="Plain-language forex strategies: type, review, approve. The JSON API signs "
@@ -131,13 +169,38 @@ def create_app(
         signer=SessionSigner(load_session_key(session_key_path(path))),
         templates=templates,
         max_attempts=max_attempts,
+        runner=runner,
+        jobs=BacktestJobs(path, clock),
+        config=config,
+        data_dir=data_dir,
+        max_upload_bytes=max_upload_bytes,
     )
     app.middleware("http")(_session_cookie)
     _handle_errors(app)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     app.include_router(pages_router)
+    app.include_router(backtests_router)
+    app.include_router(sessions_router)
     app.include_router(api_router)
     return app
+
+
+def figure(value: Any, digits: int = 2) -> Any:
+    """A figure as a page shows it: a float to ``digits`` decimals, anything else as it is."""
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return "-" if value is None else value
+
+
+def _configured_data_dir(configured: dict[str, Any]) -> Path | None:
+    """``[web] data_dir`` of the configuration: the folder whose bar files a backtest may use."""
+    table = configured.get("web", {})
+    value = table.get("data_dir") if isinstance(table, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(["web.data_dir: expected a folder's path"], what="configuration")
+    return Path(value).expanduser().resolve()
 
 
 async def _session_cookie(
@@ -146,6 +209,9 @@ async def _session_cookie(
     """Read the signed session cookie (a new, signed-out session when it is missing, forged or
     expired); send it back when a route replaced it; add the pages' security headers."""
     web: WebSettings = request.app.state.web
+    too_big = _body_refusal(request, web.max_upload_bytes)
+    if too_big is not None:
+        return too_big
     now = web.clock()
     session = web.signer.loads(request.cookies.get(COOKIE_NAME), now)
     fresh = session is None
@@ -171,6 +237,32 @@ async def _session_cookie(
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+# Room for a form's other fields and the multipart framing around an upload.
+_FORM_OVERHEAD_BYTES = 1024 * 1024
+
+
+def _body_refusal(request: Request, max_upload_bytes: int) -> Response | None:
+    """Refuse a request body larger than an upload may be, before anything reads it (a body
+    without a length is refused too: a browser always sends one)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return None
+    length = request.headers.get("content-length")
+    limit = max_upload_bytes + _FORM_OVERHEAD_BYTES
+    megabytes = f"{max_upload_bytes / (1024 * 1024):g} MB"
+    if length is None:
+        if request.headers.get("transfer-encoding"):
+            return PlainTextResponse(
+                "refused: send the request with its Content-Length", status_code=411
+            )
+        return None
+    if not length.isdigit() or int(length) > limit:
+        message = f"upload: the file is larger than {megabytes}, the most this server accepts"
+        if _is_api(request):
+            return JSONResponse({"detail": message}, status_code=413)
+        return PlainTextResponse(message, status_code=413)
+    return None
 
 
 def _is_api(request: Request) -> bool:
@@ -245,6 +337,7 @@ def _handle_errors(app: FastAPI) -> None:
     app.add_exception_handler(PermissionDeniedError, forbidden)
     app.add_exception_handler(AuthenticationError, authentication)
     app.add_exception_handler(RecordNotFoundError, not_found)
+    app.add_exception_handler(NoSuchJobError, not_found)
     app.add_exception_handler(GateRefusedError, gate)
     app.add_exception_handler(InvalidInputError, invalid)
     app.add_exception_handler(NlTraderError, failed)

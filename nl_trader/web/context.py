@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 
 from nl_trader.errors import NlTraderError
 from nl_trader.lifecycle.steps import LLMFactory
+from nl_trader.live.runner import SessionRunner
 from nl_trader.store import RecordNotFoundError, Store, User
 from nl_trader.store.store import Clock
 from nl_trader.users import (
@@ -32,6 +33,7 @@ from nl_trader.users import (
     user_audit_problems,
 )
 from nl_trader.web.i18n import LANGUAGE_NAMES, Translator, from_accept_language, language_of
+from nl_trader.web.jobs import BacktestJobs
 from nl_trader.web.security import CSRF_FIELD, CSRF_HEADER, Session, SessionSigner
 
 LANGUAGE_COOKIE = "nl_trader_lang"
@@ -67,6 +69,17 @@ class WebSettings:
     signer: SessionSigner
     templates: jinja2.Environment
     max_attempts: int
+    runner: SessionRunner
+    jobs: BacktestJobs
+    config: Path | None = None
+    data_dir: Path | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where uploaded bar files are kept: a private folder beside the database (a run
+        replays its file from there, for a paper session)."""
+        return self.db_path.with_name(self.db_path.name + ".uploads")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -77,6 +90,12 @@ def _escape(match: re.Match[str]) -> str:
 def visible(value: Any) -> Any:
     """A value as a page shows it: text with its invisible characters written as escapes."""
     return _INVISIBLE.sub(_escape, value) if isinstance(value, str) else value
+
+
+def typed(text: str) -> str:
+    """A textarea's text as the person typed it: a browser sends each line break as CR LF
+    (HTML's form encoding), which is stored and shown as the line break it is."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def settings(request: Request) -> WebSettings:

@@ -1,5 +1,6 @@
-"""The pages: sign in and out, strategies, a strategy, a new strategy, approve, revoke, retire,
-a run's report, the audit log with verify, and users.
+"""The pages: sign in and out, strategies, a strategy, a new strategy, its spec edited as JSON
+and two versions compared, approve, revoke, retire, a run's report, the audit log with verify,
+and users. (Backtests: ``backtests.py``; sessions: ``sessions.py``.)
 
 Each POST is a plain HTML form carrying the session's CSRF token (checked for the whole router)
 and answered with a redirect (303) to the page that shows its result, or with the form again
@@ -8,6 +9,7 @@ and every problem.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Annotated
 
@@ -19,12 +21,14 @@ from nl_trader.lifecycle import (
     DEFAULT_APPROVAL_DAYS,
     MAX_APPROVAL_DAYS,
     approve,
+    edit,
     report_file,
     report_problems,
     retire,
     revoke,
 )
 from nl_trader.lifecycle.steps import new_strategy
+from nl_trader.spec import MAX_SPEC_BYTES, parse_spec
 from nl_trader.store import User
 from nl_trader.users import (
     ROLES,
@@ -41,7 +45,6 @@ from nl_trader.web.context import (
     LANGUAGE_COOKIE,
     csrf_checked,
     end_session,
-    language_for,
     needs,
     open_store,
     page,
@@ -49,14 +52,17 @@ from nl_trader.web.context import (
     session_of,
     settings,
     signed_in,
+    typed,
 )
 from nl_trader.web.i18n import language_of
 from nl_trader.web.security import Session
+from nl_trader.web.sessions import strategy_page
 
 router = APIRouter(dependencies=[Depends(csrf_checked)], include_in_schema=False)
 
 Viewer = Annotated[User, Depends(needs("strategy.view"))]
 Author = Annotated[User, Depends(needs("strategy.new"))]
+Editor = Annotated[User, Depends(needs("strategy.edit"))]
 Approver = Annotated[User, Depends(needs("strategy.approve"))]
 Revoker = Annotated[User, Depends(needs("strategy.revoke"))]
 Retirer = Annotated[User, Depends(needs("strategy.retire"))]
@@ -64,7 +70,9 @@ AuditReader = Annotated[User, Depends(needs("audit.view"))]
 AuditVerifier = Annotated[User, Depends(needs("audit.verify"))]
 Admin = Annotated[User, Depends(needs("user.manage"))]
 # A report page runs the report's own scripts, in a sandbox: no access to this app's origin.
-_REPORT_POLICY = "sandbox allow-scripts; default-src 'self' 'unsafe-inline' data: blob:"
+_REPORT_POLICY = (
+    "sandbox allow-scripts; default-src 'self' 'unsafe-inline' data: blob:; frame-ancestors 'self'"
+)
 
 
 def _see(url: str) -> RedirectResponse:
@@ -145,11 +153,11 @@ def new(
     with open_store(request) as store:
         made = new_strategy(
             store,
-            text,
+            typed(text),
             llm=web.llm,
             by=user.name,
-            questions=question or [],
-            answers=answer or [],
+            questions=[typed(item) for item in question or []],
+            answers=[typed(item) for item in answer or []],
             max_attempts=web.max_attempts,
         )
     if made.version is not None:
@@ -169,9 +177,78 @@ def new(
 def strategy(
     request: Request, strategy_id: int, user: Viewer, new: Annotated[int, Query()] = 0
 ) -> HTMLResponse:
+    return strategy_page(request, user, strategy_id, just_stored=bool(new))
+
+
+# ---- edit the spec, compare versions ---------------------------------------------------------------
+def _edit_page(
+    request: Request,
+    user: User,
+    strategy_id: int,
+    *,
+    spec_text: str | None = None,
+    note: str = "",
+    problems: list[str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     with open_store(request) as store:
-        view = views.strategy_view(store, strategy_id, language=language_for(request, user))
-    return page(request, "strategy.html.j2", user=user, s=view, just_stored=bool(new))
+        view = views.strategy_summary(store, store.strategy(strategy_id))
+        if spec_text is None:
+            current = store.current_version(strategy_id)
+            spec_text = json.dumps(json.loads(current.spec_json), indent=2, ensure_ascii=False)
+    return page(
+        request,
+        "edit.html.j2",
+        user=user,
+        s=view,
+        spec_text=spec_text,
+        note=note,
+        problems=problems or [],
+        status_code=status_code,
+    )
+
+
+@router.get("/strategies/{strategy_id}/edit", response_class=HTMLResponse)
+def edit_form(request: Request, strategy_id: int, user: Editor) -> HTMLResponse:
+    return _edit_page(request, user, strategy_id)
+
+
+@router.post("/strategies/{strategy_id}/edit", response_class=HTMLResponse)
+def edit_page(
+    request: Request,
+    strategy_id: int,
+    user: Editor,
+    spec: Annotated[str, Form(max_length=MAX_SPEC_BYTES)],
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Store the JSON as a new version (a draft: backtest and approve it again), or show the
+    form again with every problem, field by field."""
+    spec, note = typed(spec), typed(note)
+    with open_store(request) as store:
+        try:
+            parsed = parse_spec(spec)
+            edit(store, strategy_id, parsed, by=user.name, note=note)
+        except InvalidInputError as error:
+            problems = list(error.problems)
+        else:
+            return _see(f"/strategies/{strategy_id}")
+    return _edit_page(
+        request, user, strategy_id, spec_text=spec, note=note, problems=problems, status_code=400
+    )
+
+
+@router.get("/strategies/{strategy_id}/diff", response_class=HTMLResponse)
+def diff(
+    request: Request,
+    strategy_id: int,
+    user: Viewer,
+    a: Annotated[int, Query(ge=1)],
+    b: Annotated[int, Query(ge=1)],
+) -> HTMLResponse:
+    """What changed from version ``a`` to version ``b``, field by field."""
+    with open_store(request) as store:
+        view = views.diff_view(store, strategy_id, a, b)
+    return page(request, "diff.html.j2", user=user, d=view)
 
 
 # ---- approve, revoke, retire -----------------------------------------------------------------------
@@ -263,6 +340,7 @@ def report(request: Request, run_id: int, user: Viewer) -> Response:
         raise InvalidInputError(problems, what="report")
     response = FileResponse(path, media_type="text/html")
     response.headers["Content-Security-Policy"] = _REPORT_POLICY
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"  # shown inside its run's page
     return response
 
 

@@ -10,8 +10,20 @@ import json
 from datetime import datetime
 from typing import Any
 
-from nl_trader.lifecycle import check_can_go_live, run_criteria, verify_store
-from nl_trader.store import Approval, AuditEntry, BacktestRun, Store, Strategy, User
+from nl_trader.errors import InvalidInputError
+from nl_trader.lifecycle import check_can_go_live, report_problems, run_criteria, verify_store
+from nl_trader.spec_diff import ABSENT, spec_diff
+from nl_trader.store import (
+    Approval,
+    AuditEntry,
+    BacktestRun,
+    JournalEntry,
+    LiveSessionRecord,
+    Store,
+    Strategy,
+    User,
+    Version,
+)
 from nl_trader.translate.explain import explain
 from nl_trader.users import LANGUAGES
 
@@ -237,4 +249,178 @@ def verify_view(store: Store) -> dict[str, Any]:
         "broken_seq": check.broken_seq,
         "problem": check.problem,
         "record_problems": problems,
+    }
+
+
+# ---- runs, versions, sessions ------------------------------------------------------------------------
+def _report_content(store: Store, run: BacktestRun) -> dict[str, Any] | None:
+    """The run's JSON report, when its file still hashes to what was recorded."""
+    if report_problems(store, run):
+        return None
+    try:
+        content: dict[str, Any] = json.loads(
+            store.resolve(run.report_json_path).read_text(encoding="utf-8")
+        )
+    except (OSError, ValueError):
+        return None
+    return content
+
+
+def run_page_view(store: Store, run_id: int) -> dict[str, Any]:
+    """A run's page: its figures in and out of sample, each criterion, the data's format and
+    warnings (from its JSON report, when intact), and whether its report can be trusted."""
+    run = store.run(run_id)
+    strategy = store.strategy(run.strategy_id)
+    content = _report_content(store, run)
+    data = (content or {}).get("data", {})
+    figures = run.figures
+    oos = run.oos_figures
+    return {
+        **run_view(store, run),
+        "strategy_id": strategy.id,
+        "strategy_name": strategy.name,
+        "strategy_state": strategy.state.value,
+        "is_latest_of_current": (
+            (latest := store.latest_run(store.current_version(strategy.id).id)) is not None
+            and latest.id == run.id
+        ),
+        "figures": figures,
+        "oos_figures": oos,
+        "oos_bars": run.oos_bars,
+        "settings": run.settings,
+        "data": run.data,
+        "data_format": data.get("format"),
+        "data_source": data.get("source"),
+        "data_rows": data.get("rows"),
+        "data_timezone": data.get("timezone"),
+        "data_warnings": list(data.get("warnings", [])),
+        "run_warnings": list((content or {}).get("warnings", [])),
+        "report_problems": report_problems(store, run),
+    }
+
+
+def version_by_number(store: Store, strategy_id: int, number: int, field: str) -> Version:
+    """The strategy's version ``number``; refused naming ``field`` when there is none."""
+    for version in store.versions(strategy_id):
+        if version.number == number:
+            return version
+    raise InvalidInputError(
+        [f"{field}: strategy {strategy_id} has no version {number}"], what="versions"
+    )
+
+
+def diff_view(store: Store, strategy_id: int, a: int, b: int) -> dict[str, Any]:
+    """What changed from version ``a`` to version ``b``: each field, old and new."""
+    strategy = store.strategy(strategy_id)
+    old = version_by_number(store, strategy_id, a, "a")
+    new = version_by_number(store, strategy_id, b, "b")
+    return {
+        "id": strategy.id,
+        "name": strategy.name,
+        "a": a,
+        "b": b,
+        "a_hash": old.spec_hash,
+        "b_hash": new.spec_hash,
+        "versions": [v.number for v in store.versions(strategy_id)],
+        "changes": [
+            {"path": c.path, "old": _shown(c.old), "new": _shown(c.new)}
+            for c in spec_diff(old.spec, new.spec)
+        ],
+        "text_changed": old.text != new.text,
+    }
+
+
+def _shown(value: Any) -> Any:
+    """A changed value as JSON text (``(absent)`` for a field one side lacks)."""
+    if value is ABSENT:
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def session_record_view(record: LiveSessionRecord) -> dict[str, Any]:
+    """A session's record: mode, account, status and why it stopped, its progress."""
+    return {
+        "id": record.id,
+        "strategy_id": record.strategy_id,
+        "version_id": record.version_id,
+        "approval_id": record.approval_id,
+        "mode": record.mode,
+        "account_profile": record.account_profile,
+        "account_login": record.account_login,
+        "account_server": record.account_server,
+        "trade_mode": record.trade_mode,
+        "status": record.status,
+        "started_at": _when(record.started_at),
+        "started_by": record.started_by,
+        "stop_requested_at": _when(record.stop_requested_at),
+        "stop_requested_by": record.stop_requested_by,
+        "kill_requested": record.kill_requested,
+        "stopped_at": _when(record.stopped_at),
+        "stop_reason": record.stop_reason,
+        "heartbeat_at": _when(record.heartbeat_at),
+        "bars_processed": record.bars_processed,
+        "last_bar_time": _when(record.last_bar_time),
+    }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def journal_row(entry: JournalEntry) -> dict[str, Any]:
+    """One journal entry as a row: kind, order id, state, price and volume, time, a note."""
+    payload = entry.payload
+    given = payload.get("params")
+    params: dict[str, Any] = given if isinstance(given, dict) else {}
+    note: Any
+    if entry.kind == "execution":
+        price, volume = payload.get("fill_price"), payload.get("fill_volume")
+        note = f"profit {_money(payload)}"
+    elif entry.kind == "sent":
+        price, volume = params.get("price"), params.get("volume")
+        note = f"{params.get('order_type', '')} -> {payload.get('reply', '')}"
+    else:
+        price, volume = payload.get("price"), payload.get("volume")
+        note = payload.get("retcode_meaning") or payload.get("note") or payload.get("reason")
+    moment = entry.event_time or entry.recorded_at
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "order_id": entry.order_id,
+        "state": entry.state,
+        "price": _number(price),
+        "volume": _number(volume),
+        "time": _when(moment),
+        "note": None if note is None else str(note),
+    }
+
+
+def _money(payload: dict[str, Any]) -> str:
+    return f"{sum(float(payload.get(k) or 0.0) for k in ('profit', 'commission', 'swap')):.2f}"
+
+
+def session_view(store: Store, session_id: int) -> dict[str, Any]:
+    """A session's page: its record, P/L so far (realised: each execution's profit, commission
+    and swap), counts by kind, and its journal, newest entry first."""
+    record = store.session(session_id)
+    strategy = store.strategy(record.strategy_id)
+    journal = store.journal(session_id)
+    executions = [e for e in journal if e.kind == "execution"]
+    realised = sum(
+        float(e.payload.get(key) or 0.0)
+        for e in executions
+        for key in ("profit", "commission", "swap")
+    )
+    counts: dict[str, int] = {}
+    for entry in journal:
+        counts[entry.kind] = counts.get(entry.kind, 0) + 1
+    return {
+        **session_record_view(record),
+        "strategy_name": strategy.name,
+        "version": store.version(record.version_id).number,
+        "running": record.running,
+        "realised_profit": round(realised, 2),
+        "executions": len(executions),
+        "counts": counts,
+        "journal": [journal_row(entry) for entry in reversed(journal)],
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +131,31 @@ class Web:
     def api_sign_in(self, name: str, password: str = PASSWORD) -> Any:
         return self.api_post("/api/session", {"name": name, "password": password})
 
+    @property
+    def settings(self) -> Any:
+        """The app's settings: its session runner and backtest jobs."""
+        return self.client.app.state.web  # type: ignore[attr-defined]
+
+    def follow(self, answer: Any, *, timeout: float = 120.0) -> Any:
+        """Follow a backtest's job page as a browser does (it refreshes itself each second,
+        then moves on to its run) until it reaches the run's page or shows its problems;
+        return that last answer (a run page's URL is in ``answer.url``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if answer.status_code == 303:
+                answer = self.client.get(answer.headers["location"], follow_redirects=False)
+                continue
+            found = re.search(
+                r'http-equiv="refresh" content="(\d+)(?:; url=([^"]+))?"', answer.text
+            )
+            if found is None:
+                return answer
+            if time.monotonic() > deadline:
+                raise AssertionError("the backtest did not end in time")
+            if found.group(2) is None:
+                time.sleep(0.1)
+            answer = self.client.get(found.group(2) or str(answer.url.path), follow_redirects=False)
+
 
 def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
@@ -138,13 +164,20 @@ def csrf_of(html: str) -> str:
 
 
 def make_web(
-    factory: pytest.TempPathFactory, destination: Path, *, four_eyes: bool = False
+    factory: pytest.TempPathFactory,
+    destination: Path,
+    *,
+    four_eyes: bool = False,
+    **options: Any,
 ) -> Iterator[Web]:
+    """The app over a private copy of the template store. Paper sessions replay at full speed
+    and stop after 60 bars unless ``options`` say otherwise (``create_app``'s keywords)."""
     folder = destination / "store"
     shutil.copytree(users_template(factory), folder)
     clock = Clock()
     db = folder / DB_NAME
-    app = create_app(db, llm=scripted_model, clock=clock, four_eyes=four_eyes)
+    options = {"paper_bar_interval_s": 0.0, "paper_max_bars": 60, **options}
+    app = create_app(db, llm=scripted_model, clock=clock, four_eyes=four_eyes, **options)
     with TestClient(app) as client:
         yield Web(client, db, clock)
 

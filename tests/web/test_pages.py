@@ -104,6 +104,18 @@ def test_clarifying_questions_are_answered_in_the_page_and_the_translation_goes_
     assert version.spec.timeframe == "H1"
 
 
+def test_a_text_typed_on_several_lines_is_stored_with_its_line_breaks_not_cr_lf(
+    web: Web,
+) -> None:
+    web.sign_in("ana")
+    typed = SHORT_TEXT + "\n\n" + QUESTION + "\n" + ANSWER
+    answer = web.post("/strategies/new", {"text": typed.replace("\n", "\r\n")})
+    assert answer.status_code == 303
+    with web.store() as store:
+        assert store.current_version(3).text == typed
+    assert "\\x0d" not in web.client.get(answer.headers["location"]).text
+
+
 def test_a_refusal_names_what_is_unsupported_and_stores_no_strategy(web: Web) -> None:
     web.sign_in("ana")
     answer = web.post("/strategies/new", {"text": REFUSED_TEXT})
@@ -275,6 +287,23 @@ def test_every_language_has_every_word() -> None:
     keys = set(CATALOGUES["en"])
     for language, words in CATALOGUES.items():
         assert set(words) == keys, language
+
+
+def test_every_language_fills_in_the_same_values_as_english() -> None:
+    for key, english in CATALOGUES["en"].items():
+        wanted = set(re.findall(r"{(\w+)}", english))
+        for language, words in CATALOGUES.items():
+            assert set(re.findall(r"{(\w+)}", words[key])) == wanted, (language, key)
+
+
+def test_the_backtest_run_edit_and_session_pages_speak_traditional_chinese(web: Web) -> None:
+    web.sign_in("root")
+    web.post("/language", {"language": "zh-Hant"})
+    assert "內建樣本" in web.client.get(f"/strategies/{PASSED}/backtest").text
+    assert "上線標準" in web.client.get("/runs/1").text
+    assert "儲存為新版本" in web.client.get(f"/strategies/{PASSED}/edit").text
+    assert "比較版本" not in web.client.get(f"/strategies/{PASSED}").text  # one version only
+    assert "開始模擬交易" in web.client.get(f"/strategies/{PASSED}").text
 
 
 def test_pages_are_laid_out_for_a_phones_width(web: Web) -> None:

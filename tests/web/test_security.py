@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from fastapi.routing import APIRoute
 
-from nl_trader.web import api, pages
+from nl_trader.web import api, backtests, pages, sessions
 from nl_trader.web.security import COOKIE_NAME, session_key_path
 from tests.store.builders import PASSED
 from tests.web.conftest import PASSWORD, Web
@@ -52,12 +52,16 @@ def test_a_session_ends_when_its_lifetime_passes_on_the_stores_clock(web: Web) -
 
 def test_every_post_route_refuses_a_request_without_this_sessions_csrf_token(web: Web) -> None:
     web.sign_in("root")
+    routers = [pages.router, backtests.router, sessions.router, api.router]
     posts = [
         route.path.replace("{strategy_id}", "1").replace("{user_id}", "2")
-        for route in [*pages.router.routes, *api.router.routes]
+        for router in routers
+        for route in router.routes
         if isinstance(route, APIRoute) and "POST" in route.methods
     ]
-    assert len(posts) >= 15
+    assert all("{" not in path for path in posts if "{session_id}" not in path)
+    posts = [path.replace("{session_id}", "1") for path in posts]
+    assert len(posts) >= 25
     for path in posts:
         without = web.client.post(path, data={"reason": "x"}, follow_redirects=False)
         assert without.status_code == 403, path
