@@ -170,6 +170,7 @@ def strategy_view(store: Store, strategy_id: int, *, language: str = "en") -> di
                 "created_at": _when(item.created_at),
                 "created_by": item.created_by,
                 "note": item.note,
+                "origin": origin_view(store, item),
             }
             for item in store.versions(strategy_id)
         ],
@@ -211,7 +212,28 @@ def approval_form_view(store: Store, strategy_id: int, run_id: int | None) -> di
         "version": version.number,
         "version_author": version.created_by,
         "spec_hash": version.spec_hash,
+        "origin": origin_view(store, version),
         "run": None if run is None else run_view(store, run),
+    }
+
+
+def origin_view(store: Store, version: Version) -> dict[str, Any] | None:
+    """Where a version came from when an optimisation made it: the optimisation, its trials and
+    how far its best set is to be trusted (deflated Sharpe, PBO)."""
+    if version.optimisation_id is None:
+        return None
+    found = store.optimisation(version.optimisation_id)
+    figures = found.overfitting or {}
+
+    def shown(key: str) -> str:
+        value = figures.get(key)
+        return "-" if value is None else f"{float(value):.2f}"
+
+    return {
+        "id": found.id,
+        "trials": found.trials,
+        "dsr": shown("deflated_sharpe"),
+        "pbo": shown("pbo"),
     }
 
 
