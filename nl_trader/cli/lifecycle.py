@@ -96,7 +96,7 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="Configuration TOML ([promotion], [accounts.NAME]); default: $NL_TRADER_CONFIG, "
+        help="Configuration TOML (\\[promotion], \\[accounts.NAME]); default: $NL_TRADER_CONFIG, "
         "else ~/.nl_trader/config.toml.",
     ),
 ]
@@ -530,7 +530,7 @@ def backtest_strategy(
 
     The last part of the data (--oos-fraction, default 0.2) is held out of the report's backtest:
     it is tested on its own for the out-of-sample criterion, and a paper session replays it.
-    Criteria defaults come from the config's [promotion] table, then these options.
+    Criteria defaults come from the config's \\[promotion] table, then these options.
     """
     with open_store(db) as store:
         version = store.current_version(strategy_id)
@@ -822,7 +822,7 @@ def live_start(
         str,
         typer.Option(
             "--account",
-            help="Account profile from the config's [accounts.NAME] (default: paper, the fake "
+            help="Account profile from the config's \\[accounts.NAME] (default: paper, the fake "
             "terminal replaying the bars the backtest did not see).",
         ),
     ] = "paper",

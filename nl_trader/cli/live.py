@@ -13,7 +13,7 @@ from nl_trader.errors import InvalidInputError
 from nl_trader.live.control import assign_account, kill, kill_file, remove_account
 
 AccountOption = Annotated[
-    str, typer.Option("--account", help="The account profile ([accounts.NAME] in the config).")
+    str, typer.Option("--account", help="The account profile (\\[accounts.NAME] in the config).")
 ]
 
 
