@@ -71,8 +71,13 @@ class _Figures(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-class ClosedTrade(_Figures):
-    """One closing deal and its result (see the module docstring for what counts)."""
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One closing deal and its result (see the module docstring for what counts).
+
+    A plain frozen dataclass, not a model: a run makes one per closing deal (thousands per
+    backtest, thousands of backtests per optimisation). A NaN or infinite money figure is refused
+    here, as the report's figures refuse them."""
 
     deal_ticket: int
     position_id: int
@@ -85,6 +90,14 @@ class ClosedTrade(_Figures):
     profit: float = 0.0
     swap: float = 0.0
     commission: float = 0.0
+
+    def __post_init__(self) -> None:
+        money = (self.volume_lots, self.net_profit, self.profit, self.swap, self.commission)
+        if not all(math.isfinite(value) for value in money):
+            raise InvalidInputError(
+                [f"trade {self.deal_ticket}: a volume or money figure is not a finite number"],
+                what="closed trade",
+            )
 
 
 class DrawdownStats(_Figures):
@@ -243,9 +256,8 @@ def closed_trades(deals: Iterable[Mapping[str, Any]]) -> list[ClosedTrade]:
             own_costs = costs * closed / volume
         allocated = _allocate(position, closed)
         result = float(deal["profit"]) + float(deal["swap"]) + own_costs + allocated
-        # Built from the ledger's own typed fields: no validation to run (model_construct).
         trades.append(
-            ClosedTrade.model_construct(
+            ClosedTrade(
                 deal_ticket=int(deal["ticket"]),
                 position_id=int(deal["position_id"]),
                 time=datetime.fromtimestamp(int(deal["time"]), tz=UTC),

@@ -612,7 +612,7 @@ def test_the_stats_are_frozen_and_refuse_unknown_fields() -> None:
 
 
 def test_a_closed_trade_refuses_a_nan_result() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidInputError, match="not a finite number"):
         ClosedTrade(
             deal_ticket=1,
             position_id=1,
