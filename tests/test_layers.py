@@ -100,3 +100,16 @@ def test_reading_account_profiles_loads_neither_the_backtest_engine_nor_the_stor
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_command_line_loads_no_optimiser_no_cluster_and_no_web_server_until_asked() -> None:
+    """Every command pays for what `import nl_trader.cli` loads: Optuna, Ray and FastAPI wait
+    for the commands that use them."""
+    probe = (
+        "import sys, nl_trader.cli; "
+        "print(sorted(m for m in ('optuna', 'ray', 'fastapi', 'uvicorn') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -43,23 +43,17 @@ from nl_trader.data.run_data import DEFAULT_SAMPLE_BARS, RunData
 from nl_trader.errors import InvalidInputError, NlTraderError
 from nl_trader.lifecycle.optimisations import adopt
 from nl_trader.lifecycle.optimisations import record as record_optimisation
+from nl_trader.optimise import METHODS, Method
 from nl_trader.optimise.engines import Job, make_engine, make_job
 from nl_trader.optimise.objectives import FIGURES, Objective, TrialLimits
-from nl_trader.optimise.overfitting import Overfitting
-from nl_trader.optimise.report import write_report
 from nl_trader.optimise.space import SearchSpace
-from nl_trader.optimise.study import (
-    METHODS,
-    Method,
-    StudyResult,
-    TrialRecord,
-    judge_study,
-    run_study,
-)
-from nl_trader.optimise.walkforward import walk_forward
 from nl_trader.optimise.windows import forward_split, walk_forward_windows
 from nl_trader.spec import StrategySpec
 from nl_trader.store import Store, default_db_path
+
+if TYPE_CHECKING:  # a study loads Optuna: imported when a command runs, not for --help
+    from nl_trader.optimise.overfitting import Overfitting
+    from nl_trader.optimise.study import StudyResult, TrialRecord
 
 ParamOption = Annotated[
     list[str],
@@ -279,6 +273,9 @@ def optimize(
     """Search the spec's numbers for the best report figures on bars (grid, random, TPE, CMA-ES,
     NSGA-II), on this machine or a Ray cluster; a study kept in --storage resumes. For a stored
     strategy the optimisation is recorded (and its study kept beside the database)."""
+    from nl_trader.optimise.report import write_report
+    from nl_trader.optimise.study import judge_study, run_study
+
     try:
         job, description = _job(
             target,
@@ -459,6 +456,9 @@ def walk_forward_command(
 ) -> None:
     """Optimise on each window's in-sample bars and trade the choice on the bars after; print
     each window, the stitched out-of-sample result and the walk-forward efficiency."""
+    from nl_trader.optimise.report import write_report
+    from nl_trader.optimise.walkforward import walk_forward
+
     try:
         job, description = _job(
             target,

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 from optuna.distributions import (
@@ -30,12 +30,11 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from nl_trader.errors import InvalidInputError
+from nl_trader.optimise import METHODS, Method
 from nl_trader.optimise.engines import Engine, Evaluation, Job
 from nl_trader.optimise.overfitting import Overfitting, judge
 from nl_trader.optimise.space import Number, Param, SearchSpace
 
-Method = Literal["grid", "random", "tpe", "cmaes", "nsga2"]
-METHODS: tuple[Method, ...] = ("grid", "random", "tpe", "cmaes", "nsga2")
 Progress = Callable[[int, int | None, float | None], None]  # done, total, best so far
 
 logging.getLogger("optuna").setLevel(logging.WARNING)

@@ -20,10 +20,11 @@ import pandas as pd
 from nl_trader.backtest.engine import run_backtest
 from nl_trader.backtest.report import report_figures
 from nl_trader.errors import InvalidInputError
+from nl_trader.optimise import Method
 from nl_trader.optimise.engines import Engine, Job
 from nl_trader.optimise.objectives import figures_of
 from nl_trader.optimise.space import Number
-from nl_trader.optimise.study import Method, StudyResult, run_study
+from nl_trader.optimise.study import StudyResult, run_study
 from nl_trader.optimise.windows import Window
 from nl_trader.strategy.compile import CompiledStrategy
 
