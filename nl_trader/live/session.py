@@ -621,13 +621,15 @@ class LiveSession:
         payload: dict[str, Any],
         moment: datetime | None,
     ) -> None:
+        """One journal entry; ``moment`` defaults to now on the session's clock (a replay's
+        time for a paper session), so every entry of a session is on one clock."""
         self.store.add_journal(
             self.session_id,
             kind=kind,
             order_id=order_id,
             state=state,
             payload=payload,
-            event_time=moment,
+            event_time=moment if moment is not None else self.clock.utc_now(),
         )
         if self.listener is not None:
             self.listener(kind, order_id, payload)

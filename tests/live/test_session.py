@@ -7,6 +7,7 @@ as the backtester.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,20 @@ def test_a_paper_session_journals_each_status_and_execution_as_it_arrives(store:
     stopped = store.audit_entries()[-1]
     assert stopped.action == "live.stopped"
     assert stopped.payload["journal_sha256"] == journal_digest(store, session.session_id)
+    # One clock for the whole journal: the replay's, intents included (never this machine's).
+    times = [entry.event_time for entry in journal]
+    assert all(moment is not None for moment in times)
+    first_bar, last_bar = summary.first_bar, summary.last_bar
+    assert first_bar is not None
+    assert last_bar is not None
+    within = [
+        datetime.fromisoformat(first_bar)
+        <= moment
+        <= datetime.fromisoformat(last_bar) + timedelta(days=3)
+        for moment in times
+        if moment is not None
+    ]
+    assert all(within)
 
 
 def test_a_paper_session_trades_only_bars_the_backtest_did_not_see(store: Store) -> None:
