@@ -55,6 +55,9 @@ if TYPE_CHECKING:  # a study loads Optuna: imported when a command runs, not for
     from nl_trader.optimise.overfitting import Overfitting
     from nl_trader.optimise.study import StudyResult, TrialRecord
 
+TargetArgument = Annotated[
+    str, typer.Argument(help="A spec file, or a stored strategy's id.", metavar="SPEC|ID")
+]
 ParamOption = Annotated[
     list[str],
     typer.Option(
@@ -226,9 +229,7 @@ def _trials_table(result: StudyResult, top: int) -> Table:
 
 @app.command(name="optimize")
 def optimize(
-    target: Annotated[
-        str, typer.Argument(help="A spec file, or a stored strategy's id.", metavar="SPEC|ID")
-    ],
+    target: TargetArgument,
     params: ParamOption,
     data: DataOption = "sample",
     sample_size: SampleBarsOption = DEFAULT_SAMPLE_BARS,
@@ -296,8 +297,7 @@ def optimize(
             db=db,
         )
         chosen_engine = make_engine(engine, workers=workers, address=address)
-        if method not in METHODS:
-            raise InvalidInputError([f"--method: {method!r} is not one of {', '.join(METHODS)}"])
+        chosen_method = _method(method)
         with Progress(
             TextColumn("trials"),
             BarColumn(),
@@ -321,7 +321,7 @@ def optimize(
             result = run_study(
                 job,
                 chosen_engine,
-                method=_method(method),
+                method=chosen_method,
                 trials=trials,
                 name=study,
                 storage=f"sqlite:///{storage.resolve()}" if storage else None,
@@ -411,9 +411,7 @@ def _method(text: str) -> Method:
 
 @app.command(name="walk-forward")
 def walk_forward_command(
-    target: Annotated[
-        str, typer.Argument(help="A spec file, or a stored strategy's id.", metavar="SPEC|ID")
-    ],
+    target: TargetArgument,
     params: ParamOption,
     data: DataOption = "sample",
     sample_size: SampleBarsOption = DEFAULT_SAMPLE_BARS,
