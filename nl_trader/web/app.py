@@ -43,6 +43,7 @@ from nl_trader.web.context import (
     signed_in,
     visible,
 )
+from nl_trader.web.format import register as register_filters
 from nl_trader.web.jobs import BacktestJobs, NoSuchJobError
 from nl_trader.web.pages import router as pages_router
 from nl_trader.web.security import (
@@ -136,7 +137,7 @@ def create_app(
         undefined=jinja2.StrictUndefined,
         finalize=visible,
     )
-    templates.filters["num"] = figure
+    register_filters(templates)
     runner = SessionRunner(
         path,
         clock=clock,
@@ -183,13 +184,6 @@ def create_app(
     app.include_router(sessions_router)
     app.include_router(api_router)
     return app
-
-
-def figure(value: Any, digits: int = 2) -> Any:
-    """A figure as a page shows it: a float to ``digits`` decimals, anything else as it is."""
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return "-" if value is None else value
 
 
 def _configured_data_dir(configured: dict[str, Any]) -> Path | None:

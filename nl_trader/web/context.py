@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from nl_trader.errors import NlTraderError
 from nl_trader.lifecycle.steps import LLMFactory
@@ -88,7 +89,10 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def visible(value: Any) -> Any:
-    """A value as a page shows it: text with its invisible characters written as escapes."""
+    """A value as a page shows it: text with its invisible characters written as escapes
+    (markup a macro made is kept: each value inside it was shown this way already)."""
+    if isinstance(value, Markup):
+        return value
     return _INVISIBLE.sub(_escape, value) if isinstance(value, str) else value
 
 

@@ -395,7 +395,11 @@ def journal_row(entry: JournalEntry) -> dict[str, Any]:
     given = payload.get("params")
     params: dict[str, Any] = given if isinstance(given, dict) else {}
     note: Any
+    profit: float | None = None
     if entry.kind == "execution":
+        profit = round(
+            sum(float(payload.get(k) or 0.0) for k in ("profit", "commission", "swap")), 2
+        )
         price, volume = payload.get("fill_price"), payload.get("fill_volume")
         note = f"profit {_money(payload)}"
     elif entry.kind == "sent":
@@ -413,7 +417,10 @@ def journal_row(entry: JournalEntry) -> dict[str, Any]:
         "price": _number(price),
         "volume": _number(volume),
         "time": _when(moment),
+        "event_time": _when(entry.event_time),
+        "recorded_at": _when(entry.recorded_at),
         "note": None if note is None else str(note),
+        "profit": profit,
     }
 
 
@@ -423,7 +430,8 @@ def _money(payload: dict[str, Any]) -> str:
 
 def session_view(store: Store, session_id: int) -> dict[str, Any]:
     """A session's page: its record, P/L so far (realised: each execution's profit, commission
-    and swap), counts by kind, and its journal, newest entry first."""
+    and swap), counts by kind, and its journal, newest entry first in the order the session
+    wrote them (journal id: an order's ``sent`` row follows the statuses its sending caused)."""
     record = store.session(session_id)
     strategy = store.strategy(record.strategy_id)
     journal = store.journal(session_id)

@@ -68,7 +68,7 @@ def test_an_operator_starts_a_paper_session_and_its_executions_arrive_on_its_pag
     assert 'http-equiv="refresh"' not in page  # it stopped: nothing more to watch
     assert "stopped: bar limit reached (60 bars)" in page
     assert '<tr class="event event-execution">' in page
-    assert "<td>execution</td>" in page
+    assert 'data-label="Kind">execution</td>' in page
     with web.store() as store:
         journal = store.journal(session_id)
         record = store.session(session_id)
