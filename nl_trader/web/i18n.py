@@ -20,6 +20,12 @@ LANGUAGE_NAMES: Final[Mapping[str, str]] = {
 }
 
 _EN: Final[Mapping[str, str]] = {
+    "optimisations": "Optimisations",
+    "optimisations_note": "Each searched this strategy's numbers. Adopting a chosen set makes it a new draft version: it needs its own backtest and approval.",
+    "trials": "Trials",
+    "chosen": "Chosen set",
+    "stability": "Stability",
+    "adopt": "Adopt as new version",
     "app": "nl_trader",
     "sign_in": "Sign in",
     "sign_out": "Sign out",
@@ -261,6 +267,12 @@ _EN: Final[Mapping[str, str]] = {
 }
 
 _ZH_HANT: Final[Mapping[str, str]] = {
+    "optimisations": "最佳化",
+    "optimisations_note": "每次最佳化都搜尋了此策略的數值。採用所選的一組會成為新的草稿版本：它需要自己的回測與核准。",
+    "trials": "試驗次數",
+    "chosen": "所選參數",
+    "stability": "穩定度",
+    "adopt": "採用為新版本",
     "app": "nl_trader",
     "sign_in": "登入",
     "sign_out": "登出",
@@ -502,6 +514,12 @@ _ZH_HANT: Final[Mapping[str, str]] = {
 }
 
 _ZH_HANS: Final[Mapping[str, str]] = {
+    "optimisations": "优化",
+    "optimisations_note": "每次优化都搜索了此策略的数值。采用所选的一组会成为新的草稿版本：它需要自己的回测与批准。",
+    "trials": "试验次数",
+    "chosen": "所选参数",
+    "stability": "稳定度",
+    "adopt": "采用为新版本",
     "app": "nl_trader",
     "sign_in": "登录",
     "sign_out": "退出",

@@ -27,6 +27,7 @@ from nl_trader.lifecycle import (
     retire,
     revoke,
 )
+from nl_trader.lifecycle.optimisations import adopt
 from nl_trader.lifecycle.steps import new_strategy
 from nl_trader.spec import MAX_SPEC_BYTES, parse_spec
 from nl_trader.store import User
@@ -327,6 +328,14 @@ def retire_page(
     with open_store(request) as store:
         retire(store, strategy_id, by=user.name, reason=reason)
     return _see(f"/strategies/{strategy_id}")
+
+
+@router.post("/optimisations/{optimisation_id}/adopt")
+def adopt_page(request: Request, optimisation_id: int, user: Editor) -> RedirectResponse:
+    """Make an optimisation's chosen set the strategy's new (draft) version."""
+    with open_store(request) as store:
+        version = adopt(store, optimisation_id, by=user.name)
+    return _see(f"/strategies/{version.strategy_id}")
 
 
 @router.get("/runs/{run_id}/report")

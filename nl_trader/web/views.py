@@ -19,6 +19,7 @@ from nl_trader.store import (
     BacktestRun,
     JournalEntry,
     LiveSessionRecord,
+    Optimisation,
     Store,
     Strategy,
     User,
@@ -175,6 +176,9 @@ def strategy_view(store: Store, strategy_id: int, *, language: str = "en") -> di
             for item in store.versions(strategy_id)
         ],
         "runs": [run_view(store, run) for run in store.runs(strategy_id)],
+        "optimisations": [
+            optimisation_view(store, item, version.id) for item in store.optimisations(strategy_id)
+        ],
         "approvals": [approval_view(store, item) for item in store.approvals(strategy_id)],
         "sessions": [
             {
@@ -214,6 +218,35 @@ def approval_form_view(store: Store, strategy_id: int, run_id: int | None) -> di
         "spec_hash": version.spec_hash,
         "origin": origin_view(store, version),
         "run": None if run is None else run_view(store, run),
+    }
+
+
+def optimisation_view(store: Store, found: Optimisation, current_version_id: int) -> dict[str, Any]:
+    """An optimisation of the strategy as its page lists it: what it searched, what it chose,
+    how far to trust the choice, and whether it can still be adopted (it optimised the current
+    version and chose a set)."""
+    figures = found.overfitting or {}
+    chosen = (found.best or {}).get("values") or {}
+    walk = found.out_of_sample or {}
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else f"{float(value):.2f}"
+
+    return {
+        "id": found.id,
+        "kind": found.kind,
+        "method": found.method,
+        "trials": found.trials,
+        "version": store.version(found.version_id).number,
+        "objectives": ", ".join(str(o) for o in found.objectives),
+        "chosen": ", ".join(f"{path}={value:g}" for path, value in chosen.items()) or "-",
+        "dsr": shown(figures.get("deflated_sharpe")),
+        "pbo": shown(figures.get("pbo")),
+        "stability": shown(figures.get("stability")),
+        "efficiency": shown(walk.get("efficiency")),
+        "created_at": _when(found.created_at),
+        "created_by": found.created_by,
+        "adoptable": bool(chosen) and found.version_id == current_version_id,
     }
 
 

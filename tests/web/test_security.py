@@ -54,7 +54,9 @@ def test_every_post_route_refuses_a_request_without_this_sessions_csrf_token(web
     web.sign_in("root")
     routers = [pages.router, backtests.router, sessions.router, api.router]
     posts = [
-        route.path.replace("{strategy_id}", "1").replace("{user_id}", "2")
+        route.path.replace("{strategy_id}", "1")
+        .replace("{user_id}", "2")
+        .replace("{optimisation_id}", "1")
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute) and "POST" in route.methods
