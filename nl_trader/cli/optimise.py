@@ -46,7 +46,7 @@ from nl_trader.lifecycle.optimisations import record as record_optimisation
 from nl_trader.optimise import METHODS, Method
 from nl_trader.optimise.engines import Job, make_engine, make_job
 from nl_trader.optimise.objectives import FIGURES, Objective, TrialLimits
-from nl_trader.optimise.space import SearchSpace
+from nl_trader.optimise.space import SearchSpace, short_path
 from nl_trader.optimise.windows import forward_split, walk_forward_windows
 from nl_trader.spec import StrategySpec
 from nl_trader.store import Store, default_db_path
@@ -109,9 +109,10 @@ SampleBarsOption = Annotated[
 
 def _spec_of(target: str, db: Path | None) -> StrategySpec:
     """A spec file, or the current version of a stored strategy (its id)."""
-    if target.isdigit() and not Path(target).exists():
+    stored = _stored_id(target)
+    if stored is not None:
         with Store(db) as store:
-            return store.current_version(int(target)).spec
+            return store.current_version(stored).spec
     return load_spec(Path(target))
 
 
@@ -183,11 +184,6 @@ def _best_dict(result: StudyResult) -> dict[str, object] | None:
     }
 
 
-def _short(path: str) -> str:
-    """A column's name for a path: ``indicators.fast.params.period`` -> ``fast.period``."""
-    return ".".join(part for part in path.split(".") if part not in ("indicators", "params"))
-
-
 def _fail(error: Exception) -> None:
     problems = getattr(error, "problems", None) or [str(error)]
     console.print("[red]cannot optimise:[/red]")
@@ -203,7 +199,7 @@ def _trials_table(result: StudyResult, top: int) -> Table:
     )
     table.add_column("#", justify="right")
     for path in paths:
-        table.add_column(_short(path), justify="right")
+        table.add_column(short_path(path), justify="right")
     for name in result.objectives:
         table.add_column(name, justify="right")
     for column in ("trades", "PF", "DD %"):
@@ -551,7 +547,7 @@ def walk_forward_command(
     ):
         table.add_column(column)
     for row in result.windows:
-        chosen = ", ".join(f"{_short(p)}={v:g}" for p, v in (row.chosen or {}).items())
+        chosen = ", ".join(f"{short_path(p)}={v:g}" for p, v in (row.chosen or {}).items())
         table.add_row(
             str(row.window.number),
             f"{row.in_sample[0]:%Y-%m-%d} .. {row.in_sample[1]:%Y-%m-%d}",

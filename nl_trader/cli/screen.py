@@ -13,42 +13,16 @@ inside a line of our own markup.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
 
 from nl_trader.spec import StrategySpec
+from nl_trader.text import CONTROL_BUT_LINES, screened
 from nl_trader.translate.explain import explain
 
 __all__ = ["cell", "explained", "json_text", "markup_safe", "screened"]
-
-# C0 and DEL, C1 (0x80-0x9f: 0x9b is a one-byte CSI, 0x9d an OSC), the Arabic letter mark, the
-# left-to-right and right-to-left marks, the line and paragraph separators, and the bidi
-# embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069).
-_CONTROL = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_CONTROL_BUT_LINES = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def screened(value: object, *, lines: bool = False) -> str:
-    """``value`` as text with every control character written as its escape (``\\x1b``).
-
-    ``lines=True`` keeps line feeds and tabs (a multi-line explanation, the trader's text); by
-    default they are escaped too, so that a one-line field (a name, a model's name) cannot add a
-    line of its own to the output.
-    """
-    pattern = _CONTROL_BUT_LINES if lines else _CONTROL
-    return pattern.sub(_escape, str(value))
 
 
 def markup_safe(value: object) -> str:
@@ -68,7 +42,7 @@ def json_text(data: Any, **options: Any) -> str:
     they are; written as escapes instead, the JSON reads back to the same data.
     """
     text = json.dumps(data, ensure_ascii=False, **options)
-    return _CONTROL_BUT_LINES.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return CONTROL_BUT_LINES.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def explained(spec: StrategySpec, language: str = "en") -> str:

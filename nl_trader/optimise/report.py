@@ -19,6 +19,7 @@ from nl_trader.backtest.report import chart_div
 from nl_trader.files import write_whole
 from nl_trader.optimise.engines import Job
 from nl_trader.optimise.overfitting import Overfitting
+from nl_trader.optimise.space import short_path
 from nl_trader.optimise.study import StudyResult, TrialRecord
 from nl_trader.optimise.walkforward import WalkForwardResult
 
@@ -32,10 +33,6 @@ def _fmt(value: Any, spec: str = ",.2f") -> str:
     if isinstance(value, float) and float(value).is_integer() and spec == "g":
         return str(int(value))
     return format(value, spec)
-
-
-def _short(path: str) -> str:
-    return ".".join(part for part in path.split(".") if part not in ("indicators", "params"))
 
 
 def _ranked(result: StudyResult) -> list[TrialRecord]:
@@ -73,9 +70,9 @@ def _heatmap(result: StudyResult, x: str, y: str) -> dict[str, Any]:
         "layout": {
             "height": 360,
             "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
-            "xaxis": {"title": {"text": _short(x)}},
-            "yaxis": {"title": {"text": _short(y)}},
-            "title": {"text": f"{_short(y)} × {_short(x)}", "font": {"size": 13}},
+            "xaxis": {"title": {"text": short_path(x)}},
+            "yaxis": {"title": {"text": short_path(y)}},
+            "title": {"text": f"{short_path(y)} × {short_path(x)}", "font": {"size": 13}},
         },
     }
 
@@ -83,7 +80,8 @@ def _heatmap(result: StudyResult, x: str, y: str) -> dict[str, Any]:
 def _parallel(result: StudyResult, paths: list[str]) -> dict[str, Any]:
     rows = [t for t in result.feasible if t.objectives is not None]
     dimensions = [
-        {"label": _short(path), "values": [float(t.values[path]) for t in rows]} for path in paths
+        {"label": short_path(path), "values": [float(t.values[path]) for t in rows]}
+        for path in paths
     ]
     objective = [t.objectives[0] for t in rows if t.objectives is not None]
     dimensions.append({"label": result.objectives[0], "values": objective})
@@ -141,7 +139,7 @@ def render(
         "period": f"{index[0]:%Y-%m-%d} → {index[-1]:%Y-%m-%d} (UTC, {len(index):,} bars)"
         if len(index)
         else "",
-        "paths": [_short(p) for p in paths],
+        "paths": [short_path(p) for p in paths],
         "best": None
         if best is None
         else {
@@ -183,7 +181,7 @@ def render(
                     "in_sample": f"{w.in_sample[0]:%Y-%m-%d} → {w.in_sample[1]:%Y-%m-%d}",
                     "out_of_sample": f"{w.out_of_sample[0]:%Y-%m-%d} → {w.out_of_sample[1]:%Y-%m-%d}",
                     "chosen": ", ".join(
-                        f"{_short(p)}={_fmt(v, 'g')}" for p, v in (w.chosen or {}).items()
+                        f"{short_path(p)}={_fmt(v, 'g')}" for p, v in (w.chosen or {}).items()
                     )
                     or "no feasible set",
                     "in_profit": _fmt(w.in_sample_figures.get("total_net_profit")),

@@ -178,6 +178,11 @@ def parse_constraint(text: str) -> Constraint:
 
 
 # ---- paths into the spec -----------------------------------------------------------------------
+def short_path(path: str) -> str:
+    """A path as a column or axis names it: ``indicators.fast.params.period`` -> ``fast.period``."""
+    return ".".join(part for part in path.split(".") if part not in ("indicators", "params"))
+
+
 def _step_into(node: Any, key: str) -> tuple[bool, Any]:
     """The child ``key`` of a JSON node: a dict's key, a list's element by ``id`` or index."""
     if isinstance(node, dict):

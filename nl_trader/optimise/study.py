@@ -199,9 +199,10 @@ def _run_grid(
     progress: Progress | None,
 ) -> None:
     done = {trial.user_attrs.get("set") for trial in study.get_trials(deepcopy=False)}
-    pending = (values for values in job.space.grid() if _key(values) not in done)
-    total = sum(1 for _ in job.space.grid())
-    count = len(done & {_key(v) for v in job.space.grid()})
+    sets = [(values, _key(values)) for values in job.space.grid()]  # the grid, walked once
+    pending = (values for values, key in sets if key not in done)
+    total = len(sets)
+    count = sum(1 for _, key in sets if key in done)
     budget = limit if limit is not None else total
     size = max(1, engine.workers) * 4
     ran = 0

@@ -8,7 +8,6 @@ own choosing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from nl_trader.lifecycle.steps import LLMFactory
 from nl_trader.live.runner import SessionRunner
 from nl_trader.store import RecordNotFoundError, Store, User
 from nl_trader.store.store import Clock
+from nl_trader.text import screened
 from nl_trader.users import (
     may,
     require,
@@ -38,14 +38,6 @@ from nl_trader.web.jobs import BacktestJobs
 from nl_trader.web.security import CSRF_FIELD, CSRF_HEADER, Session, SessionSigner
 
 LANGUAGE_COOKIE = "nl_trader_lang"
-# Characters that change how the text around them reads without showing themselves: C0 and C1
-# controls (but newline and tab), the bidi marks, embeddings, overrides and isolates, the line and
-# paragraph separators. A strategy's name or text holding U+202E would show a reviewer something
-# other than what is stored; every value a page shows has them written as visible escapes (the
-# terminal's rule, nl_trader.cli.screen, applied to HTML).
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -83,17 +75,12 @@ class WebSettings:
         return self.db_path.with_name(self.db_path.name + ".uploads")
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
 def visible(value: Any) -> Any:
     """A value as a page shows it: text with its invisible characters written as escapes
     (markup a macro made is kept: each value inside it was shown this way already)."""
     if isinstance(value, Markup):
         return value
-    return _INVISIBLE.sub(_escape, value) if isinstance(value, str) else value
+    return screened(value, lines=True) if isinstance(value, str) else value
 
 
 def typed(text: str) -> str:
